@@ -1,0 +1,40 @@
+# Two-command set-up: `make demo` and `make test` each create .venv and install what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.medclass-installed
+# torch/torchvision are installed first and pinned so that pip takes the builds found on the machine
+# instead of resolving a newer multi-GB release; the rest comes from pyproject.toml.
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint install sysdeps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# System packages used by some tests (a browser for the HTML report, a PostgreSQL server for shared
+# tuning studies). Installed when missing and possible; the tests that need them skip with a reason otherwise.
+sysdeps:
+	@./scripts/install-sysdeps.sh
+
+demo: install
+	$(BIN)/medclass demo
+
+test: install sysdeps
+	$(BIN)/python -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) runs demo_data .pytest_cache .ruff_cache

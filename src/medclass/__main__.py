@@ -1,0 +1,3 @@
+from medclass.cli.app import main
+
+main()

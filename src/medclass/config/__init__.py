@@ -1,0 +1,27 @@
+"""Run configuration: pydantic schema, YAML loading, ``--set`` overrides and the resolved dump."""
+
+from medclass.config.loader import (
+    ALIASES,
+    build_config,
+    config_to_dict,
+    load_config,
+    parse_override,
+    read_yaml,
+    resolve_key,
+    save_config,
+    set_dotted,
+)
+from medclass.config.schema import Config
+
+__all__ = [
+    "ALIASES",
+    "Config",
+    "build_config",
+    "config_to_dict",
+    "load_config",
+    "parse_override",
+    "read_yaml",
+    "resolve_key",
+    "save_config",
+    "set_dotted",
+]

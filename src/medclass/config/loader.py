@@ -1,0 +1,168 @@
+"""Load a config from YAML, apply ``key.path=value`` overrides, validate, and save it resolved."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from medclass.config.schema import Config
+from medclass.utils.errors import ConfigError
+
+# Short names accepted wherever a dotted key is: the names of `medclass train`'s flags.
+ALIASES: dict[str, str] = {
+    "lr": "optim.lr",
+    "weight_decay": "optim.weight_decay",
+    "batch_size": "data.batch_size",
+    "image_size": "data.image_size",
+    "model": "model.name",
+    "epochs": "trainer.epochs",
+    "drop_rate": "model.drop_rate",
+    "data": "data.path",
+}
+
+
+def resolve_key(key: str) -> str:
+    """Map a short alias (``lr``) to its dotted key (``optim.lr``); dotted keys pass through."""
+    return ALIASES.get(key, key)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``a.b=value`` and parse the value as YAML (``1e-3`` -> float, ``[1, 2]`` -> list).
+
+    Raises:
+        ConfigError: if there is no ``=`` or the key is empty.
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override {text!r}: expected key.path=value, e.g. optim.lr=0.001")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return resolve_key(key), value
+
+
+def set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``tree[a][b] = value`` for ``key = "a.b"``, creating intermediate dicts."""
+    parts = key.split(".")
+    node = tree
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {key}: {'.'.join(parts[: i + 1])} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing file or a non-mapping is a ConfigError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path}: not found")
+    try:
+        tree = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path}: not valid YAML ({exc})") from exc
+    if not isinstance(tree, dict):
+        raise ConfigError(f"config file {path}: expected a mapping of sections, got {type(tree).__name__}")
+    return tree
+
+
+def build_config(
+    tree: Mapping[str, Any] | None = None,
+    overrides: Iterable[str] = (),
+    values: Mapping[str, Any] | None = None,
+    source: str = "config",
+) -> Config:
+    """Validate a config tree after applying ``--set`` strings and already-parsed values.
+
+    Args:
+        tree: nested mapping, e.g. from YAML.
+        overrides: ``key.path=value`` strings (aliases allowed).
+        values: ``{dotted key or alias: value}``; ``None`` values are skipped (unset CLI flags).
+        source: name used in error messages (the YAML file).
+
+    Raises:
+        ConfigError: naming each bad key, its value and what is allowed.
+    """
+    merged: dict[str, Any] = _deep_copy(dict(tree or {}))
+    for key, value in (values or {}).items():
+        if value is not None:
+            set_dotted(merged, resolve_key(key), value)
+    for text in overrides:
+        set_dotted(merged, *parse_override(text))
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, source)) from None
+
+
+def load_config(
+    path: str | Path | None = None, overrides: Iterable[str] = (), values: Mapping[str, Any] | None = None
+) -> Config:
+    """Load a YAML config (or the defaults), apply overrides and validate it."""
+    tree = read_yaml(path) if path else {}
+    return build_config(tree, overrides, values, source=str(path) if path else "config")
+
+
+def config_to_dict(cfg: BaseModel) -> dict[str, Any]:
+    """Plain, YAML-safe dict of a config (tuples become lists)."""
+    return cfg.model_dump(mode="json")
+
+
+def save_config(cfg: Config, path: str | Path) -> Path:
+    """Write the resolved config as YAML."""
+    path = Path(path)
+    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    return path
+
+
+def describe_validation_error(exc: ValidationError, source: str) -> str:
+    """One line per problem: ``source: key = value: message (allowed: ...)``."""
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"] if not str(p).startswith(("function-", "literal["))]
+        key = ".".join(loc)
+        value = err.get("input")
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(loc[:-1])
+            message = f"unknown key (allowed: {', '.join(allowed)})" if allowed else "unknown key"
+            if loc and loc[-1] in ALIASES:
+                message += f"; did you mean {ALIASES[loc[-1]]}?"
+        shown = _short(value)
+        lines.append(f"{source}: {key} = {shown}: {message}")
+    return "invalid configuration\n  " + "\n  ".join(lines)
+
+
+def _allowed_keys(loc: list[str]) -> list[str]:
+    model: Any = Config
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _deep_copy(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        return {k: _deep_copy(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_deep_copy(v) for v in tree]
+    return tree

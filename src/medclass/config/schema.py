@@ -1,0 +1,291 @@
+"""Typed configuration of a medclass run.
+
+Every field can be set in YAML or with ``--set section.key=value``; unknown keys and bad values are
+rejected at load time with the key, the value and what is allowed (pydantic ``extra="forbid"``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Image formats the readers understand (lower-case, with the dot).
+IMAGE_EXTENSIONS = (
+    ".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".dcm", ".dicom", ".nii", ".nii.gz",
+)
+
+
+class Section(BaseModel):
+    """Base for all config sections: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    """Where the images are and how they are decoded, cached and batched."""
+
+    path: str | None = Field(None, description="Folder (any supported layout) or CSV manifest.")
+    channels: Literal[1, 3] = Field(1, description="Channels fed to the model (grayscale or RGB).")
+    image_size: Annotated[int, Field(ge=8, le=2048)] = 128
+    resize: Literal["stretch", "letterbox"] = Field(
+        "stretch", description="stretch: squash to a square; letterbox: keep aspect ratio, pad with black."
+    )
+    slice_index: int | None = Field(None, description="NIfTI slice (last axis); default the middle one.")
+    crop_foreground: bool = Field(False, description="Crop to the largest bright component before resizing.")
+    crop_threshold: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.1, description="Foreground threshold as a fraction of the image's intensity range."
+    )
+    cache_dir: str | None = Field(None, description="Preprocessed-array cache (default ~/.cache/medclass).")
+    batch_size: Annotated[int, Field(ge=1)] = 32
+    num_workers: int | Literal["auto"] = "auto"
+    sampler: Literal["none", "weighted"] = Field(
+        "none", description="weighted: oversample with inverse class frequency (WeightedRandomSampler)."
+    )
+    epoch_size: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Samples drawn per epoch by the weighted sampler (default: training-set size)."
+    )
+    normalize: Literal["dataset", "imagenet", "none"] = Field(
+        "dataset", description="dataset: per-channel mean/std of the training split."
+    )
+
+
+class SplitConfig(Section):
+    """How images are divided into train/val/test (see ``medclass split``)."""
+
+    strategy: Literal["auto", "stratified", "sorted-id", "kfold", "group", "predefined"] = Field(
+        "auto", description="auto: the layout's own splits when it has them, else stratified."
+    )
+    val_frac: Annotated[float, Field(ge=0, lt=1)] = 0.15
+    test_frac: Annotated[float, Field(ge=0, lt=1)] = 0.15
+    seed: int | None = Field(None, description="Split seed (default: the run's seed).")
+    folds: Annotated[int, Field(ge=2)] = 5
+    fold: Annotated[int, Field(ge=0)] = Field(0, description="Validation fold for kfold splits.")
+    group_regex: str | None = Field(
+        None, description="Regex on the file name; group 1 (or the whole match) is the patient/group id."
+    )
+    allow_duplicate_leakage: bool = Field(
+        False, description="Allow exact/near duplicates to land in different splits."
+    )
+    near_dup_distance: Annotated[int, Field(ge=0, le=64)] | None = Field(
+        None, description="Perceptual-hash Hamming distance for near duplicates (default in data.duplicates)."
+    )
+    splits_file: str | None = Field(None, description="Use an existing splits.csv instead of splitting.")
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_data(self) -> SplitConfig:
+        if self.val_frac + self.test_frac >= 1:
+            raise ValueError(
+                f"split.val_frac + split.test_frac = {self.val_frac + self.test_frac:g}: must be < 1"
+            )
+        if self.fold >= self.folds:
+            raise ValueError(f"split.fold = {self.fold}: must be < split.folds = {self.folds}")
+        return self
+
+
+class ConvBlock(Section):
+    """One block of the custom CNN: conv -> [batch-norm] -> activation -> [pool] -> [dropout]."""
+
+    out_channels: Annotated[int, Field(ge=1)]
+    kernel: Annotated[int, Field(ge=1)] = 3
+    stride: Annotated[int, Field(ge=1)] = 1
+    padding: int | Literal["same"] = "same"
+    batch_norm: bool = True
+    activation: Literal["relu", "gelu", "silu", "leaky_relu", "elu"] = "relu"
+    pool: Literal["max", "avg", "none"] = "max"
+    pool_kernel: Annotated[int, Field(ge=1)] = 2
+    pool_stride: Annotated[int, Field(ge=1)] | None = None
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+
+
+class CNNConfig(Section):
+    """Custom CNN (``model.name: cnn``): conv blocks, then a flatten or global pool, then dense layers."""
+
+    blocks: list[ConvBlock] = Field(
+        default_factory=lambda: [ConvBlock(out_channels=c) for c in (16, 32, 64, 128)], min_length=1
+    )
+    head: Literal["flatten", "global_avg"] = Field(
+        "global_avg", description="flatten keeps spatial positions (parameter count grows with image size)."
+    )
+    dense: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [64])
+    dense_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.3
+    activation: Literal["relu", "gelu", "silu", "leaky_relu", "elu"] = "relu"
+
+
+class ModelConfig(Section):
+    """Architecture and weights."""
+
+    name: str = Field(
+        "resnet18", description="Registry name (see `medclass.models.available_models`), 'timm:<name>' or 'cnn'."
+    )
+    pretrained: bool = Field(False, description="Use torchvision/timm weights from the local cache.")
+    weights: str | None = Field(None, description="Load weights from this file (checkpoint or state dict).")
+    drop_rate: Annotated[float, Field(ge=0, lt=1)] = Field(0.0, description="Dropout before the classifier.")
+    freeze_backbone: bool = Field(False, description="Train only the classifier head.")
+    unfreeze_after_epochs: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="With freeze_backbone: unfreeze everything after this many epochs."
+    )
+    channels_last: bool | Literal["auto"] = Field(
+        "auto", description="auto: channels_last memory format for conv nets (measured faster on CPU)."
+    )
+    cnn: CNNConfig = Field(default_factory=CNNConfig)
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra constructor arguments (timm).")
+
+
+class OptimConfig(Section):
+    """Optimizer."""
+
+    name: Literal["adam", "adamw", "sgd"] = "adamw"
+    lr: Annotated[float, Field(gt=0)] = 1e-3
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    nesterov: bool = False
+    betas: tuple[float, float] = (0.9, 0.999)
+
+
+class SchedulerConfig(Section):
+    """Learning-rate schedule, stepped per epoch (onecycle: per batch), with optional linear warm-up."""
+
+    name: Literal["none", "cosine", "step", "multistep", "plateau", "onecycle"] = "cosine"
+    warmup_epochs: Annotated[int, Field(ge=0)] = 0
+    step_size: Annotated[int, Field(ge=1)] = 10
+    milestones: list[int] = Field(default_factory=lambda: [30, 60])
+    gamma: Annotated[float, Field(gt=0, le=1)] = 0.1
+    patience: Annotated[int, Field(ge=0)] = 3
+    factor: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    min_lr: Annotated[float, Field(ge=0)] = 1e-6
+
+
+class LossConfig(Section):
+    """Cross-entropy with optional label smoothing, class weights and an L2 penalty on the weights."""
+
+    label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    class_weights: Literal["none", "auto"] | list[Annotated[float, Field(gt=0)]] = Field(
+        "none", description="auto: inverse class frequency of the training split."
+    )
+    l2_penalty: Annotated[float, Field(ge=0)] = Field(
+        0.0, description="Adds l2_penalty * sum of squared weights to the loss."
+    )
+
+
+class SharpnessAug(Section):
+    factor: Annotated[float, Field(ge=0)] = 1.2
+    p: Annotated[float, Field(ge=0, le=1)] = 0.2
+
+
+class BlurAug(Section):
+    kernel: Annotated[int, Field(ge=3)] = 5
+    sigma: tuple[float, float] = (0.1, 1.5)
+    p: Annotated[float, Field(ge=0, le=1)] = 0.2
+
+
+class RandomResizedCropAug(Section):
+    scale: tuple[float, float] = (0.8, 1.0)
+    ratio: tuple[float, float] = (0.9, 1.1)
+
+
+AUGMENT_PRESETS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "light": {"hflip": 0.5, "rotation": 10.0},
+    "standard": {
+        "hflip": 0.5, "rotation": 15.0, "translate": 0.05, "scale": (0.9, 1.1),
+        "brightness": 0.1, "contrast": 0.1,
+    },
+    "strong": {
+        "hflip": 0.5, "rotation": 20.0, "translate": 0.1, "scale": (0.85, 1.15),
+        "brightness": 0.2, "contrast": 0.2, "random_resized_crop": {"scale": (0.75, 1.0)},
+        "blur": {"p": 0.2}, "noise_std": 0.02,
+    },
+}
+
+
+class AugmentConfig(Section):
+    """Training augmentation: a preset, then per-op settings that override it. Eval is never augmented.
+
+    The preset only fills the ops the YAML leaves out, so the saved (resolved) config shows what ran.
+    """
+
+    preset: Literal["none", "light", "standard", "strong"] = "standard"
+    hflip: Annotated[float, Field(ge=0, le=1)] = Field(0.0, description="Probability.")
+    vflip: Annotated[float, Field(ge=0, le=1)] = Field(0.0, description="Probability.")
+    rotation: Annotated[float, Field(ge=0, le=180)] = Field(0.0, description="Max degrees.")
+    translate: Annotated[float, Field(ge=0, lt=1)] = Field(0.0, description="Max shift, fraction of size.")
+    scale: tuple[float, float] | None = Field(None, description="Random zoom range, e.g. [0.9, 1.1].")
+    random_resized_crop: RandomResizedCropAug | None = None
+    brightness: Annotated[float, Field(ge=0)] = 0.0
+    contrast: Annotated[float, Field(ge=0)] = 0.0
+    sharpness: SharpnessAug | None = None
+    noise_std: Annotated[float, Field(ge=0)] = Field(0.0, description="Gaussian noise std on the 0-1 scale.")
+    blur: BlurAug | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_preset(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        preset = values.get("preset", "standard")
+        merged = dict(AUGMENT_PRESETS.get(preset, {}))
+        merged.update(values)
+        return merged
+
+
+class TrainerConfig(Section):
+    """Loop length, early stopping, precision and devices."""
+
+    epochs: Annotated[int, Field(ge=1)] = 15
+    patience: Annotated[int, Field(ge=1)] | None = Field(5, description="Early-stopping patience (None: off).")
+    monitor: Literal[
+        "val_loss", "val_accuracy", "val_macro_f1", "val_auroc", "val_balanced_accuracy"
+    ] = "val_loss"
+    grad_clip_norm: Annotated[float, Field(gt=0)] | None = None
+    precision: Literal["auto", "32", "16-mixed", "bf16-mixed"] = Field(
+        "auto", description="auto: 16-mixed on CUDA, 32 on CPU."
+    )
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    devices: int | Literal["auto"] = "auto"
+    strategy: str = Field("auto", description="Lightning strategy, e.g. ddp for several GPUs.")
+    limit_train_batches: Annotated[float, Field(gt=0)] | None = None
+    progress_bar: bool = True
+
+
+class CheckpointConfig(Section):
+    every_epoch: bool = Field(False, description="Keep checkpoints/epoch=NN.ckpt for every epoch.")
+
+
+class EvaluationConfig(Section):
+    """Test-time evaluation settings used at the end of training and by ``medclass evaluate``."""
+
+    bootstrap: Annotated[int, Field(ge=0)] = Field(1000, description="Bootstrap resamples for 95% CIs (0: off).")
+    operating_point: str | None = Field(
+        None, description="Binary threshold rule: youden, sensitivity=0.95 or specificity=0.9."
+    )
+    calibrate: bool = Field(False, description="Fit temperature scaling on the validation split.")
+    report: bool = Field(True, description="Write report.html at the end of training.")
+
+
+class Config(Section):
+    """A whole medclass run."""
+
+    name: str | None = Field(None, description="Run name (default: data set, model and time).")
+    out: str | None = Field(None, description="Run directory (default: runs/<name>).")
+    seed: int = 42
+    deterministic: bool = Field(False, description="Bit-identical results on CPU (slower).")
+    data: DataConfig = Field(default_factory=DataConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    tracking: Literal["none", "mlflow", "tensorboard"] = "none"
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI (default: ./mlruns).")
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, value: str | None) -> str | None:
+        if value is not None and (not value or "/" in value or value in {".", ".."}):
+            raise ValueError(f"name = {value!r}: must be a single folder name")
+        return value

@@ -1,0 +1,1 @@
+"""Small helpers shared by every package: errors, seeding, paths, JSON."""

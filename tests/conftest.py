@@ -1,0 +1,80 @@
+"""Shared fixtures: tiny synthetic images and folders, restored global state, the shared data sets."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from medclass.utils.paths import shared_data_dir
+
+# Keep each test process to one thread: `make test` runs two pytest workers on two cores.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _restore_global_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Seed every RNG before a test and undo what a test did to seeds, env vars and torch flags."""
+    python_state, numpy_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    monkeypatch.setenv("MEDCLASS_CACHE_DIR", os.environ.get("MEDCLASS_TEST_CACHE_DIR", "") or str(_session_cache))
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    yield
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
+    torch.set_rng_state(torch_state)
+    torch.use_deterministic_algorithms(deterministic)
+
+
+_session_cache = Path(os.environ.get("PYTEST_CACHE_ROOT", "/tmp")) / f"medclass-test-cache-{os.getpid()}"
+
+
+def write_image(path: Path, size: tuple[int, int] = (40, 32), mode: str = "L", seed: int = 0) -> Path:
+    """Write a small random image in the given PIL mode; the format follows the extension."""
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    if mode in ("I;16", "I"):
+        pixels = rng.integers(0, 4096, (h, w), dtype=np.uint16)
+        image = Image.fromarray(pixels)
+    else:
+        rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        image = Image.fromarray(rgb).convert(mode)
+    image.save(path)
+    return path
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """Folder-per-class data set: 2 classes x 12 distinct 40x32 PNG/JPEG images."""
+    root = tmp_path / "data"
+    for c, label in enumerate(("benign", "malignant")):
+        for i in range(12):
+            ext = ".png" if i % 2 else ".JPG"
+            write_image(root / label / f"img{i}{ext}", mode="L" if i % 3 else "RGB", seed=100 * c + i)
+    return root
+
+
+@pytest.fixture(scope="session")
+def phantom_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's phantom data set, small: 2 classes x 40 images of 64 px (with lesions.csv)."""
+    from medclass.data.synthetic import make_phantom_dataset
+
+    return make_phantom_dataset(tmp_path_factory.mktemp("phantom"), n_per_class=40, size=64, seed=1)
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    """The real data sets (``$MEDCLASS_DATA_DIR``); skips with the reason when they are absent."""
+    root = shared_data_dir()
+    if not (root / "brain_mri_yesno").is_dir():
+        pytest.skip(f"shared data sets not found at {root} (set MEDCLASS_DATA_DIR)")
+    return root
