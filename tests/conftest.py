@@ -14,6 +14,9 @@ from PIL import Image
 
 from medclass.utils.paths import shared_data_dir
 
+# Preprocessing cache of this test process (never the user's ~/.cache/medclass).
+_SESSION_CACHE = Path(os.environ.get("TMPDIR", "/tmp")) / f"medclass-test-cache-{os.getpid()}"
+
 # Keep each test process to one thread: `make test` runs two pytest workers on two cores.
 torch.set_num_threads(1)
 
@@ -23,7 +26,7 @@ def _restore_global_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Seed every RNG before a test and undo what a test did to seeds, env vars and torch flags."""
     python_state, numpy_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
     deterministic = torch.are_deterministic_algorithms_enabled()
-    monkeypatch.setenv("MEDCLASS_CACHE_DIR", os.environ.get("MEDCLASS_TEST_CACHE_DIR", "") or str(_session_cache))
+    monkeypatch.setenv("MEDCLASS_CACHE_DIR", str(_SESSION_CACHE))
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
@@ -32,9 +35,6 @@ def _restore_global_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     np.random.set_state(numpy_state)
     torch.set_rng_state(torch_state)
     torch.use_deterministic_algorithms(deterministic)
-
-
-_session_cache = Path(os.environ.get("PYTEST_CACHE_ROOT", "/tmp")) / f"medclass-test-cache-{os.getpid()}"
 
 
 def write_image(path: Path, size: tuple[int, int] = (40, 32), mode: str = "L", seed: int = 0) -> Path:
