@@ -1,0 +1,433 @@
+"""Read any supported image file into a ``uint8`` ``H x W x C`` array, the same way every time.
+
+Formats: JPEG, PNG (8 and 16 bit), BMP, TIFF (through Pillow), DICOM (pydicom) and NIfTI (nibabel). The
+extension decides the reader, in any case (``.JPG``, ``.Nii.Gz``).
+
+Intensity and colour rules (every reader ends in the same two steps: intensities to ``uint8``, then channels):
+
+* **8-bit Pillow modes** keep their values. Palette images (``P``, ``PA``) become ``RGB``/``RGBA`` first;
+  ``CMYK``, ``YCbCr``, ``LAB`` and ``HSV`` become ``RGB``; bilevel (``1``) becomes ``L`` (0 or 255).
+* **Transparency** (an alpha channel, or a ``tRNS`` transparent colour/palette entry) is composited over
+  **black**, because medical images have black backgrounds: ``out = round(value * alpha / 255)``.
+* **EXIF orientation** is applied (``ImageOps.exif_transpose``) before anything else.
+* **High bit depth and float** (Pillow ``I;16*``, ``I``, ``F``; DICOM without a VOI window; NIfTI) are
+  scaled by the per-image min-max rule: ``out = round(255 * (x - min) / (max - min))`` where ``min`` and
+  ``max`` are taken over the finite values of the image; NaN/inf pixels become 0; a constant (or all
+  non-finite) image becomes all zeros. This is a display rule: it throws away absolute units, which 2D
+  classifiers trained on mixed sources cannot rely on anyway.
+* **DICOM**: the modality LUT (``RescaleSlope``/``RescaleIntercept``) is applied first. When the file has a
+  VOI window (``WindowCenter``/``WindowWidth``, the first one if several), the linear window of DICOM PS3.3
+  C.11.2.1.2.1 maps ``[c - 0.5 - (w-1)/2, c - 0.5 + (w-1)/2]`` onto 0-255 and clips outside it; otherwise the
+  min-max rule above. ``MONOCHROME1`` (white is low) is inverted last (``255 - out``) so that every image has
+  a dark background. Colour DICOM (``SamplesPerPixel = 3``) is read as RGB (pydicom converts YBR). Multi-frame
+  files give the middle frame, or frame ``slice_index``.
+* **NIfTI**: singleton trailing axes are dropped; a 3D volume gives the middle slice of its **last** axis (or
+  ``slice_index``); a 4D series uses its first volume, then the same rule. A 2D slice ``a`` (file axes
+  ``i, j``) is shown as ``np.rot90(a)`` (rows = ``j`` with ``+j`` up, columns = ``i``), the usual way of
+  displaying a voxel slice; no reorientation to RAS is done, so ``slice_index`` counts along the file's own
+  axis.
+* **Channels**: ``channels=1`` from colour uses ITU-R 601-2 luma (``Image.convert("L")``:
+  ``L = R*299/1000 + G*587/1000 + B*114/1000``); ``channels=3`` from grey repeats the grey channel.
+
+Failures: every problem with a file (missing, empty, not an image, truncated, undecodable, out-of-range slice)
+raises :class:`UnreadableImage` with a short human reason; no other exception type escapes ``read_image`` or
+``image_info``. Truncated files are detected because Pillow's ``LOAD_TRUNCATED_IMAGES`` is left off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from medclass.config.schema import IMAGE_EXTENSIONS
+
+_DICOM_SUFFIXES = (".dcm", ".dicom")
+_NIFTI_SUFFIXES = (".nii", ".nii.gz")
+# Pillow modes whose colour channels are converted to RGB before anything else.
+_TO_RGB_MODES = {"CMYK", "YCbCr", "LAB", "HSV"}
+# Pillow modes that carry more than 8 bits per sample (or floats) and go through the min-max rule.
+_WIDE_MODES = {"I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;16S", "I;32", "I;32B", "I;32L"}
+_REASON_MAX = 160
+_FORMAT_BY_SUFFIX = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+_KIND_NAMES = {"pil": "image", "dicom": "DICOM", "nifti": "NIfTI"}
+
+
+class UnreadableImage(Exception):
+    """A file that cannot be read as an image.
+
+    Attributes:
+        path: The file.
+        reason: Short human text, e.g. ``"empty file"``, ``"truncated JPEG"``, ``"not an image: ..."``.
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self):  # keep both fields when sent back from a worker process
+        return (type(self), (self.path, self.reason))
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """Header facts about an image file.
+
+    ``width``/``height`` are those of the array ``read_image`` returns (EXIF rotation included). ``mode`` is
+    the Pillow mode (``"L"``, ``"RGB"``, ``"RGBA"``, ``"P"``, ``"I;16"``, ``"CMYK"``, ...), or
+    ``"DICOM <photometric interpretation>"``, or ``"NIfTI <dtype>"``. ``format`` is ``"JPEG"``, ``"PNG"``,
+    ..., ``"DICOM"``, ``"NIfTI"``.
+    """
+
+    width: int
+    height: int
+    mode: str
+    format: str
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a supported image file, judged by its suffix (any case).
+
+    Hidden files (name starting with ``.``, e.g. ``.DS_Store`` or ``._scan.jpg``) are never images.
+
+    Example:
+        >>> is_image_file("a/B.JPG"), is_image_file("vol.nii.gz"), is_image_file(".x.png")
+        (True, True, False)
+    """
+    name = Path(path).name
+    if not name or name.startswith("."):
+        return False
+    lower = name.lower()
+    return any(lower.endswith(ext) for ext in IMAGE_EXTENSIONS)
+
+
+def _kind(path: Path) -> str:
+    lower = path.name.lower()
+    if lower.endswith(_DICOM_SUFFIXES):
+        return "dicom"
+    if lower.endswith(_NIFTI_SUFFIXES):
+        return "nifti"
+    return "pil"
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= _REASON_MAX else text[: _REASON_MAX - 3] + "..."
+
+
+def _check_file(path: Path) -> None:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise UnreadableImage(path, "file not found") from None
+    except OSError as exc:
+        raise UnreadableImage(path, f"cannot access file: {_short(exc)}") from None
+    if path.is_dir():
+        raise UnreadableImage(path, "is a folder, not a file")
+    if size == 0:
+        raise UnreadableImage(path, "empty file")
+
+
+def scale_to_uint8(values: np.ndarray) -> np.ndarray:
+    """Per-image min-max scaling to ``uint8`` over the finite values (see the module docstring).
+
+    Non-finite values become 0; a constant or all-non-finite image becomes all zeros.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(x)
+    out = np.zeros(x.shape, dtype=np.uint8)
+    if not finite.any():
+        return out
+    lo, hi = float(x[finite].min()), float(x[finite].max())
+    if hi <= lo:
+        return out
+    scaled = np.rint((x[finite] - lo) * (255.0 / (hi - lo)))
+    out[finite] = np.clip(scaled, 0, 255).astype(np.uint8)
+    return out
+
+
+def _composite_over_black(array: np.ndarray) -> np.ndarray:
+    """``H x W x (1+1 | 3+1)`` uint8 with alpha last -> colour channels multiplied by alpha, rounded."""
+    colour = array[..., :-1].astype(np.uint16)
+    alpha = array[..., -1:].astype(np.uint16)
+    return ((colour * alpha + 127) // 255).astype(np.uint8)
+
+
+def _to_channels(array: np.ndarray, channels: int) -> np.ndarray:
+    """``H x W x {1,3}`` uint8 -> ``H x W x channels``: luma for colour -> grey, repeat for grey -> colour."""
+    if array.shape[2] == channels:
+        return np.ascontiguousarray(array)
+    if channels == 3:
+        return np.ascontiguousarray(np.repeat(array, 3, axis=2))
+    grey = Image.fromarray(np.ascontiguousarray(array), "RGB").convert("L")
+    return np.asarray(grey)[..., None]
+
+
+def _pil_to_array(image: Image.Image) -> np.ndarray:
+    """A loaded Pillow image -> ``H x W x {1,3}`` uint8 following the module's rules."""
+    mode = image.mode
+    has_trns = image.info.get("transparency") is not None
+    if mode in ("P", "PA"):
+        image = image.convert("RGBA" if (has_trns or mode == "PA") else "RGB")
+    elif mode in ("1", "L") and has_trns:
+        image = image.convert("LA")
+    elif mode == "RGB" and has_trns:
+        image = image.convert("RGBA")
+    elif mode == "1":
+        image = image.convert("L")
+    elif mode in _TO_RGB_MODES:
+        image = image.convert("RGB")
+    elif mode == "RGBa":
+        image = image.convert("RGBA")
+    elif mode == "La":
+        image = image.convert("LA")
+    elif mode in _WIDE_MODES:
+        return scale_to_uint8(np.asarray(image))[..., None]
+
+    if image.mode not in ("L", "LA", "RGB", "RGBA"):
+        image = image.convert("RGB")  # any other mode Pillow can convert
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = array[..., None]
+    if image.mode in ("LA", "RGBA"):
+        array = _composite_over_black(array)
+    return array
+
+
+def _read_pil(path: Path) -> np.ndarray:
+    fmt = _FORMAT_BY_SUFFIX.get(path.suffix.lower(), path.suffix.lstrip(".").upper())
+    try:
+        image = Image.open(path)
+    except UnidentifiedImageError:
+        raise UnreadableImage(path, "not an image: cannot identify image file") from None
+    except Image.DecompressionBombError as exc:
+        raise UnreadableImage(path, f"image too large: {_short(exc)}") from None
+    except Exception as exc:  # a header Pillow recognised but could not parse
+        if "truncat" in str(exc).lower() or isinstance(exc, EOFError):
+            raise UnreadableImage(path, f"truncated {fmt}") from None
+        raise UnreadableImage(path, f"corrupt {fmt}: {_short(exc)}") from None
+    with image:
+        fmt = image.format or fmt
+        try:
+            image.load()
+        except Exception as exc:
+            if "truncat" in str(exc).lower() or isinstance(exc, EOFError):
+                raise UnreadableImage(path, f"truncated {fmt}") from None
+            raise UnreadableImage(path, f"corrupt {fmt}: {_short(exc)}") from None
+        ImageOps.exif_transpose(image, in_place=True)
+        return _pil_to_array(image)
+
+
+def _pick(n: int, slice_index: int | None, what: str) -> int:
+    if slice_index is None:
+        return n // 2
+    if not 0 <= slice_index < n:
+        raise ValueError(f"slice_index {slice_index} out of range 0-{n - 1} ({what} has {n})")
+    return slice_index
+
+
+def _first_number(value) -> float:
+    with contextlib.suppress(TypeError, IndexError, KeyError):
+        value = value[0]  # multi-valued (several windows): the first one
+    return float(value)
+
+
+def _dicom_window(ds) -> tuple[float, float] | None:
+    center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
+    if center is None or width is None or center == "" or width == "":
+        return None
+    try:
+        center, width = _first_number(center), _first_number(width)
+    except (TypeError, ValueError):
+        return None
+    return (center, width) if np.isfinite(center) and np.isfinite(width) and width >= 1 else None
+
+
+def _apply_window(values: np.ndarray, center: float, width: float) -> np.ndarray:
+    """Linear VOI window of DICOM PS3.3 C.11.2.1.2.1 onto 0-255."""
+    x = np.asarray(values, dtype=np.float64)
+    if width <= 1:
+        out = np.where(x > center - 0.5, 255.0, 0.0)
+    else:
+        out = ((x - (center - 0.5)) / (width - 1) + 0.5) * 255.0
+    return np.clip(np.rint(np.nan_to_num(out, nan=0.0)), 0, 255).astype(np.uint8)
+
+
+def _read_dicom(path: Path, slice_index: int | None) -> np.ndarray:
+    import pydicom
+    from pydicom.pixels import apply_modality_lut
+
+    try:
+        ds = pydicom.dcmread(path)
+    except pydicom.errors.InvalidDicomError as exc:
+        raise UnreadableImage(path, f"not a DICOM file: {_short(exc)}") from None
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        raise UnreadableImage(path, "DICOM file without pixel data")
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    samples = int(ds.get("SamplesPerPixel", 1))
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    pixels = ds.pixel_array
+    if frames > 1:
+        try:
+            frame = _pick(frames, slice_index, "the file's frame count")
+        except ValueError as exc:
+            raise UnreadableImage(path, str(exc)) from None
+        pixels = pixels[frame]
+    if samples == 3:  # colour: already RGB (pydicom converts YBR); keep 8-bit values, else min-max
+        if pixels.dtype == np.uint8:
+            return np.ascontiguousarray(pixels)
+        return scale_to_uint8(pixels)
+    values = apply_modality_lut(pixels, ds)
+    window = _dicom_window(ds)
+    out = _apply_window(values, *window) if window else scale_to_uint8(values)
+    if photometric == "MONOCHROME1":
+        out = 255 - out
+    return out[..., None]
+
+
+def _read_nifti(path: Path, slice_index: int | None) -> np.ndarray:
+    import nibabel as nib
+
+    try:
+        image = nib.load(path)
+    except nib.filebasedimages.ImageFileError as exc:
+        raise UnreadableImage(path, f"not a NIfTI file: {_short(exc)}") from None
+    shape = list(image.shape)
+    while len(shape) > 2 and shape[-1] == 1:
+        shape.pop()
+    index: list[int | slice] = [slice(None), slice(None)]
+    if len(shape) >= 3:
+        try:
+            z = _pick(shape[2], slice_index, "the last axis")
+        except ValueError as exc:
+            raise UnreadableImage(path, str(exc)) from None
+        index.append(z)
+    index += [0] * (len(image.shape) - len(index))  # first volume of a series, singleton axes
+    if len(shape) < 2:
+        raise UnreadableImage(path, f"NIfTI of shape {tuple(image.shape)} is not an image")
+    plane = np.asarray(image.dataobj[tuple(index)])
+    if plane.dtype.names:  # RGB24 / RGBA32 structured voxels
+        plane = np.stack([plane[name] for name in plane.dtype.names[:3]], axis=-1)
+        return np.ascontiguousarray(np.rot90(scale_to_uint8(plane)))
+    return np.ascontiguousarray(np.rot90(scale_to_uint8(plane)))[..., None]
+
+
+def read_image(path: str | os.PathLike, channels: int = 1, slice_index: int | None = None) -> np.ndarray:
+    """Decode an image file into a ``uint8`` array of shape ``H x W x channels``.
+
+    Args:
+        path: JPEG, PNG, BMP, TIFF, DICOM or NIfTI file (extension in any case).
+        channels: 1 (grey, ITU-R 601-2 luma from colour) or 3 (RGB, grey repeated).
+        slice_index: NIfTI slice along the last axis / DICOM frame; default the middle one.
+
+    Returns:
+        ``np.ndarray`` of dtype ``uint8``, shape ``(H, W, channels)``; see the module docstring for the rules.
+
+    Raises:
+        UnreadableImage: missing, empty, truncated or undecodable file, or ``slice_index`` out of range.
+        ValueError: ``channels`` is not 1 or 3 (a programming error, not a file problem).
+
+    Example:
+        >>> read_image("scan.png", channels=3).shape  # doctest: +SKIP
+        (256, 256, 3)
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels = {channels!r}: must be 1 or 3")
+    path = Path(path)
+    _check_file(path)
+    kind = _kind(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow/pydicom/nibabel chatter about odd but readable files
+            if kind == "dicom":
+                array = _read_dicom(path, slice_index)
+            elif kind == "nifti":
+                array = _read_nifti(path, slice_index)
+            else:
+                array = _read_pil(path)
+    except UnreadableImage:
+        raise
+    except MemoryError:
+        raise UnreadableImage(path, "not enough memory to decode") from None
+    except Exception as exc:  # anything from inside a decoder: a file problem, reported as such
+        raise UnreadableImage(path, f"cannot decode {_KIND_NAMES[kind]}: {_short(exc)}") from None
+    if array.ndim != 3 or array.shape[0] == 0 or array.shape[1] == 0 or array.shape[2] not in (1, 3):
+        raise UnreadableImage(path, f"unexpected decoded shape {array.shape}")
+    return _to_channels(array, channels)
+
+
+def _pil_info(path: Path) -> ImageInfo:
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation: 5-8 swap width and height
+            if orientation in (5, 6, 7, 8):
+                width, height = height, width
+            return ImageInfo(width, height, image.mode, image.format or path.suffix.lstrip(".").upper())
+    except UnidentifiedImageError:
+        raise UnreadableImage(path, "not an image: cannot identify image file") from None
+
+
+def _dicom_info(path: Path) -> ImageInfo:
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except pydicom.errors.InvalidDicomError as exc:
+        raise UnreadableImage(path, f"not a DICOM file: {_short(exc)}") from None
+    if "Rows" not in ds or "Columns" not in ds:
+        raise UnreadableImage(path, "DICOM file without image size (Rows/Columns)")
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+    return ImageInfo(int(ds.Columns), int(ds.Rows), f"DICOM {photometric}", "DICOM")
+
+
+def _nifti_info(path: Path) -> ImageInfo:
+    import nibabel as nib
+
+    try:
+        image = nib.load(path)
+    except nib.filebasedimages.ImageFileError as exc:
+        raise UnreadableImage(path, f"not a NIfTI file: {_short(exc)}") from None
+    shape = image.shape
+    if len(shape) < 2:
+        raise UnreadableImage(path, f"NIfTI of shape {tuple(shape)} is not an image")
+    # read_image shows np.rot90 of an (i, j) slice: rows come from j, columns from i.
+    return ImageInfo(int(shape[0]), int(shape[1]), f"NIfTI {image.get_data_dtype()}", "NIfTI")
+
+
+def image_info(path: str | os.PathLike) -> ImageInfo:
+    """Size, mode and format of an image file, from its header where the format allows.
+
+    Header-only means that a truncated file can pass here and still fail in :func:`read_image`.
+
+    Raises:
+        UnreadableImage: missing, empty or unidentifiable file.
+    """
+    path = Path(path)
+    _check_file(path)
+    kind = _kind(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if kind == "dicom":
+                return _dicom_info(path)
+            if kind == "nifti":
+                return _nifti_info(path)
+            return _pil_info(path)
+    except UnreadableImage:
+        raise
+    except Exception as exc:
+        raise UnreadableImage(path, f"cannot read {_KIND_NAMES[kind]} header: {_short(exc)}") from None
