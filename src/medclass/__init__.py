@@ -1,3 +1,31 @@
-"""medclass: train, evaluate, compare, tune and explain classifiers for 2D medical images."""
+"""medclass: train, evaluate, compare, tune and explain classifiers for 2D medical images.
+
+The Python API mirrors the CLI: ``medclass.train(cfg)``, ``medclass.evaluate(run_dir)``,
+``medclass.predict(ckpt, paths)``, ``medclass.load_config(path)``. Heavy modules load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+_API = {
+    "train": "medclass.api",
+    "evaluate": "medclass.api",
+    "predict": "medclass.api",
+    "load_config": "medclass.config",
+    "build_config": "medclass.config",
+    "Config": "medclass.config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'medclass' has no attribute {name!r}")
+
+
+__all__ = sorted(_API)

@@ -1,6 +1,13 @@
 """``medclass`` command line: each command lives in its own small module and calls the Python API."""
 
-from medclass.cli import inspect_cmd, split_cmd  # noqa: F401  (registers the commands)
+from medclass.cli import (  # noqa: F401  (importing a command module registers its command)
+    demo_cmd,
+    evaluate_cmd,
+    inspect_cmd,
+    predict_cmd,
+    split_cmd,
+    train_cmd,
+)
 from medclass.cli.base import app, main, run_app
 
 __all__ = ["app", "main", "run_app"]

@@ -36,7 +36,9 @@ AllowLeakageOpt = Annotated[
 ]
 NearDupOpt = Annotated[
     int | None,
-    typer.Option("--near-dup-distance", help="Perceptual-hash Hamming distance that counts as near-duplicate."),
+    typer.Option(
+        "--near-dup-distance", help="Perceptual-hash Hamming distance that counts as near-duplicate."
+    ),
 ]
 SetOpt = Annotated[
     list[str] | None,

@@ -12,7 +12,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 # Image formats the readers understand (lower-case, with the dot).
 IMAGE_EXTENSIONS = (
-    ".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".dcm", ".dicom", ".nii", ".nii.gz",
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".dcm",
+    ".dicom",
+    ".nii",
+    ".nii.gz",
 )
 
 
@@ -116,7 +125,8 @@ class ModelConfig(Section):
     """Architecture and weights."""
 
     name: str = Field(
-        "resnet18", description="Registry name (see `medclass.models.available_models`), 'timm:<name>' or 'cnn'."
+        "resnet18",
+        description="Registry name (see `medclass.models.available_models`), 'timm:<name>' or 'cnn'.",
     )
     pretrained: bool = Field(False, description="Use torchvision/timm weights from the local cache.")
     weights: str | None = Field(None, description="Load weights from this file (checkpoint or state dict).")
@@ -188,13 +198,23 @@ AUGMENT_PRESETS: dict[str, dict[str, Any]] = {
     "none": {},
     "light": {"hflip": 0.5, "rotation": 10.0},
     "standard": {
-        "hflip": 0.5, "rotation": 15.0, "translate": 0.05, "scale": (0.9, 1.1),
-        "brightness": 0.1, "contrast": 0.1,
+        "hflip": 0.5,
+        "rotation": 15.0,
+        "translate": 0.05,
+        "scale": (0.9, 1.1),
+        "brightness": 0.1,
+        "contrast": 0.1,
     },
     "strong": {
-        "hflip": 0.5, "rotation": 20.0, "translate": 0.1, "scale": (0.85, 1.15),
-        "brightness": 0.2, "contrast": 0.2, "random_resized_crop": {"scale": (0.75, 1.0)},
-        "blur": {"p": 0.2}, "noise_std": 0.02,
+        "hflip": 0.5,
+        "rotation": 20.0,
+        "translate": 0.1,
+        "scale": (0.85, 1.15),
+        "brightness": 0.2,
+        "contrast": 0.2,
+        "random_resized_crop": {"scale": (0.75, 1.0)},
+        "blur": {"p": 0.2},
+        "noise_std": 0.02,
     },
 }
 
@@ -233,10 +253,12 @@ class TrainerConfig(Section):
     """Loop length, early stopping, precision and devices."""
 
     epochs: Annotated[int, Field(ge=1)] = 15
-    patience: Annotated[int, Field(ge=1)] | None = Field(5, description="Early-stopping patience (None: off).")
-    monitor: Literal[
-        "val_loss", "val_accuracy", "val_macro_f1", "val_auroc", "val_balanced_accuracy"
-    ] = "val_loss"
+    patience: Annotated[int, Field(ge=1)] | None = Field(
+        5, description="Early-stopping patience (None: off)."
+    )
+    monitor: Literal["val_loss", "val_accuracy", "val_macro_f1", "val_auroc", "val_balanced_accuracy"] = (
+        "val_loss"
+    )
     grad_clip_norm: Annotated[float, Field(gt=0)] | None = None
     precision: Literal["auto", "32", "16-mixed", "bf16-mixed"] = Field(
         "auto", description="auto: 16-mixed on CUDA, 32 on CPU."
@@ -255,7 +277,9 @@ class CheckpointConfig(Section):
 class EvaluationConfig(Section):
     """Test-time evaluation settings used at the end of training and by ``medclass evaluate``."""
 
-    bootstrap: Annotated[int, Field(ge=0)] = Field(1000, description="Bootstrap resamples for 95% CIs (0: off).")
+    bootstrap: Annotated[int, Field(ge=0)] = Field(
+        1000, description="Bootstrap resamples for 95% CIs (0: off)."
+    )
     operating_point: str | None = Field(
         None, description="Binary threshold rule: youden, sensitivity=0.95 or specificity=0.9."
     )

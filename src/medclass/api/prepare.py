@@ -1,0 +1,138 @@
+"""Data preparation shared by train, tune and compare: discover, scan, split, cache, report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+
+from medclass.config.schema import Config, SplitConfig
+from medclass.data.cache import ImageCache, build_cache
+from medclass.data.discovery import DataIndex, discover
+from medclass.data.duplicates import find_duplicates
+from medclass.data.preprocess import PreprocessSettings
+from medclass.data.scan import FileInfo, scan_files
+from medclass.data.splits import make_splits, read_splits, write_splits
+from medclass.utils.errors import DataError
+from medclass.utils.io import write_json
+
+SPLITS_FILE = "splits.csv"
+DATA_REPORT_FILE = "data_report.json"
+
+
+@dataclass
+class PreparedData:
+    """Everything training needs about the images of a run.
+
+    Attributes:
+        classes: class names (sorted).
+        table: the splits table as written to splits.csv (``path,label,split[,fold][,group]``).
+        cache: preprocessed images of every path in ``table``.
+        report: the content of data_report.json.
+    """
+
+    classes: list[str]
+    table: pd.DataFrame
+    cache: ImageCache
+    report: dict[str, Any]
+
+    def training_table(self, split: SplitConfig) -> pd.DataFrame:
+        """The table with ``kfold`` folds turned into train/val for ``split.fold``; unreadable rows removed."""
+        return training_view(self.table, split.fold)[lambda t: t["path"].map(self._readable)]
+
+    def _readable(self, path: str) -> bool:
+        return bool(self.cache.readable[self.cache.index_of(path)])
+
+
+def training_view(table: pd.DataFrame, fold: int) -> pd.DataFrame:
+    """Rows of fold ``fold`` become validation, the other folds training; tables without folds pass through."""
+    if "fold" not in table.columns or table["fold"].isna().all():
+        return table
+    view = table.copy()
+    in_folds = view["split"].isin(["train", "val"]) & view["fold"].notna()
+    view.loc[in_folds, "split"] = "train"
+    view.loc[in_folds & (view["fold"].astype("Int64") == fold), "split"] = "val"
+    return view
+
+
+def prepare_data(
+    config: Config, run_dir: Path | None = None, reuse_splits: bool = False, console: Console | None = None
+) -> PreparedData:
+    """Discover the data, split it (or read the splits), fill the cache and write splits.csv/data_report.json.
+
+    Args:
+        config: the run config (``data``, ``split`` and ``seed`` are used).
+        run_dir: where splits.csv and data_report.json go (None: nowhere).
+        reuse_splits: read ``run_dir/splits.csv`` instead of splitting again (resume).
+        console: where progress messages go.
+    """
+    console = console or Console()
+    if not config.data.path and not config.split.splits_file:
+        raise DataError("no data given: pass --data DIR|FILE.csv (or --splits FILE.csv)")
+    index = discover(config.data.path) if config.data.path else None
+    classes = index.classes if index is not None else None
+
+    if reuse_splits and run_dir is not None and (run_dir / SPLITS_FILE).exists():
+        table = read_splits(run_dir / SPLITS_FILE, classes)
+    elif config.split.splits_file:
+        table = read_splits(config.split.splits_file, classes)
+    else:
+        table = None
+    if classes is None:
+        classes = sorted(table["label"].unique())
+
+    console.print(f"scanning {len(index.samples) if index else len(table)} files (hashes, duplicates) ...")
+    paths = [str(s.path) for s in index.samples] if index is not None else list(table["path"])
+    infos = scan_files(paths, cache_dir=config.data.cache_dir)
+    if table is None:
+        table = make_splits(
+            index, infos, config.split, config.split.seed if config.split.seed is not None else config.seed
+        )
+    if run_dir is not None and not reuse_splits:
+        write_splits(table, run_dir / SPLITS_FILE)
+
+    settings = PreprocessSettings.from_config(config.data)
+    console.print(f"preprocessing {len(table)} images to {settings.image_size} px (cached) ...")
+    cache = build_cache(list(table["path"]), settings, cache_dir=config.data.cache_dir)
+    report = data_report(config, index, infos, table, cache)
+    if run_dir is not None:
+        write_json(run_dir / DATA_REPORT_FILE, report)
+    return PreparedData(classes=list(classes), table=table, cache=cache, report=report)
+
+
+def data_report(
+    config: Config, index: DataIndex | None, infos: list[FileInfo], table: pd.DataFrame, cache: ImageCache
+) -> dict[str, Any]:
+    """Counts per split and class, skipped and ignored files, duplicate groups and the policy applied."""
+    labels = dict(zip(table["path"], table["label"], strict=True))
+    splits = dict(zip(table["path"], table["split"], strict=True))
+    duplicates = find_duplicates(
+        [i for i in infos if i.path in labels], labels, splits, config.split.near_dup_distance
+    )
+    skipped = [{"path": i.path, "reason": i.reason} for i in infos if not i.readable]
+    skipped += [
+        {"path": p, "reason": r} for p, r in cache.reasons.items() if p not in {s["path"] for s in skipped}
+    ]
+    return {
+        "data": config.data.path,
+        "layout": index.layout if index is not None else "splits-file",
+        "classes": sorted(table["label"].unique()),
+        "n_images": len(table),
+        "counts": split_counts(table),
+        "skipped": skipped,
+        "ignored": [{"path": str(p), "reason": r} for p, r in (index.ignored if index else [])],
+        "duplicates": duplicates.to_dict(),
+        "duplicate_policy": "allowed across splits"
+        if config.split.allow_duplicate_leakage
+        else "kept in one split",
+        "preprocess": PreprocessSettings.from_config(config.data).to_dict(),
+    }
+
+
+def split_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """``{split: {class: images}}`` of a splits table."""
+    sizes = table.groupby(["split", "label"]).size()
+    return {split: {label: int(n) for label, n in sizes[split].items()} for split in sizes.index.levels[0]}

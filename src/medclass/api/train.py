@@ -1,0 +1,192 @@
+"""``medclass train``: data preparation, fitting, and the test evaluation, into one run folder."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from rich.console import Console
+
+from medclass.api.evaluate import score
+from medclass.api.prepare import PreparedData, prepare_data, split_counts
+from medclass.api.rundir import prepare_run_dir, resolve_run_dir
+from medclass.config import Config, config_to_dict, save_config
+from medclass.data.datamodule import MedDataModule
+from medclass.data.preprocess import PreprocessSettings
+from medclass.evaluation.predictions import predict_logits, prediction_table, softmax
+from medclass.models import create_model, freeze_backbone, model_args
+from medclass.training.checkpoint import CheckpointMeta, load_for_inference
+from medclass.training.fit import fit
+from medclass.training.losses import class_weights
+from medclass.training.module import LitClassifier
+from medclass.utils.errors import DataError
+from medclass.utils.io import write_json
+from medclass.utils.seed import seed_everything
+
+TEST_METRICS_FILE = "test_metrics.json"
+TEST_PREDICTIONS_FILE = "predictions_test.csv"
+
+
+@dataclass
+class TrainResult:
+    """Where a finished run put its results."""
+
+    run_dir: Path
+    best_checkpoint: Path
+    test_metrics: dict[str, Any] | None
+    metrics: pd.DataFrame
+
+
+def build_datamodule(config: Config, data: PreparedData) -> MedDataModule:
+    """The data module of a prepared data set; refuses an empty validation split."""
+    table = data.training_table(config.split)
+    if not (table["split"] == "val").any():
+        raise DataError("the validation split is empty: raise --val-frac or add a val folder/CSV split")
+    return MedDataModule(data.cache, table, data.classes, config.data, config.augment, config.seed)
+
+
+def build_module(config: Config, datamodule: MedDataModule) -> LitClassifier:
+    """The model, loss, optimizer and checkpoint metadata for ``config``."""
+    num_classes = len(datamodule.classes)
+    model = create_model(
+        config.model.name,
+        num_classes=num_classes,
+        in_chans=config.data.channels,
+        pretrained=config.model.pretrained,
+        drop_rate=config.model.drop_rate,
+        weights=config.model.weights,
+        cnn=config.model.cnn,
+        image_size=config.data.image_size,
+        **config.model.kwargs,
+    )
+    if config.model.freeze_backbone:
+        freeze_backbone(model, True)
+    meta = CheckpointMeta(
+        model=model_args(model),
+        classes=datamodule.classes,
+        preprocess={
+            **PreprocessSettings.from_config(config.data).to_dict(),
+            "mean": datamodule.mean,
+            "std": datamodule.std,
+        },
+        config=config_to_dict(config),
+    )
+    samples = config.data.epoch_size or len(datamodule.rows["train"])
+    module = LitClassifier(
+        model,
+        config,
+        num_classes,
+        class_weights=class_weights(config.loss.class_weights, datamodule.class_counts("train")),
+        steps_per_epoch=math.ceil(samples / config.data.batch_size),
+        meta=meta.to_dict(),
+    )
+    module.use_channels_last(use_channels_last(config))
+    return module
+
+
+def use_channels_last(config: Config) -> bool:
+    """channels_last for conv nets on CUDA; ``auto`` keeps the default layout on CPU, where it was measured
+    slower for ResNet-18 training (BENCHMARKS.md, "channels_last on CPU")."""
+    setting = config.model.channels_last
+    if setting != "auto":
+        return bool(setting)
+    return torch.cuda.is_available() and not config.model.name.startswith("timm:vit")
+
+
+def describe_choices(config: Config, data: PreparedData, datamodule: MedDataModule, console: Console) -> None:
+    """Print what the run will do: data, splits, model and training settings."""
+    report = data.report
+    counts = split_counts(data.training_table(config.split))
+    console.print(
+        f"[bold]data[/] {config.data.path} ({report['layout']}), classes {data.classes}, "
+        f"{report['n_images']} images; skipped {len(report['skipped'])} unreadable"
+    )
+    for split in ("train", "val", "test"):
+        if split in counts:
+            console.print(f"  {split:5s} {sum(counts[split].values()):5d}  {counts[split]}")
+    dup = report["duplicates"]
+    console.print(
+        f"  duplicates: {dup.get('n_exact_groups', len(dup.get('exact', [])))} exact and "
+        f"{dup.get('n_near_groups', len(dup.get('near', [])))} near groups, {report['duplicate_policy']}"
+    )
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    console.print(
+        f"[bold]model[/] {config.model.name} ({config.data.channels} channel(s), {config.data.image_size} px, "
+        f"pretrained={config.model.pretrained}) | {config.optim.name} lr {config.optim.lr:g} "
+        f"wd {config.optim.weight_decay:g} | {config.scheduler.name} | batch {config.data.batch_size} | "
+        f"{config.trainer.epochs} epochs, early stop on {config.trainer.monitor} "
+        f"(patience {config.trainer.patience}) | augment {config.augment.preset} | {device}, "
+        f"{datamodule.num_workers} loader workers"
+    )
+
+
+def evaluate_test_split(
+    checkpoint: Path, datamodule: MedDataModule, config: Config, run_dir: Path
+) -> dict[str, Any] | None:
+    """Score the best checkpoint on the test split; writes test_metrics.json and predictions_test.csv."""
+    if len(datamodule.rows["test"]) == 0:
+        return None
+    model, meta = load_for_inference(checkpoint)
+    logits = predict_logits(model, datamodule.test_dataloader())
+    probs = softmax(logits, meta.temperature)
+    y_true = datamodule.targets["test"]
+    result = score(y_true, probs, meta.classes, meta.threshold, config.evaluation.bootstrap, seed=config.seed)
+    result.update(checkpoint=str(checkpoint), split="test")
+    write_json(run_dir / TEST_METRICS_FILE, result)
+    paths = [datamodule.cache.paths[i] for i in datamodule.rows["test"]]
+    table = prediction_table(paths, probs, meta.classes, meta.threshold)
+    table.insert(1, "label", [meta.classes[i] for i in y_true])
+    table.to_csv(run_dir / TEST_PREDICTIONS_FILE, index=False, float_format="%.6f")
+    return result
+
+
+def train(
+    config: Config,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    callbacks: Sequence[L.Callback] = (),
+    console: Console | None = None,
+) -> TrainResult:
+    """Train a classifier as ``config`` says and evaluate it on the test split.
+
+    Args:
+        config: the resolved run config (``data.path`` or ``split.splits_file`` must be set).
+        overwrite: replace an existing run folder.
+        resume: continue the run in ``config.out`` from its last checkpoint.
+        callbacks: extra Lightning callbacks.
+        console: where messages go.
+
+    Returns:
+        The run folder, best checkpoint, test metrics and per-epoch metrics.
+    """
+    console = console or Console()
+    run_dir = prepare_run_dir(resolve_run_dir(config), overwrite=overwrite, resume=resume)
+    console.print(f"run folder: {run_dir}")
+    save_config(config, run_dir / "config.yaml")
+    seed_everything(config.seed)
+    data = prepare_data(config, run_dir, reuse_splits=resume, console=console)
+    datamodule = build_datamodule(config, data)
+    describe_choices(config, data, datamodule, console)
+    module = build_module(config, datamodule)
+    best = fit(module, datamodule, config, run_dir, resume=resume, callbacks=callbacks)
+    test_metrics = evaluate_test_split(best, datamodule, config, run_dir)
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    if test_metrics is not None:
+        console.print(
+            f"[bold]test[/] accuracy {test_metrics['accuracy']:.4f}  macro-F1 {test_metrics['macro_f1']:.4f}  "
+            f"AUROC {_fmt(test_metrics.get('auroc'))}  (n={test_metrics['n']}, best checkpoint {best.name})"
+        )
+    console.print(f"results in {run_dir}")
+    return TrainResult(run_dir=run_dir, best_checkpoint=best, test_metrics=test_metrics, metrics=metrics)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{value:.4f}"

@@ -1,0 +1,1 @@
+"""Configs shipped with medclass (the demo's)."""

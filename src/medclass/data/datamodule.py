@@ -1,0 +1,227 @@
+"""Datasets, samplers and the LightningDataModule that feed cached, preprocessed images to training.
+
+Augmentation randomness is a pure function of ``(seed, epoch, sample)``: the training sampler yields
+``(epoch, index)`` pairs and the dataset seeds the transform from them. A run therefore augments the same way
+whatever the number of loader workers, and a resumed run continues exactly where an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from medclass.config.schema import AugmentConfig, DataConfig
+from medclass.data.cache import ImageCache, channel_stats
+from medclass.transforms.presets import IMAGENET_MEAN, IMAGENET_STD, EvalPreset, TrainPreset
+from medclass.utils.errors import DataError
+
+SampleKey = int | tuple[int, int]
+
+
+def _mix_seed(*parts: int) -> int:
+    """Combine integers into one 63-bit seed (SplitMix64-style), so nearby inputs give unrelated seeds."""
+    value = 0x9E3779B97F4A7C15
+    for part in parts:
+        value = (value ^ (int(part) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+        value ^= value >> 31
+    return value & 0x7FFFFFFFFFFFFFFF
+
+
+class CachedImageDataset(Dataset):
+    """Items of an :class:`ImageCache` as ``(tensor, class index)``.
+
+    Args:
+        arrays: the cache's ``N x H x W x C`` uint8 array (memory-mapped).
+        rows: cache row of each item.
+        targets: class index of each item.
+        transform: maps a uint8 ``C x H x W`` tensor to the model input.
+        seed: base seed for augmentation; used when an item is requested as ``(epoch, index)``.
+    """
+
+    def __init__(
+        self,
+        arrays: np.ndarray,
+        rows: Sequence[int],
+        targets: Sequence[int],
+        transform: Callable[[torch.Tensor], torch.Tensor],
+        seed: int = 0,
+    ) -> None:
+        self.arrays = arrays
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.targets = np.asarray(targets, dtype=np.int64)
+        self.transform = transform
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def image(self, index: int) -> torch.Tensor:
+        """The cached uint8 ``C x H x W`` tensor of item ``index`` (no transform)."""
+        return torch.from_numpy(np.ascontiguousarray(self.arrays[self.rows[index]])).permute(2, 0, 1)
+
+    def __getitem__(self, key: SampleKey) -> tuple[torch.Tensor, int]:
+        if isinstance(key, tuple):
+            epoch, index = key
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(_mix_seed(self.seed, epoch, index))
+                image = self.transform(self.image(index))
+        else:
+            index = key
+            image = self.transform(self.image(index))
+        return image, int(self.targets[index])
+
+
+class EpochSampler(Sampler[tuple[int, int]]):
+    """Yields ``(epoch, index)``: a seeded permutation per epoch, or weighted draws with replacement.
+
+    Lightning calls :meth:`set_epoch` before each epoch; the permutation depends only on the seed and epoch.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        seed: int,
+        weights: Sequence[float] | None = None,
+        num_samples: int | None = None,
+        epoch: int = 0,
+    ) -> None:
+        self.size = size
+        self.seed = seed
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
+        self.num_samples = num_samples or size
+        self.epoch = epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_samples if self.weights is not None else self.size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        generator = torch.Generator().manual_seed(_mix_seed(self.seed, self.epoch, 0x5A))
+        if self.weights is None:
+            order = torch.randperm(self.size, generator=generator)
+        else:
+            order = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=generator)
+        epoch = self.epoch
+        return iter([(epoch, int(i)) for i in order])
+
+
+def default_num_workers(configured: int | str) -> int:
+    """Loader worker processes: the configured number, or for ``auto`` one per spare CPU core on a GPU
+    machine and none on a CPU-only one (there the model needs every core; decoding is already cached)."""
+    if configured != "auto":
+        return int(configured)
+    if torch.cuda.is_available():
+        return min(8, max(1, (os.cpu_count() or 2) - 1))
+    return 0
+
+
+def normalization_stats(
+    mode: str, channels: int, cache: ImageCache, train_rows: Sequence[int]
+) -> tuple[list[float], list[float]]:
+    """Per-channel mean/std for ``data.normalize``: the training split's, ImageNet's, or identity."""
+    if mode == "dataset":
+        return channel_stats(cache, train_rows)
+    if mode == "imagenet":
+        if channels == 1:  # one grey channel: the average of the RGB statistics
+            return [float(np.mean(IMAGENET_MEAN))], [float(np.mean(IMAGENET_STD))]
+        return list(IMAGENET_MEAN), list(IMAGENET_STD)
+    return [0.0] * channels, [1.0] * channels
+
+
+class MedDataModule(L.LightningDataModule):
+    """Train/val/test loaders over an :class:`ImageCache` and a splits table (``path,label,split``).
+
+    Args:
+        cache: preprocessed images; every path of ``table`` must be a readable entry of it.
+        table: one row per image with ``path``, ``label`` and ``split`` in {train, val, test}.
+        classes: class names; a label's index in this list is its target.
+        data: batch size, workers, sampler and normalisation settings.
+        augment: training augmentation.
+        seed: seed of shuffling and augmentation.
+        mean, std: normalisation statistics; computed from the training split when omitted.
+    """
+
+    def __init__(
+        self,
+        cache: ImageCache,
+        table: pd.DataFrame,
+        classes: Sequence[str],
+        data: DataConfig,
+        augment: AugmentConfig,
+        seed: int,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.cache = cache
+        self.classes = list(classes)
+        self.data = data
+        self.augment = augment
+        self.seed = seed
+        self.rows: dict[str, np.ndarray] = {}
+        self.targets: dict[str, np.ndarray] = {}
+        class_index = {name: i for i, name in enumerate(self.classes)}
+        for split in ("train", "val", "test"):
+            part = table[table["split"] == split]
+            unknown = sorted(set(part["label"]) - set(class_index))
+            if unknown:
+                raise DataError(f"splits table: labels {unknown} are not among the classes {self.classes}")
+            self.rows[split] = np.array([cache.index_of(p) for p in part["path"]], dtype=np.int64)
+            self.targets[split] = part["label"].map(class_index).to_numpy(dtype=np.int64)
+        if len(self.rows["train"]) == 0:
+            raise DataError("the training split is empty: check the split fractions or the splits file")
+        if mean is None or std is None:
+            mean, std = normalization_stats(data.normalize, data.channels, cache, self.rows["train"])
+        self.mean, self.std = list(mean), list(std)
+        self.num_workers = default_num_workers(data.num_workers)
+
+    def class_counts(self, split: str = "train") -> np.ndarray:
+        """Number of images per class in a split."""
+        return np.bincount(self.targets[split], minlength=len(self.classes))
+
+    def dataset(self, split: str, train_transform: bool = False) -> CachedImageDataset:
+        """The dataset of a split, with the training or the eval transform."""
+        transform = (
+            TrainPreset(self.augment, self.data.image_size, self.mean, self.std)
+            if train_transform
+            else EvalPreset(self.mean, self.std)
+        )
+        return CachedImageDataset(
+            self.cache.arrays, self.rows[split], self.targets[split], transform, self.seed
+        )
+
+    def _loader(self, dataset: Dataset, sampler: Sampler | None = None) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.data.batch_size,
+            sampler=sampler,
+            shuffle=False,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        counts = self.class_counts("train")
+        weights = None
+        if self.data.sampler == "weighted":  # inverse class frequency: every class drawn equally often
+            weights = (1.0 / np.maximum(counts, 1))[self.targets["train"]]
+        epoch = self.trainer.current_epoch if self._trainer is not None else 0
+        sampler = EpochSampler(
+            len(self.rows["train"]), self.seed, weights=weights, num_samples=self.data.epoch_size, epoch=epoch
+        )
+        return self._loader(self.dataset("train", train_transform=True), sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("val"))
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("test"))

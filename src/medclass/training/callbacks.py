@@ -1,0 +1,147 @@
+"""Callbacks: per-epoch CSV row and summary line, per-epoch reseeding, unfreezing, per-epoch checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from rich.console import Console
+
+from medclass.utils.seed import seed_everything
+
+METRIC_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "val_macro_f1",
+    "val_auroc",
+    "lr",
+    "seconds",
+)
+
+
+def _metric(trainer: L.Trainer, name: str) -> float | None:
+    value = trainer.callback_metrics.get(name)
+    return None if value is None else float(value)
+
+
+def current_lr(trainer: L.Trainer) -> float:
+    """Learning rate of the first parameter group."""
+    return float(trainer.optimizers[0].param_groups[0]["lr"]) if trainer.optimizers else float("nan")
+
+
+class EpochMetricsCSV(L.Callback):
+    """Appends one row per epoch to ``metrics.csv`` (epochs counted from 1).
+
+    On resume, rows of epochs that the checkpoint has not seen are dropped first, so an epoch that was
+    logged but interrupted before its checkpoint is not counted twice.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._started = 0.0
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        done = trainer.current_epoch
+        rows = []
+        if self.path.exists():
+            with open(self.path, newline="") as handle:
+                rows = [row for row in csv.DictReader(handle) if int(row["epoch"]) <= done]
+        with open(self.path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        row: dict[str, Any] = {"epoch": trainer.current_epoch + 1}
+        for column in METRIC_COLUMNS[1:-2]:
+            value = _metric(trainer, column)
+            row[column] = "" if value is None else f"{value:.6g}"
+        row["lr"] = f"{current_lr(trainer):.6g}"
+        row["seconds"] = f"{time.perf_counter() - self._started:.2f}"
+        with open(self.path, "a", newline="") as handle:
+            csv.DictWriter(handle, fieldnames=METRIC_COLUMNS).writerow(row)
+
+
+class EpochSummary(L.Callback):
+    """Prints one line per epoch: losses, scores, learning rate, time, and whether it is the best so far."""
+
+    def __init__(self, monitor: str, mode: str, console: Console | None = None) -> None:
+        self.monitor, self.mode = monitor, mode
+        self.console = console or Console()
+        self.best: float | None = None
+        self._started = 0.0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        value = _metric(trainer, self.monitor)
+        improved = value is not None and (
+            self.best is None or (value < self.best if self.mode == "min" else value > self.best)
+        )
+        if improved:
+            self.best = value
+
+        def show(name: str, label: str) -> str:
+            number = _metric(trainer, name)
+            return f"{label} {number:.4f}" if number is not None else f"{label} -"
+
+        self.console.print(
+            f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  "
+            f"{show('train_loss', 'loss')} {show('train_accuracy', 'acc')} | "
+            f"{show('val_loss', 'val_loss')} {show('val_accuracy', 'acc')} {show('val_macro_f1', 'f1')} "
+            f"{show('val_auroc', 'auc')} | lr {current_lr(trainer):.2e} | "
+            f"{time.perf_counter() - self._started:.1f}s" + ("  [green]*best[/]" if improved else ""),
+            highlight=False,
+        )
+
+
+class EpochSeed(L.Callback):
+    """Reseeds the global RNGs at each epoch start (seed + epoch), so dropout and any other randomness of an
+    epoch do not depend on what ran before: a resumed run repeats an uninterrupted one exactly."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        seed_everything(self.seed + trainer.current_epoch)
+
+
+class UnfreezeBackbone(L.Callback):
+    """Makes every parameter trainable once ``after_epochs`` epochs are done (two-stage fine-tuning)."""
+
+    def __init__(self, after_epochs: int) -> None:
+        self.after_epochs = after_epochs
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch >= self.after_epochs:
+            for parameter in pl_module.parameters():
+                parameter.requires_grad_(True)
+
+
+class EpochCheckpoint(L.Callback):
+    """Keeps ``epoch=NN.ckpt`` for every epoch (NN counted from 1, as in metrics.csv)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.save_checkpoint(self.directory / epoch_checkpoint_name(trainer.current_epoch + 1))
+
+
+def epoch_checkpoint_name(epoch: int) -> str:
+    """File name of the checkpoint kept for ``epoch`` (1-based)."""
+    return f"epoch={epoch:02d}.ckpt"

@@ -1,0 +1,119 @@
+"""The LightningModule: a plain classifier ``nn.Module`` plus loss, metrics and optimizer set-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassAUROC,
+    MulticlassF1Score,
+    MulticlassRecall,
+)
+
+from medclass.config.schema import Config
+from medclass.training.losses import ClassificationLoss
+from medclass.training.optim import build_optimizer, build_scheduler
+
+MONITOR_MODES = {"val_loss": "min"}  # every other monitor (accuracy, F1, AUROC) is maximised
+
+
+def monitor_mode(monitor: str) -> str:
+    """``min`` for losses, ``max`` for scores."""
+    return MONITOR_MODES.get(monitor, "max")
+
+
+def validation_metrics(num_classes: int) -> MetricCollection:
+    """Epoch-level validation scores; balanced accuracy is the macro-averaged recall."""
+    return MetricCollection(
+        {
+            "accuracy": MulticlassAccuracy(num_classes, average="micro"),
+            "balanced_accuracy": MulticlassRecall(num_classes, average="macro"),
+            "macro_f1": MulticlassF1Score(num_classes, average="macro"),
+            "auroc": MulticlassAUROC(num_classes, average="macro"),
+        },
+        prefix="val_",
+    )
+
+
+class LitClassifier(L.LightningModule):
+    """Trains ``model`` with the loss, optimizer and schedule of ``config``.
+
+    Args:
+        model: any classifier returning ``(N, num_classes)`` logits.
+        config: the resolved run config.
+        num_classes: number of classes.
+        class_weights: per-class loss weights or None.
+        steps_per_epoch: optimizer steps per epoch (for per-batch schedules).
+        meta: what a checkpoint needs for standalone inference (model args, classes, preprocessing); saved
+            under the ``medclass`` key of every checkpoint.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        config: Config,
+        num_classes: int,
+        class_weights: torch.Tensor | None = None,
+        steps_per_epoch: int = 1,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.config = config
+        self.steps_per_epoch = steps_per_epoch
+        self.meta = meta or {}
+        self.criterion = ClassificationLoss(config.loss, class_weights)
+        self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
+        self.val_metrics = validation_metrics(num_classes)
+        self.channels_last = False
+
+    def use_channels_last(self, enabled: bool) -> None:
+        """Run the model (and its inputs) in channels_last memory format."""
+        self.channels_last = enabled
+        if enabled:
+            self.model.to(memory_format=torch.channels_last)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.model(images)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, targets = batch
+        logits = self(images)
+        loss = self.criterion(logits, targets, self.model)
+        self.train_accuracy(logits, targets)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(targets))
+        self.log("train_accuracy", self.train_accuracy, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        images, targets = batch
+        logits = self(images)
+        loss = self.criterion(logits, targets)  # the L2 term is a training device, not part of val loss
+        self.val_metrics.update(logits.softmax(dim=1), targets)
+        self.log("val_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(targets))
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self.val_metrics.compute(), prog_bar=False)
+        self.val_metrics.reset()
+
+    def configure_optimizers(self) -> Any:
+        optimizer = build_optimizer(self.model.parameters(), self.config.optim)
+        schedulers = build_scheduler(
+            optimizer,
+            self.config.scheduler,
+            epochs=self.config.trainer.epochs,
+            steps_per_epoch=self.steps_per_epoch,
+            monitor=self.config.trainer.monitor,
+            monitor_mode=monitor_mode(self.config.trainer.monitor),
+        )
+        return [optimizer], schedulers
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["medclass"] = self.meta

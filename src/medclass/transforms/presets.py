@@ -1,0 +1,107 @@
+"""Train and eval transform presets on uint8 ``C x H x W`` tensors (torchvision.transforms.v2).
+
+Images arrive already decoded, cropped and resized to the model's size (see ``medclass.data.preprocess``), so the
+presets only augment and normalise. Eval is deterministic: dtype conversion and normalisation only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torchvision.transforms import v2
+
+from medclass.config.schema import AugmentConfig
+
+# ImageNet statistics, for models whose pretrained weights expect them (``data.normalize: imagenet``).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _normalize(mean: Sequence[float], std: Sequence[float]) -> list[v2.Transform]:
+    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+
+
+class EvalPreset:
+    """uint8 image -> float tensor normalised with ``mean``/``std`` (0-1 scale); no randomness."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        self.transforms = v2.Compose(_normalize(mean, std))
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return self.transforms(image)
+
+
+class TrainPreset:
+    """Augmentation from an :class:`AugmentConfig`, then the eval normalisation.
+
+    Geometric ops run first on uint8 pixels, photometric ops next, noise last on the 0-1 float image
+    (clipped), so that an op's strength means the same thing at every image size.
+    """
+
+    def __init__(
+        self, augment: AugmentConfig, image_size: int, mean: Sequence[float], std: Sequence[float]
+    ) -> None:
+        self.transforms = v2.Compose(
+            geometric_ops(augment, image_size)
+            + photometric_ops(augment)
+            + noise_and_normalize(augment, mean, std)
+        )
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return self.transforms(image)
+
+
+def geometric_ops(augment: AugmentConfig, image_size: int) -> list[v2.Transform]:
+    """Crops, flips and the affine op that the config asks for, in that order."""
+    ops: list[v2.Transform] = []
+    if augment.random_resized_crop is not None:
+        crop = augment.random_resized_crop
+        ops.append(v2.RandomResizedCrop(image_size, scale=crop.scale, ratio=crop.ratio, antialias=True))
+    if augment.hflip > 0:
+        ops.append(v2.RandomHorizontalFlip(augment.hflip))
+    if augment.vflip > 0:
+        ops.append(v2.RandomVerticalFlip(augment.vflip))
+    if augment.rotation > 0 or augment.translate > 0 or augment.scale is not None:
+        ops.append(
+            v2.RandomAffine(
+                degrees=augment.rotation,
+                translate=(augment.translate, augment.translate) if augment.translate > 0 else None,
+                scale=augment.scale,
+            )
+        )
+    return ops
+
+
+def photometric_ops(augment: AugmentConfig) -> list[v2.Transform]:
+    """Brightness/contrast jitter, sharpness and blur."""
+    ops: list[v2.Transform] = []
+    if augment.brightness > 0 or augment.contrast > 0:
+        ops.append(v2.ColorJitter(brightness=augment.brightness or None, contrast=augment.contrast or None))
+    if augment.sharpness is not None and augment.sharpness.p > 0:
+        ops.append(v2.RandomAdjustSharpness(augment.sharpness.factor, p=augment.sharpness.p))
+    if augment.blur is not None and augment.blur.p > 0:
+        blur = v2.GaussianBlur(augment.blur.kernel | 1, sigma=augment.blur.sigma)
+        ops.append(v2.RandomApply([blur], p=augment.blur.p))
+    return ops
+
+
+def noise_and_normalize(
+    augment: AugmentConfig, mean: Sequence[float], std: Sequence[float]
+) -> list[v2.Transform]:
+    """Float conversion, optional Gaussian noise (std on the 0-1 scale, clipped), normalisation."""
+    ops: list[v2.Transform] = [v2.ToDtype(torch.float32, scale=True)]
+    if augment.noise_std > 0:
+        ops.append(v2.GaussianNoise(sigma=augment.noise_std, clip=True))
+    ops.append(v2.Normalize(list(mean), list(std)))
+    return ops
+
+
+def eval_safe_augment(augment: AugmentConfig) -> AugmentConfig:
+    """The subset of a training preset that keeps a label valid at test time (TTA): flips and small shifts."""
+    return AugmentConfig(
+        preset="none",
+        hflip=0.5 if augment.hflip > 0 else 0.0,
+        vflip=0.5 if augment.vflip > 0 else 0.0,
+        translate=min(augment.translate, 0.05),
+    )
