@@ -1,0 +1,40 @@
+"""Evaluation: pure functions from labels and probabilities to numbers (metrics, intervals, calibration,
+thresholds, tests). See :mod:`medclass.evaluation.metrics` for the conventions shared by every module."""
+
+from medclass.evaluation.bootstrap import bootstrap_ci
+from medclass.evaluation.calibration import (
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    reliability_curve,
+)
+from medclass.evaluation.metrics import (
+    classification_metrics,
+    classification_report_text,
+    predicted_labels,
+)
+from medclass.evaluation.stats import mcnemar_test
+from medclass.evaluation.thresholds import (
+    choose_threshold,
+    parse_operating_point,
+    threshold_for_sensitivity,
+    threshold_for_specificity,
+    youden_threshold,
+)
+
+__all__ = [
+    "apply_temperature",
+    "bootstrap_ci",
+    "choose_threshold",
+    "classification_metrics",
+    "classification_report_text",
+    "expected_calibration_error",
+    "fit_temperature",
+    "mcnemar_test",
+    "parse_operating_point",
+    "predicted_labels",
+    "reliability_curve",
+    "threshold_for_sensitivity",
+    "threshold_for_specificity",
+    "youden_threshold",
+]

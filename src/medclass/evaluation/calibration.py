@@ -1,0 +1,147 @@
+"""Calibration: expected calibration error, reliability curves and temperature scaling.
+
+Top-label calibration as in Guo et al., "On Calibration of Modern Neural Networks" (ICML 2017): the
+confidence of an image is its largest probability, it is correct when the argmax equals the true class, and
+confidences fall into ``M = n_bins`` equal-width bins ``(0, 1/M], (1/M, 2/M], ... ((M-1)/M, 1]`` (a confidence
+of exactly 0 goes into the first bin). Temperature scaling divides the logits by one scalar ``T > 0`` fitted
+by minimising the negative log-likelihood on a held-out split (validation, never test).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.optimize import minimize_scalar
+from scipy.special import logsumexp, softmax
+
+from medclass.evaluation.metrics import check_classification_inputs
+
+__all__ = ["apply_temperature", "expected_calibration_error", "fit_temperature", "reliability_curve"]
+
+# Search range of log T for fit_temperature: T in [0.01, 100] covers every temperature seen in practice
+# (Guo et al. report fitted T between about 1 and 3 for modern CNNs).
+_LOG_T_BOUNDS = (np.log(1e-2), np.log(1e2))
+
+
+def _check_n_bins(n_bins: int) -> int:
+    if int(n_bins) != n_bins or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    return int(n_bins)
+
+
+def _binned(y_true: ArrayLike, probs: ArrayLike, n_bins: int) -> tuple[np.ndarray, ...]:
+    """Bin edges, then per bin: number of images, sum of confidences, number correct."""
+    y, p = check_classification_inputs(y_true, probs)
+    if p.min() < 0.0 or p.max() > 1.0:
+        raise ValueError(
+            f"probs of shape {p.shape} must be probabilities in [0, 1] (apply a softmax to logits)"
+        )
+    n_bins = _check_n_bins(n_bins)
+    confidence = p.max(axis=1)
+    correct = (p.argmax(axis=1) == y).astype(float)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # searchsorted(side="left") puts a confidence equal to an edge into the bin that edge closes: (lo, hi].
+    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
+    counts = np.bincount(index, minlength=n_bins)
+    conf_sum = np.bincount(index, weights=confidence, minlength=n_bins)
+    correct_sum = np.bincount(index, weights=correct, minlength=n_bins)
+    return edges, counts, conf_sum, correct_sum
+
+
+def expected_calibration_error(y_true: ArrayLike, probs: ArrayLike, n_bins: int = 15) -> float:
+    """Top-label expected calibration error.
+
+    ``ECE = sum_b (n_b / N) * |accuracy_b - mean confidence_b|`` over equal-width confidence bins.
+
+    Args:
+        y_true: true class indices, shape ``(N,)``.
+        probs: probabilities, shape ``(N, K)``, values in ``[0, 1]``.
+        n_bins: number of equal-width bins on ``[0, 1]``.
+
+    Returns:
+        The ECE in ``[0, 1]``.
+
+    Raises:
+        ValueError: bad shapes (named), values outside ``[0, 1]`` or ``n_bins < 1``.
+
+    Example:
+        >>> expected_calibration_error([0, 1], [[0.9, 0.1], [0.8, 0.2]], n_bins=10)
+        0.45
+    """
+    _, counts, conf_sum, correct_sum = _binned(y_true, probs, n_bins)
+    return float(np.abs(correct_sum - conf_sum).sum() / counts.sum())
+
+
+def reliability_curve(y_true: ArrayLike, probs: ArrayLike, n_bins: int = 15) -> dict[str, Any]:
+    """Accuracy against mean confidence per equal-width confidence bin (the data of a reliability diagram).
+
+    Returns:
+        ``{"bin_edges": [n_bins + 1 floats], "confidence": [...], "accuracy": [...], "counts": [...]}``;
+        ``confidence`` and ``accuracy`` are ``None`` for an empty bin.
+
+    Raises:
+        ValueError: as :func:`expected_calibration_error`.
+    """
+    edges, counts, conf_sum, correct_sum = _binned(y_true, probs, n_bins)
+    return {
+        "bin_edges": edges.tolist(),
+        "confidence": [float(s / c) if c else None for s, c in zip(conf_sum, counts, strict=True)],
+        "accuracy": [float(s / c) if c else None for s, c in zip(correct_sum, counts, strict=True)],
+        "counts": counts.astype(int).tolist(),
+    }
+
+
+def _check_logits(logits: ArrayLike) -> np.ndarray:
+    z = np.asarray(logits, dtype=float)
+    if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] < 2:
+        raise ValueError(f"logits must have shape (N, K) with N >= 1 and K >= 2, got shape {z.shape}")
+    if not np.all(np.isfinite(z)):
+        raise ValueError(f"logits of shape {z.shape} contain NaN or infinite values")
+    return z
+
+
+def _check_temperature(temperature: float) -> float:
+    t = float(temperature)
+    if not np.isfinite(t) or t <= 0.0:
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    return t
+
+
+def apply_temperature(logits: ArrayLike, temperature: float) -> np.ndarray:
+    """Probabilities ``softmax(logits / temperature)``, shape ``(N, K)``.
+
+    Raises:
+        ValueError: logits not of shape ``(N, K)`` (named) or a temperature that is not finite and > 0.
+    """
+    z = _check_logits(logits)
+    return softmax(z / _check_temperature(temperature), axis=1)
+
+
+def fit_temperature(logits: ArrayLike, y_true: ArrayLike) -> float:
+    """Temperature ``T > 0`` minimising the mean negative log-likelihood of ``softmax(logits / T)``.
+
+    The NLL is minimised over ``log T`` (bounded Brent search, ``T`` in ``[0.01, 100]``), so ``T`` stays
+    positive. ``T > 1`` softens over-confident predictions; the argmax, hence accuracy, does not change.
+
+    Args:
+        logits: raw model outputs (before softmax), shape ``(N, K)``.
+        y_true: true class indices, shape ``(N,)``.
+
+    Returns:
+        The fitted temperature as a float.
+
+    Raises:
+        ValueError: bad shapes (named in the message) or labels outside ``0..K-1``.
+    """
+    z = _check_logits(logits)
+    y, _ = check_classification_inputs(y_true, z)
+    true_logit = z[np.arange(z.shape[0]), y]
+
+    def nll(log_t: float) -> float:
+        inv_t = np.exp(-log_t)
+        return float(np.mean(logsumexp(z * inv_t, axis=1) - true_logit * inv_t))
+
+    result = minimize_scalar(nll, bounds=_LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-6})
+    return float(np.exp(result.x))

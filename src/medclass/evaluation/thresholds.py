@@ -1,0 +1,180 @@
+"""Choosing a binary decision threshold (operating point) on held-out scores.
+
+Convention: an image is predicted positive when ``score >= threshold``, the same rule as
+:func:`medclass.evaluation.metrics.predicted_labels`. Thus
+
+* sensitivity(t) = #(positives with score >= t) / #positives, which falls as ``t`` grows;
+* specificity(t) = #(negatives with score < t) / #negatives, which grows with ``t``.
+
+The candidate thresholds are the distinct observed scores plus one value just above the largest score (the
+"nothing positive" threshold), so every returned threshold is finite and reproduces exactly the sensitivity
+and specificity it was chosen for when applied to the same scores. Thresholds should be chosen on the
+validation split and then applied, unchanged, to the test split.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+__all__ = [
+    "OPERATING_POINT_FORMS",
+    "choose_threshold",
+    "operating_characteristics",
+    "parse_operating_point",
+    "threshold_for_sensitivity",
+    "threshold_for_specificity",
+    "youden_threshold",
+]
+
+OPERATING_POINT_FORMS = ("youden", "sensitivity=<target in (0, 1]>", "specificity=<target in (0, 1]>")
+_TARGET_RULE = re.compile(r"^(sensitivity|specificity)\s*=\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)$")
+
+
+def parse_operating_point(text: str | None) -> tuple[str, float | None] | None:
+    """Parse an operating-point rule.
+
+    Args:
+        text: ``"youden"``, ``"sensitivity=0.95"``, ``"specificity=0.9"`` (case and spaces ignored), or
+            ``None``/empty for "no rule" (argmax).
+
+    Returns:
+        ``None``, ``("youden", None)``, ``("sensitivity", 0.95)`` or ``("specificity", 0.9)``.
+
+    Raises:
+        ValueError: any other text or a target outside ``(0, 1]``; the message lists the allowed forms.
+
+    Example:
+        >>> parse_operating_point("Sensitivity = 0.95")
+        ('sensitivity', 0.95)
+    """
+    if text is None or not str(text).strip():
+        return None
+    cleaned = str(text).strip().lower()
+    allowed = ", ".join(repr(form) for form in OPERATING_POINT_FORMS)
+    if cleaned == "youden":
+        return ("youden", None)
+    match = _TARGET_RULE.match(cleaned)
+    if match is None:
+        raise ValueError(f"unknown operating point {text!r}; allowed forms: {allowed}")
+    target = float(match.group(2))
+    if not 0.0 < target <= 1.0:
+        raise ValueError(f"operating point {text!r}: the target must lie in (0, 1]; allowed forms: {allowed}")
+    return (match.group(1), target)
+
+
+def _check_binary(y_true_binary: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    raw = np.asarray(y_true_binary)
+    s = np.asarray(scores, dtype=float)
+    if raw.ndim != 1 or s.ndim != 1 or raw.shape != s.shape:
+        raise ValueError(
+            f"y_true_binary and scores must both have shape (N,), got {raw.shape} and {s.shape} "
+            "(for probs (N, 2) pass probs[:, 1])"
+        )
+    if not np.all(np.isin(raw, (0, 1))):
+        raise ValueError(f"y_true_binary must hold only 0/1 (positive = 1), got values {np.unique(raw)[:10]}")
+    if not np.all(np.isfinite(s)):
+        raise ValueError(f"scores of shape {s.shape} contain NaN or infinite values")
+    y = raw.astype(bool)
+    if y.all() or not y.any():
+        raise ValueError(
+            f"choosing a threshold needs both positives and negatives; y_true_binary of shape {raw.shape} "
+            f"holds {int(y.sum())} positives"
+        )
+    return y, s
+
+
+def operating_characteristics(
+    y_true_binary: ArrayLike, scores: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate thresholds (ascending) with the sensitivity and specificity each one gives.
+
+    Returns:
+        ``(thresholds, sensitivity, specificity)``, three arrays of the same length: the distinct scores in
+        ascending order, then ``nextafter(max score, +inf)``.
+
+    Raises:
+        ValueError: shapes differ (named), labels not 0/1, or only one class present.
+    """
+    y, s = _check_binary(y_true_binary, scores)
+    thresholds = np.unique(s)
+    thresholds = np.append(thresholds, np.nextafter(thresholds[-1], np.inf))
+    pos, neg = np.sort(s[y]), np.sort(s[~y])
+    # Positives with score >= t: all minus those strictly below t.
+    sensitivity = 1.0 - np.searchsorted(pos, thresholds, side="left") / pos.size
+    specificity = np.searchsorted(neg, thresholds, side="left") / neg.size
+    return thresholds, sensitivity, specificity
+
+
+def youden_threshold(y_true_binary: ArrayLike, scores: ArrayLike) -> float:
+    """Threshold maximising Youden's J = sensitivity + specificity - 1.
+
+    Among thresholds with equal J the largest (most specific) one is returned, as ``argmax`` over the
+    ROC curve of :func:`sklearn.metrics.roc_curve` would do.
+    """
+    thresholds, sens, spec = operating_characteristics(y_true_binary, scores)
+    j = sens + spec - 1.0
+    best = np.flatnonzero(j >= j.max() - 1e-12)
+    return float(thresholds[best[-1]])
+
+
+def threshold_for_sensitivity(y_true_binary: ArrayLike, scores: ArrayLike, target: float) -> float:
+    """The largest threshold whose sensitivity is at least ``target`` (in ``(0, 1]``).
+
+    Example:
+        With 20 positives, ``target=0.95`` needs 19 of them at or above the threshold: the threshold is the
+        second-lowest positive score.
+    """
+    target = _check_target(target)
+    thresholds, sens, _ = operating_characteristics(y_true_binary, scores)
+    # Small tolerance so that e.g. 19/20 counts as reaching 0.95 despite rounding.
+    ok = np.flatnonzero(sens >= target - 1e-12)
+    return float(thresholds[ok[-1]])
+
+
+def threshold_for_specificity(y_true_binary: ArrayLike, scores: ArrayLike, target: float) -> float:
+    """The smallest candidate threshold whose specificity is at least ``target`` (in ``(0, 1]``).
+
+    The candidates are the observed scores (and one value just above the largest), so the result is the
+    smallest observed score above enough negatives.
+    """
+    target = _check_target(target)
+    thresholds, _, spec = operating_characteristics(y_true_binary, scores)
+    ok = np.flatnonzero(spec >= target - 1e-12)
+    return float(thresholds[ok[0]])
+
+
+def _check_target(target: float) -> float:
+    value = float(target)
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"target must lie in (0, 1], got {target!r}")
+    return value
+
+
+def choose_threshold(rule: str, y_true_binary: ArrayLike, scores: ArrayLike) -> float:
+    """Threshold chosen by an operating-point rule such as ``"youden"`` or ``"sensitivity=0.95"``.
+
+    Args:
+        rule: text accepted by :func:`parse_operating_point` (not empty).
+        y_true_binary: 0/1 labels, shape ``(N,)``; 1 = positive class (index 1).
+        scores: positive-class scores, shape ``(N,)`` (e.g. ``probs[:, 1]``).
+
+    Returns:
+        The threshold; predict positive when ``score >= threshold``.
+
+    Raises:
+        ValueError: an unknown or empty rule, or bad inputs.
+    """
+    parsed = parse_operating_point(rule)
+    if parsed is None:
+        raise ValueError(
+            f"an operating-point rule is needed; allowed forms: {', '.join(OPERATING_POINT_FORMS)}"
+        )
+    kind, target = parsed
+    if kind == "youden":
+        return youden_threshold(y_true_binary, scores)
+    if kind == "sensitivity":
+        return threshold_for_sensitivity(y_true_binary, scores, target)
+    return threshold_for_specificity(y_true_binary, scores, target)

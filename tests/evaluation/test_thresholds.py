@@ -1,0 +1,111 @@
+"""Operating points on constructed scores with known answers; rule parsing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_curve
+
+from medclass.evaluation.thresholds import (
+    choose_threshold,
+    operating_characteristics,
+    parse_operating_point,
+    threshold_for_sensitivity,
+    threshold_for_specificity,
+    youden_threshold,
+)
+
+# Negatives .1 .2 .3 .5 .55, positives .45 .6 .7 .8 .9. At t = .6: sensitivity 4/5, specificity 5/5, J = .8;
+# at t = .45: 5/5 and 3/5, J = .6; at t = .7: 3/5 and 5/5, J = .6. J is maximal only at .6.
+NEG = [0.1, 0.2, 0.3, 0.5, 0.55]
+POS = [0.45, 0.6, 0.7, 0.8, 0.9]
+Y = np.array([0] * 5 + [1] * 5)
+S = np.array(NEG + POS)
+
+
+def test_youden_known_cut() -> None:
+    assert youden_threshold(Y, S) == 0.6
+    fpr, tpr, thr = roc_curve(Y, S)
+    assert youden_threshold(Y, S) == thr[np.argmax(tpr - fpr)]
+    order = np.random.default_rng(0).permutation(10)
+    assert youden_threshold(Y[order], S[order]) == 0.6  # order does not matter
+
+
+def test_sensitivity_target_on_twenty_positives() -> None:
+    # 20 positives: sensitivity >= .95 needs 19 of them at or above the threshold, so the largest such
+    # threshold is the second-lowest positive score.
+    rng = np.random.default_rng(3)
+    pos = rng.permutation(np.linspace(0.30, 0.98, 20))
+    neg = rng.uniform(0.0, 0.6, 30)
+    y = np.r_[np.ones(20, int), np.zeros(30, int)]
+    s = np.r_[pos, neg]
+    t = threshold_for_sensitivity(y, s, 0.95)
+    assert t == pytest.approx(np.sort(pos)[1])
+    assert np.mean(s[y == 1] >= t) == 0.95
+    assert threshold_for_sensitivity(y, s, 1.0) == pytest.approx(pos.min())
+    assert threshold_for_sensitivity(y, s, 0.01) == pytest.approx(pos.max())
+
+
+def test_specificity_target() -> None:
+    # 10 negatives .05, .10, ... .50; specificity >= .9 needs 9 negatives strictly below t, i.e. t > .45;
+    # the smallest observed score above .45 is the positive at .47.
+    neg = np.linspace(0.05, 0.5, 10)
+    pos = np.array([0.3, 0.47, 0.8, 0.9])
+    y = np.r_[np.zeros(10, int), np.ones(4, int)]
+    s = np.r_[neg, pos]
+    assert threshold_for_specificity(y, s, 0.9) == pytest.approx(0.47)
+    assert threshold_for_specificity(y, s, 1.0) == pytest.approx(0.8)
+    # When the top score is a negative, specificity 1 needs the threshold just above every score.
+    t = threshold_for_specificity([1, 0], [0.2, 0.9], 1.0)
+    assert t > 0.9 and t == np.nextafter(0.9, 1.0)
+
+
+def test_operating_characteristics() -> None:
+    thresholds, sens, spec = operating_characteristics(Y, S)
+    assert thresholds[0] == 0.1 and sens[0] == 1.0 and spec[0] == 0.0
+    assert sens[-1] == 0.0 and spec[-1] == 1.0 and thresholds[-1] > 0.9
+    assert np.all(np.diff(sens) <= 0) and np.all(np.diff(spec) >= 0)
+
+
+def test_choose_threshold_dispatches() -> None:
+    assert choose_threshold("youden", Y, S) == 0.6
+    assert choose_threshold("sensitivity=1.0", Y, S) == 0.45
+    assert choose_threshold("specificity=1", Y, S) == 0.6
+    with pytest.raises(ValueError, match="youden"):
+        choose_threshold("", Y, S)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, None),
+        ("  ", None),
+        ("youden", ("youden", None)),
+        ("Youden", ("youden", None)),
+        ("sensitivity=0.95", ("sensitivity", 0.95)),
+        ("specificity = .9", ("specificity", 0.9)),
+        ("sensitivity=1", ("sensitivity", 1.0)),
+    ],
+)
+def test_parse_operating_point(text: str | None, expected: tuple | None) -> None:
+    assert parse_operating_point(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["sens=0.9", "sensitivity=", "sensitivity=1.5", "specificity=0", "argmax", "youden=0.5", "ppv=0.9"],
+)
+def test_parse_operating_point_errors_list_allowed_forms(text: str) -> None:
+    with pytest.raises(ValueError, match="allowed forms: 'youden', 'sensitivity="):
+        parse_operating_point(text)
+
+
+def test_bad_inputs() -> None:
+    with pytest.raises(ValueError, match="both positives and negatives"):
+        youden_threshold([1, 1, 1], [0.1, 0.5, 0.9])
+    with pytest.raises(ValueError, match=r"\(3,\) and \(2,\)"):
+        youden_threshold([0, 1, 1], [0.1, 0.5])
+    with pytest.raises(ValueError, match="0/1"):
+        youden_threshold([0, 2], [0.1, 0.5])
+    with pytest.raises(ValueError, match="target"):
+        threshold_for_sensitivity(Y, S, 0.0)
