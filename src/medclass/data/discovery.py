@@ -278,7 +278,7 @@ def _discover_csv(csv_path: Path) -> DataIndex:
             problems.append(f"{where}, column 'label': empty (path {raw_path})")
             continue
         path = Path(raw_path).expanduser()
-        path = path if path.is_absolute() else base / path
+        path = Path(os.path.normpath(path if path.is_absolute() else base / path))
         split = None
         if "split" in col:
             raw_split = cell(row, "split")
@@ -331,7 +331,7 @@ def discover(path: str | os.PathLike) -> DataIndex:
         ('folders', ['no', 'yes'], 253)
     """
     given = Path(path).expanduser()
-    root = given.absolute()
+    root = Path(os.path.normpath(given.absolute()))
     if not root.exists():
         raise _error(root, "no such file or folder")
     if root.is_file():
