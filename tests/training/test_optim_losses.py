@@ -68,7 +68,9 @@ def test_each_scheduler_steps(name: str, warmup: int) -> None:
 def test_warmup_rises_linearly_to_the_base_rate() -> None:
     model = _tiny_model()
     optimizer = build_optimizer(model.parameters(), OptimConfig(lr=0.1))
-    (entry,) = build_scheduler(optimizer, SchedulerConfig(name="none", warmup_epochs=4), epochs=10, steps_per_epoch=1)
+    (entry,) = build_scheduler(
+        optimizer, SchedulerConfig(name="none", warmup_epochs=4), epochs=10, steps_per_epoch=1
+    )
     lrs = [optimizer.param_groups[0]["lr"]]
     for _ in range(5):
         optimizer.step()

@@ -113,8 +113,8 @@ def describe_choices(config: Config, data: PreparedData, datamodule: MedDataModu
             console.print(f"  {split:5s} {sum(counts[split].values()):5d}  {counts[split]}")
     dup = report["duplicates"]
     console.print(
-        f"  duplicates: {dup.get('n_exact_groups', len(dup.get('exact', [])))} exact and "
-        f"{dup.get('n_near_groups', len(dup.get('near', [])))} near groups, {report['duplicate_policy']}"
+        f"  duplicates: {dup['exact']['groups']} exact and {dup['near']['groups']} near groups "
+        f"(distance <= {dup['near_distance']}), {report['duplicate_policy']}"
     )
     device = "cuda" if torch.cuda.is_available() else "cpu"
     console.print(

@@ -63,7 +63,9 @@ class CachedImageDataset(Dataset):
 
     def image(self, index: int) -> torch.Tensor:
         """The cached uint8 ``C x H x W`` tensor of item ``index`` (no transform)."""
-        return torch.from_numpy(np.ascontiguousarray(self.arrays[self.rows[index]])).permute(2, 0, 1)
+        return torch.from_numpy(np.array(self.arrays[self.rows[index]])).permute(
+            2, 0, 1
+        )  # copy: memmap is read-only
 
     def __getitem__(self, key: SampleKey) -> tuple[torch.Tensor, int]:
         if isinstance(key, tuple):
@@ -214,7 +216,7 @@ class MedDataModule(L.LightningDataModule):
         weights = None
         if self.data.sampler == "weighted":  # inverse class frequency: every class drawn equally often
             weights = (1.0 / np.maximum(counts, 1))[self.targets["train"]]
-        epoch = self.trainer.current_epoch if self._trainer is not None else 0
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
         sampler = EpochSampler(
             len(self.rows["train"]), self.seed, weights=weights, num_samples=self.data.epoch_size, epoch=epoch
         )

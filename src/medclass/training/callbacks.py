@@ -36,41 +36,46 @@ def current_lr(trainer: L.Trainer) -> float:
 
 
 class EpochMetricsCSV(L.Callback):
-    """Appends one row per epoch to ``metrics.csv`` (epochs counted from 1).
+    """Writes one row per epoch to ``metrics.csv`` (epochs counted from 1).
 
-    On resume, rows of epochs that the checkpoint has not seen are dropped first, so an epoch that was
-    logged but interrupted before its checkpoint is not counted twice.
+    The rows travel in the checkpoint (callback state), so a resumed run rewrites the file from the rows of the
+    epochs its checkpoint has seen: an epoch logged but interrupted before its checkpoint is not counted twice.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.rows: list[dict[str, Any]] = []
         self._started = 0.0
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": list(self.rows)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rows = list(state_dict.get("rows", []))
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        done = trainer.current_epoch
-        rows = []
-        if self.path.exists():
-            with open(self.path, newline="") as handle:
-                rows = [row for row in csv.DictReader(handle) if int(row["epoch"]) <= done]
-        with open(self.path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
+        if trainer.is_global_zero:
+            self._write()
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
-            return
         row: dict[str, Any] = {"epoch": trainer.current_epoch + 1}
         for column in METRIC_COLUMNS[1:-2]:
             value = _metric(trainer, column)
             row[column] = "" if value is None else f"{value:.6g}"
         row["lr"] = f"{current_lr(trainer):.6g}"
         row["seconds"] = f"{time.perf_counter() - self._started:.2f}"
-        with open(self.path, "a", newline="") as handle:
-            csv.DictWriter(handle, fieldnames=METRIC_COLUMNS).writerow(row)
+        self.rows.append(row)
+        if trainer.is_global_zero:
+            self._write()
+
+    def _write(self) -> None:
+        with open(self.path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
+            writer.writeheader()
+            writer.writerows(self.rows)
 
 
 class EpochSummary(L.Callback):
@@ -82,18 +87,24 @@ class EpochSummary(L.Callback):
         self.best: float | None = None
         self._started = 0.0
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best = state_dict.get("best")
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.is_global_zero:
-            return
         value = _metric(trainer, self.monitor)
         improved = value is not None and (
             self.best is None or (value < self.best if self.mode == "min" else value > self.best)
         )
         if improved:
             self.best = value
+        if not trainer.is_global_zero:
+            return
 
         def show(name: str, label: str) -> str:
             number = _metric(trainer, name)
@@ -110,14 +121,21 @@ class EpochSummary(L.Callback):
 
 
 class EpochSeed(L.Callback):
-    """Reseeds the global RNGs at each epoch start (seed + epoch), so dropout and any other randomness of an
-    epoch do not depend on what ran before: a resumed run repeats an uninterrupted one exactly."""
+    """Reseeds the global RNGs (seed + epoch) right before an epoch's first batch, so dropout and any other
+    randomness of an epoch do not depend on what ran before: a resumed run repeats an uninterrupted one exactly.
+
+    Not in ``on_train_epoch_start``: creating the loader's iterator draws from the global RNG, and Lightning
+    creates it before that hook in a resumed run but after it in a fresh one.
+    """
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
 
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        seed_everything(self.seed + trainer.current_epoch)
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if batch_idx == 0:
+            seed_everything(self.seed + trainer.current_epoch)
 
 
 class UnfreezeBackbone(L.Callback):

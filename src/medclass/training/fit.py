@@ -48,6 +48,9 @@ def build_callbacks(config: Config, run_dir: Path, extra: Sequence[L.Callback] =
             save_top_k=1,
             save_last=True,
             enable_version_counter=False,
+            # Saving after the whole epoch (not after validation, inside it) makes last.ckpt a clean epoch
+            # boundary: a resumed run starts the next epoch with every callback's state of this one.
+            save_on_train_epoch_end=True,
         ),
         EpochMetricsCSV(run_dir / "metrics.csv"),
         EpochSummary(trainer_cfg.monitor, mode),
