@@ -176,8 +176,12 @@ def _to_channels(array: np.ndarray, channels: int) -> np.ndarray:
     return np.asarray(grey)[..., None]
 
 
-def _pil_to_array(image: Image.Image) -> np.ndarray:
-    """A loaded Pillow image -> ``H x W x {1,3}`` uint8 following the module's rules."""
+def _pil_to_array(image: Image.Image, channels: int) -> np.ndarray:
+    """A loaded Pillow image -> ``H x W x {1,3}`` uint8 following the module's rules.
+
+    ``channels`` only lets an opaque RGB image go to grey inside Pillow; the caller still applies
+    :func:`_to_channels`.
+    """
     mode = image.mode
     has_trns = image.info.get("transparency") is not None
     if mode in ("P", "PA"):
@@ -199,6 +203,8 @@ def _pil_to_array(image: Image.Image) -> np.ndarray:
 
     if image.mode not in ("L", "LA", "RGB", "RGBA"):
         image = image.convert("RGB")  # any other mode Pillow can convert
+    if image.mode == "RGB" and channels == 1:
+        image = image.convert("L")  # the luma rule of _to_channels, without a round trip through numpy
     array = np.asarray(image)
     if array.ndim == 2:
         array = array[..., None]
@@ -207,7 +213,7 @@ def _pil_to_array(image: Image.Image) -> np.ndarray:
     return array
 
 
-def _read_pil(path: Path) -> np.ndarray:
+def _read_pil(path: Path, channels: int) -> np.ndarray:
     fmt = _FORMAT_BY_SUFFIX.get(path.suffix.lower(), path.suffix.lstrip(".").upper())
     try:
         image = Image.open(path)
@@ -228,7 +234,7 @@ def _read_pil(path: Path) -> np.ndarray:
                 raise UnreadableImage(path, f"truncated {fmt}") from None
             raise UnreadableImage(path, f"corrupt {fmt}: {_short(exc)}") from None
         ImageOps.exif_transpose(image, in_place=True)
-        return _pil_to_array(image)
+        return _pil_to_array(image, channels)
 
 
 def _pick(n: int, slice_index: int | None, what: str) -> int:
@@ -357,7 +363,7 @@ def read_image(path: str | os.PathLike, channels: int = 1, slice_index: int | No
             elif kind == "nifti":
                 array = _read_nifti(path, slice_index)
             else:
-                array = _read_pil(path)
+                array = _read_pil(path, channels)
     except UnreadableImage:
         raise
     except MemoryError:
