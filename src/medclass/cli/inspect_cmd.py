@@ -1,0 +1,37 @@
+"""``medclass inspect``: data-quality report of a data set (counts, sizes, bad files, duplicates)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from medclass.cli.base import app, console
+from medclass.cli.options import NearDupOpt
+from medclass.config import build_config
+from medclass.data.inspect import inspect_data, render_inspect
+from medclass.utils.io import write_json
+
+
+@app.command("inspect")
+def inspect(
+    data: Annotated[
+        Path, typer.Argument(help="Data folder (any layout) or CSV manifest.", show_default=False)
+    ],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the full report (every group) as JSON here.")
+    ] = None,
+    near_dup_distance: NearDupOpt = None,
+) -> None:
+    """Count images per class and split, check sizes and formats, list unreadable files and duplicates."""
+    cfg = build_config(values={"split.near_dup_distance": near_dup_distance}, source="flags")
+    report = inspect_data(
+        data,
+        near_distance=cfg.split.near_dup_distance,
+        cache_dir=cfg.data.cache_dir,
+        progress=console.is_terminal,
+    )
+    render_inspect(report, console)
+    if json_out is not None:
+        console.print(f"report written to {write_json(json_out, report)}")

@@ -1,0 +1,83 @@
+"""``medclass split``: write splits.csv (train/val/test or folds) for a data set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from medclass.cli.base import app, console, err_console
+from medclass.cli.options import (
+    AllowLeakageOpt,
+    ConfigOpt,
+    FoldsOpt,
+    GroupRegexOpt,
+    NearDupOpt,
+    SeedOpt,
+    SetOpt,
+    StrategyOpt,
+    TestFracOpt,
+    ValFracOpt,
+    split_values,
+)
+from medclass.config import load_config
+from medclass.data.discovery import discover
+from medclass.data.scan import scan_files
+from medclass.data.splits import make_splits, split_seed, split_summary, write_splits
+from medclass.utils.errors import DataError
+
+
+@app.command("split")
+def split(
+    data: Annotated[
+        str | None,
+        typer.Argument(help="Data folder (any layout) or CSV manifest (default: data.path of --config)."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Where to write the splits CSV.")] = Path("splits.csv"),
+    strategy: StrategyOpt = None,
+    val_frac: ValFracOpt = None,
+    test_frac: TestFracOpt = None,
+    seed: SeedOpt = None,
+    folds: FoldsOpt = None,
+    group_regex: GroupRegexOpt = None,
+    allow_duplicate_leakage: AllowLeakageOpt = False,
+    near_dup_distance: NearDupOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Split the readable images into train/val/test (or k folds), duplicates and groups kept together."""
+    values = {
+        "data.path": data,
+        **split_values(
+            strategy,
+            val_frac,
+            test_frac,
+            seed,
+            folds,
+            group_regex,
+            allow_duplicate_leakage,
+            near_dup_distance,
+        ),
+    }
+    cfg = load_config(config, overrides=set_ or [], values=values)
+    if not cfg.data.path:
+        raise DataError("no data given: pass DATA (a folder or CSV manifest) or set data.path in --config")
+    index = discover(cfg.data.path)
+    infos = scan_files(
+        [s.path for s in index.samples], cache_dir=cfg.data.cache_dir, progress=console.is_terminal
+    )
+    table = make_splits(index, infos, cfg.split, split_seed(cfg))
+    written = write_splits(table, out)
+
+    summary = split_summary(table)
+    view = Table(
+        "class", *summary.columns, title=f"Split ({table.attrs.get('strategy', cfg.split.strategy)})"
+    )
+    for label, row in summary.iterrows():
+        view.add_row(str(label), *(str(int(v)) for v in row), style="bold" if label == "total" else None)
+    console.print(view)
+    for note in table.attrs.get("notes", []):
+        err_console.print(f"note: {note}", highlight=False)
+    console.print(f"{len(table)} images written to {written}")
