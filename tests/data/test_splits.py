@@ -1,4 +1,4 @@
-"""Split strategies: property checks (disjoint, complete, stratified, groups and duplicates intact) and CSV I/O."""
+"""Split strategies: property checks (disjoint, complete, stratified, groups/duplicates intact), CSV I/O."""
 
 from __future__ import annotations
 

@@ -3,10 +3,10 @@
 ``inspect_data`` returns a JSON-able dict (what ``medclass inspect --json`` writes); ``render_inspect`` prints
 it as rich tables. Keys of the report:
 
-``source``, ``root``, ``layout``, ``classes``, ``n_files``, ``n_readable``, ``counts`` (``{split: {class: n}}``,
-split ``"all"`` when the layout has no splits), ``readable_counts`` (the same over readable files),
-``sizes`` (``{"width"|"height": {"min", "median", "max"}}``), ``modes`` and ``formats`` (``{value: n}``),
-``unreadable`` and ``ignored`` (lists of ``{"path", "reason"}``), ``duplicates``
+``source``, ``root``, ``layout``, ``classes``, ``n_files``, ``n_readable``, ``counts``
+(``{split: {class: n}}``, split ``"all"`` when the layout has no splits), ``readable_counts`` (the same over
+readable files), ``sizes`` (``{"width"|"height": {"min", "median", "max"}}``), ``modes`` and ``formats``
+(``{value: n}``), ``unreadable`` and ``ignored`` (lists of ``{"path", "reason"}``), ``duplicates``
 (:meth:`medclass.data.duplicates.DuplicateReport.to_dict`) and ``timing`` (seconds).
 """
 

@@ -4,7 +4,8 @@ Strategies (``SplitConfig.strategy``):
 
 - ``stratified``: ``test_frac`` and ``val_frac`` of every class, at random (``seed``).
 - ``sorted-id``: per class, the first ``test_frac`` of the files in natural order of the *file name*
-  (``img2`` before ``img10``) are the test set, as in published protocols; val is drawn at random from the rest.
+  (``img2`` before ``img10``) are the test set, as in published protocols; val is drawn at random from the
+  rest.
 - ``kfold``: a stratified test part (if ``test_frac > 0``) is held out first (``fold`` empty), the rest are
   ``train`` with a ``fold`` in ``0..folds-1``; training uses fold ``split.fold`` as validation. ``val_frac``
   is not used.
@@ -135,7 +136,8 @@ def make_splits(index: DataIndex, infos: Sequence[FileInfo], cfg: SplitConfig, s
         ConfigError: ``group_regex`` is not a valid regular expression.
 
     Example:
-        >>> table = make_splits(discover("data"), infos, SplitConfig(strategy="stratified"), 42)  # doctest: +SKIP
+        >>> cfg = SplitConfig(strategy="stratified")
+        >>> table = make_splits(discover("data"), infos, cfg, 42)  # doctest: +SKIP
         >>> split_summary(table)  # doctest: +SKIP
     """
     readable = {info.path for info in infos if info.readable}
@@ -180,11 +182,11 @@ def make_splits(index: DataIndex, infos: Sequence[FileInfo], cfg: SplitConfig, s
         if strategy == "predefined":
             leaks = [g for g in [*report.exact, *report.near] if g.split_leak]
             if leaks:
-                message = (
-                    f"{len(leaks)} duplicate group(s) cross the given splits (e.g. {', '.join(leaks[0].paths[:2])}); "
+                example = ", ".join(leaks[0].paths[:2])
+                notes.append(
+                    f"{len(leaks)} duplicate group(s) cross the given splits (e.g. {example}); "
                     "kept as given: run `medclass inspect` for the list"
                 )
-                notes.append(message)
 
     rng = np.random.default_rng(seed)
     fold = None
@@ -272,7 +274,8 @@ def read_splits(path: str | os.PathLike, classes: Sequence[str] | None = None) -
             )
         if allowed is not None and label not in allowed:
             problems.append(
-                f"line {line}, column 'label': unknown label {label!r} (classes: {', '.join(sorted(allowed))})"
+                f"line {line}, column 'label': unknown label {label!r} "
+                f"(classes: {', '.join(sorted(allowed))})"
             )
         fold = None
         if "fold" in raw.columns and raw["fold"].iat[row].strip():
@@ -312,7 +315,7 @@ def read_splits(path: str | os.PathLike, classes: Sequence[str] | None = None) -
 
 
 def split_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Images per class (rows) and split (columns: train, val, test; ``fold k`` for k-fold rows), with totals."""
+    """Images per class (rows) and split (columns train, val, test, or ``fold k`` in k-fold) + totals."""
     column = table["split"].astype(str)
     if "fold" in table.columns:
         has_fold = table["fold"].notna()
@@ -443,8 +446,8 @@ def _sorted_id_split(
     if joined.any():
         split[joined] = "test"
         notes.append(
-            f"sorted-id: {int(joined.sum())} file(s) joined the test set because a duplicate or group mate is "
-            "among the first files (pass --allow-duplicate-leakage for the protocol verbatim)"
+            f"sorted-id: {int(joined.sum())} file(s) joined the test set because a duplicate or group mate "
+            "is among the first files (pass --allow-duplicate-leakage for the protocol verbatim)"
         )
     rest = np.nonzero(split != "test")[0]
     if cfg.val_frac > 0 and rest.size:
