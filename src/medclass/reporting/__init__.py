@@ -1,0 +1,1 @@
+"""Reporting: plots (PNG files) and the HTML report, built from the files of a run directory."""

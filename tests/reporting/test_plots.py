@@ -1,0 +1,233 @@
+"""Every plot writes a readable PNG; long names and degenerate inputs neither crash nor mislead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from medclass.evaluation.calibration import expected_calibration_error
+from medclass.reporting import plots
+from medclass.reporting.plots_eval import _reliability
+
+LONG = [
+    "glioma (WHO grade IV, contrast-enhanced)",
+    "meningioma",
+    "no tumour found on T1",
+    "pituitary adenoma",
+]
+
+
+def _check_png(path: Path, min_side: int = 200) -> tuple[int, int]:
+    assert path.is_file() and path.stat().st_size > 5000
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        width, height = image.size
+    assert width > min_side and height > min_side
+    return width, height
+
+
+def _scores(n: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    logits = rng.normal(size=(n, k))
+    logits[np.arange(n), y] += 1.5
+    return y, np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+
+def _epochs(n: int = 12) -> pd.DataFrame:
+    epoch = np.arange(n)
+    return pd.DataFrame(
+        {
+            "epoch": epoch,
+            "train_loss": 1.0 / (epoch + 1),
+            "val_loss": 1.0 / (epoch + 1) + 0.02 * epoch,
+            "train_accuracy": 1 - 0.5 / (epoch + 1),
+            "val_accuracy": 0.9 - 0.4 / (epoch + 1),
+            "lr": 1e-3,
+        }
+    )
+
+
+def test_learning_curves(tmp_path: Path) -> None:
+    width, _ = _check_png(plots.plot_learning_curves(_epochs(), tmp_path / "curves.png", best_epoch=5))
+    assert width > 600  # two panels side by side
+
+
+def test_learning_curves_with_gaps_and_missing_columns(tmp_path: Path) -> None:
+    # Lightning writes train and val metrics on separate rows; accuracy may not be logged at all.
+    table = pd.DataFrame(
+        {
+            "epoch": [0, 0, 1, 1],
+            "train_loss": [1.0, np.nan, 0.8, np.nan],
+            "val_loss": [np.nan, 1.1, np.nan, 0.9],
+        }
+    )
+    _check_png(plots.plot_learning_curves(table, tmp_path / "gaps.png"))
+    _check_png(plots.plot_learning_curves(_epochs(1), tmp_path / "one_epoch.png", best_epoch=0))
+    with pytest.raises(ValueError, match="epoch"):
+        plots.plot_learning_curves(pd.DataFrame({"loss": [1.0]}), tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="train_loss"):
+        plots.plot_learning_curves(pd.DataFrame({"epoch": [0], "lr": [0.1]}), tmp_path / "bad.png")
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_confusion_matrix_long_names(tmp_path: Path, normalize: bool) -> None:
+    cm = np.array([[50, 3, 1, 0], [4, 40, 2, 1], [0, 0, 60, 0], [2, 1, 0, 45]])
+    _check_png(plots.plot_confusion_matrix(cm, LONG, tmp_path / "cm.png", normalize=normalize))
+
+
+def test_confusion_matrix_fifteen_classes_and_degenerate(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    cm = rng.integers(0, 5, (15, 15)) + np.diag(rng.integers(20, 40, 15))
+    cm[3] = 0  # a class without test images: its normalised row stays 0
+    _check_png(
+        plots.plot_confusion_matrix(cm, [f"class {i}" for i in range(15)], tmp_path / "cm15.png", True)
+    )
+    _check_png(plots.plot_confusion_matrix([[7]], ["only"], tmp_path / "cm1.png"))
+    with pytest.raises(ValueError, match=r"\(2, 3\)"):
+        plots.plot_confusion_matrix(np.ones((2, 3)), ["a", "b"], tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="3 names"):
+        plots.plot_confusion_matrix(np.ones((2, 2)), ["a", "b", "c"], tmp_path / "bad.png")
+
+
+@pytest.mark.parametrize("plot", [plots.plot_roc_curves, plots.plot_pr_curves])
+@pytest.mark.parametrize("k", [2, 4, 15])
+def test_roc_and_pr_curves(tmp_path: Path, plot, k: int) -> None:
+    y, probs = _scores(300, k)
+    classes = ["normal", "tumor"] if k == 2 else LONG if k == 4 else [f"class {i}" for i in range(k)]
+    _check_png(plot(y, probs, classes, tmp_path / "curve.png"))
+
+
+@pytest.mark.parametrize("plot", [plots.plot_roc_curves, plots.plot_pr_curves])
+def test_roc_and_pr_degenerate(tmp_path: Path, plot) -> None:
+    y, probs = _scores(40, 3)
+    y[y == 2] = 0  # class 2 absent: listed in the legend, no curve
+    _check_png(plot(y, probs, ["a", "b", "c"], tmp_path / "absent.png"))
+    with pytest.raises(ValueError, match=r"single class|absent"):
+        plot(np.zeros(10, int), np.full((10, 2), 0.5), ["normal", "tumor"], tmp_path / "one_class.png")
+    with pytest.raises(ValueError, match=r"\(9,\)"):
+        plot(np.zeros(9, int), np.full((10, 2), 0.5), ["normal", "tumor"], tmp_path / "bad.png")
+
+
+def test_reliability_diagram(tmp_path: Path) -> None:
+    y, probs = _scores(500, 4)
+    _check_png(plots.plot_reliability_diagram(y, probs, tmp_path / "rel.png"))
+    _check_png(plots.plot_reliability_diagram([0], [[1.0, 0.0]], tmp_path / "single.png", n_bins=5))
+    with pytest.raises(ValueError, match="probabilities"):
+        plots.plot_reliability_diagram(y, probs * 5, tmp_path / "bad.png")
+
+
+def test_reliability_binning_matches_evaluation() -> None:
+    # reporting repeats the binning of evaluation.calibration (no sideways import); both must agree.
+    y, probs = _scores(300, 3, seed=4)
+    _, counts, confidence, accuracy = _reliability(y, probs, 15)
+    filled = counts > 0
+    ece = np.sum(counts[filled] * np.abs(accuracy[filled] - confidence[filled])) / counts.sum()
+    assert ece == pytest.approx(expected_calibration_error(y, probs, 15))
+
+
+def test_class_distribution(tmp_path: Path) -> None:
+    table = pd.DataFrame(
+        {"label": np.repeat(LONG, 30), "split": np.tile(["train"] * 20 + ["val"] * 5 + ["test"] * 5, 4)}
+    )
+    _check_png(plots.plot_class_distribution(table, tmp_path / "dist.png"))
+    with pytest.raises(ValueError, match="split"):
+        plots.plot_class_distribution(table[["label"]], tmp_path / "bad.png")
+
+
+def test_image_grid(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    images = [
+        rng.integers(0, 256, (64, 64), dtype=np.uint8),
+        rng.integers(0, 256, (48, 64, 3), dtype=np.uint8),
+        rng.random((32, 32, 1)),
+        rng.normal(size=(40, 40)),  # not in [0, 1]: min-max scaled for display
+        np.zeros((20, 20)),  # constant
+        rng.random((30, 30, 4)),
+        rng.integers(0, 4096, (50, 50)).astype(np.uint16),
+    ]
+    titles = ["a very long title that has to be wrapped over lines", *[f"img {i}" for i in range(6)]]
+    _check_png(plots.plot_image_grid(images, titles, tmp_path / "grid.png", ncols=4, title="Samples"))
+    _check_png(plots.plot_image_grid(images[:1], ["one"], tmp_path / "one.png", title_colors=["red"]), 150)
+    with pytest.raises(ValueError, match="titles"):
+        plots.plot_image_grid(images, ["x"], tmp_path / "bad.png")
+    with pytest.raises(ValueError, match=r"\(3, 8, 8\)"):
+        plots.plot_image_grid([np.zeros((3, 8, 8))], ["x"], tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="empty"):
+        plots.plot_image_grid([], [], tmp_path / "bad.png")
+
+
+def test_prediction_grid_puts_confident_errors_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from medclass.reporting import plots_images
+
+    seen: dict = {}
+    original = plots_images._grid
+
+    def spy(images, titles, path, ncols, title, colors):
+        seen.update(titles=titles, colors=colors)
+        return original(images, titles, path, ncols, title, colors)
+
+    monkeypatch.setattr(plots_images, "_grid", spy)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (64, 64), dtype=np.uint8) for _ in range(30)]
+    true = ["glioma"] * 15 + ["pituitary"] * 15
+    pred = ["glioma"] * 12 + ["pituitary"] * 3 + ["pituitary"] * 15
+    conf = np.linspace(0.5, 0.99, 30)
+    _check_png(plots.plot_prediction_grid(images, true, pred, conf, tmp_path / "pred.png", max_images=12))
+    assert len(seen["titles"]) == 12
+    # Errors are images 12, 13, 14 (confidence rising): most confident first, all red.
+    assert seen["titles"][:3] == [f"glioma / pituitary ({conf[i]:.2f})" for i in (14, 13, 12)]
+    assert seen["colors"][:3] == ["tab:red"] * 3 and set(seen["colors"][3:]) == {"black"}
+    assert seen["titles"][3] == f"pituitary / pituitary ({conf[29]:.2f})"
+    with pytest.raises(ValueError, match="same length"):
+        plots.plot_prediction_grid(images, true[:3], pred, conf, tmp_path / "bad.png")
+
+
+def test_feature_maps(tmp_path: Path) -> None:
+    import torch
+
+    rng = np.random.default_rng(0)
+    maps = {
+        "layer1": rng.random((32, 28, 28)),
+        "layer2.0.conv2 (a long layer name)": torch.rand(1, 8, 14, 14),
+        "layer4": rng.random((3, 7, 7)),
+    }
+    _check_png(plots.plot_feature_maps(maps, tmp_path / "maps.png", max_channels=16))
+    with pytest.raises(ValueError, match=r"\(2, 3, 4, 5\)"):
+        plots.plot_feature_maps({"bad": np.zeros((2, 3, 4, 5))}, tmp_path / "bad.png")
+
+
+def test_metric_bars_long_and_wide_forms(tmp_path: Path) -> None:
+    long = pd.DataFrame(
+        {
+            "variant": ["resnet18", "resnet18", "efficientnet_b0 pretrained", "efficientnet_b0 pretrained"],
+            "metric": ["auroc", "accuracy", "auroc", "accuracy"],
+            "value": [0.91, 0.85, 0.95, 0.9],
+            "ci_low": [0.88, 0.8, 0.93, 0.86],
+            "ci_high": [0.94, 0.89, 0.97, 0.93],
+        }
+    )
+    _check_png(plots.plot_metric_bars(long, "auroc", tmp_path / "bars.png"))
+    wide = pd.DataFrame({"variant": ["a", "b", "c"], "macro_f1": [0.7, 0.8, np.nan]})
+    _check_png(plots.plot_metric_bars(wide, "macro_f1", tmp_path / "wide.png"))
+    with pytest.raises(ValueError, match="f1"):
+        plots.plot_metric_bars(long, "f1", tmp_path / "bad.png")
+
+
+def test_overlaid_curves(tmp_path: Path) -> None:
+    curves = {"lr=1e-3": _epochs(10), "lr=1e-4": _epochs(15), "no val": _epochs(5).drop(columns="val_loss")}
+    _check_png(plots.plot_overlaid_curves(curves, "val_loss", tmp_path / "overlay.png"))
+    with pytest.raises(ValueError, match="nope"):
+        plots.plot_overlaid_curves(curves, "nope", tmp_path / "bad.png")
+
+
+def test_no_pyplot_figures_leak(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    plots.plot_confusion_matrix(np.eye(2) * 3, ["a", "b"], tmp_path / "cm.png")
+    assert plt.get_fignums() == before
