@@ -1,0 +1,125 @@
+"""``medclass profile``: parameters, per-layer table, multiply-adds and latency of a model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import torch
+import typer
+from rich.table import Table
+
+from medclass.cli.base import app, console
+from medclass.cli.options import ConfigOpt, SetOpt
+from medclass.config import load_config
+from medclass.models import create_model_from_config, profile_model
+from medclass.utils.errors import ConfigError
+from medclass.utils.io import write_json
+
+
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ConfigError(f"--batch-sizes {text!r}: expected comma-separated integers, e.g. 1,32") from None
+    if any(b < 1 for b in sizes):
+        raise ConfigError(f"--batch-sizes {text!r}: batch sizes must be >= 1")
+    return sizes
+
+
+def run_profile(
+    config: Path | None = None,
+    model: str | None = None,
+    image_size: int | None = None,
+    in_chans: int | None = None,
+    num_classes: int = 2,
+    overrides: list[str] | None = None,
+    batch_sizes: tuple[int, ...] = (1, 32),
+    repeats: int = 5,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Build the model from a config file (or the defaults) plus flags and profile it; returns the report."""
+    cfg = load_config(config, overrides or [], {"model.name": model, "data.image_size": image_size})
+    in_chans = in_chans or cfg.data.channels
+    if threads is not None:
+        torch.set_num_threads(threads)
+    net = create_model_from_config(cfg, num_classes=num_classes, in_chans=in_chans)
+    report = profile_model(net, cfg.data.image_size, in_chans, batch_sizes=batch_sizes, repeats=repeats)
+    return {"model": cfg.model.name, "num_classes": num_classes, **report}
+
+
+def print_report(report: dict[str, Any], layers: bool = True) -> None:
+    """Print a profile report as the layer table and a summary."""
+    if layers:
+        table = Table(title=f"{report['model']} layers", show_lines=False)
+        for column, justify in (
+            ("layer", "left"),
+            ("type", "left"),
+            ("output shape", "right"),
+            ("params", "right"),
+        ):
+            table.add_column(column, justify=justify)
+        for row in report["layers"]:
+            shape = " x ".join(map(str, row["output_shape"])) if row["output_shape"] else "-"
+            table.add_row(row["name"], row["type"], shape, f"{row['params']:,}")
+        console.print(table)
+    params = report["params"]
+    console.print(
+        f"[bold]{report['model']}[/] at {report['image_size']} px, {report['in_chans']} channel(s), "
+        f"{report['num_classes']} classes"
+    )
+    console.print(f"  parameters: {params['total']:,} total, {params['trainable']:,} trainable")
+    console.print(f"  compute:    {report['gmacs']:.3f} GMACs per image ({report['flops'] / 1e9:.3f} GFLOPs)")
+    console.print(f"              {report['convention']}", style="dim")
+    for lat in report["latency"]:
+        console.print(
+            f"  latency:    batch {lat['batch_size']}: {lat['median_ms']:.1f} ms "
+            f"({lat['ms_per_image']:.2f} ms/image, {lat['images_per_s']:.1f} images/s; median of "
+            f"{lat['repeats']} runs after warm-up)"
+        )
+    if report["latency"]:
+        console.print(
+            f"  device:     {report['device']}, {report['threads']} CPU thread(s), torch {report['torch']}"
+        )
+
+
+@app.command("profile")
+def profile(
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model name (see available models), 'timm:<name>' or 'cnn'.")
+    ] = None,
+    image_size: Annotated[int | None, typer.Option("--image-size", help="Input side in pixels.")] = None,
+    in_chans: Annotated[
+        int | None, typer.Option("--in-chans", help="Input channels (default: data.channels, 1).")
+    ] = None,
+    num_classes: Annotated[int, typer.Option("--num-classes", help="Classifier outputs.")] = 2,
+    config: ConfigOpt = None,
+    overrides: SetOpt = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON.")] = None,
+    batch_sizes: Annotated[
+        str, typer.Option("--batch-sizes", help="Batch sizes to time, comma-separated.")
+    ] = "1,32",
+    repeats: Annotated[int, typer.Option("--repeats", help="Timed runs per batch size (median).")] = 5,
+    latency: Annotated[bool, typer.Option("--latency/--no-latency", help="Measure latency.")] = True,
+    layers: Annotated[bool, typer.Option("--layers/--no-layers", help="Print the per-layer table.")] = True,
+    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.")] = None,
+) -> None:
+    """Parameters, per-layer table, multiply-adds (GMACs) per image and latency of a model.
+
+    A custom CNN is profiled from its YAML: medclass profile --config examples/models/seed_cnn3.yaml
+    """
+    report = run_profile(
+        config=config,
+        model=model,
+        image_size=image_size,
+        in_chans=in_chans,
+        num_classes=num_classes,
+        overrides=overrides,
+        batch_sizes=_batch_sizes(batch_sizes) if latency else (),
+        repeats=repeats,
+        threads=threads,
+    )
+    print_report(report, layers=layers)
+    if json_path is not None:
+        write_json(json_path, report)
+        console.print(f"  report:     {json_path}")
