@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -238,6 +239,17 @@ def test_interrupted_build_leaves_no_entry(
     else:  # an ordinary exception inside decoding is a bad file, recorded, never a crash
         cache = build_cache(files, PreprocessSettings(8), cache_dir=tmp_path / "c", workers=1)
         assert cache.readable.tolist() == [True, True, False, True]
+
+
+def test_old_temporaries_of_killed_builds_are_removed(tmp_path: Path, files: list[Path]) -> None:
+    arrays = tmp_path / "c" / "arrays"
+    arrays.mkdir(parents=True)
+    old, recent = arrays / ".abc.1.x.tmp", arrays / ".abc.2.y.tmp"
+    old.write_bytes(b"x")
+    recent.write_bytes(b"y")
+    os.utime(old, (0, 0))
+    build_cache(files[:1], PreprocessSettings(8), cache_dir=tmp_path / "c")
+    assert not old.exists() and recent.exists()
 
 
 def test_stale_array_without_sidecar_is_rebuilt(tmp_path: Path, files: list[Path]) -> None:

@@ -17,12 +17,14 @@ Unreadable files never stop a build: their slot holds zeros, ``readable`` is Fal
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import multiprocessing
 import os
 import sys
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -44,6 +46,8 @@ CACHE_VERSION = 1
 MAX_WORKERS = 8
 # Fewer files than this are decoded in-process: starting worker processes costs more than it saves.
 SERIAL_BELOW = 64
+# A temporary array untouched for this long belongs to a build that was killed; it is deleted.
+STALE_TEMPORARY_S = 24 * 3600
 # Pixels (H*W*C) per block read by channel_stats: about 8 MB of uint8, 32 MB as uint32 squares.
 _STATS_BLOCK_PIXELS = 8_000_000
 
@@ -235,6 +239,15 @@ def _open_entry(
     return ImageCache(arrays, paths, readable, reasons, settings, key, npy)
 
 
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Delete temporary arrays left by builds killed outright (SIGKILL, power loss) a while ago."""
+    now = time.time()
+    for tmp in folder.glob(".*.tmp"):
+        with contextlib.suppress(OSError):  # another process may remove it first
+            if now - tmp.stat().st_mtime > STALE_TEMPORARY_S:
+                tmp.unlink()
+
+
 def build_cache(
     paths: Sequence[str | os.PathLike],
     settings: PreprocessSettings,
@@ -276,6 +289,7 @@ def build_cache(
     if found is not None:
         return found
 
+    _remove_stale_temporaries(folder)
     tmp = folder / f".{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         arrays = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, channels))

@@ -126,6 +126,8 @@ def _subfolders(folder: Path) -> tuple[list[Path], list[Path]]:
 
 
 def _not_image_reason(path: Path) -> str:
+    if path.name.startswith("."):
+        return "hidden file"
     suffix = path.suffix.lower()
     return f"not an image file (extension {suffix})" if suffix else "not an image file (no extension)"
 

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -356,14 +355,14 @@ def read_image(path: str | os.PathLike, channels: int = 1, slice_index: int | No
     _check_file(path)
     kind = _kind(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow/pydicom/nibabel chatter about odd but readable files
-            if kind == "dicom":
-                array = _read_dicom(path, slice_index)
-            elif kind == "nifti":
-                array = _read_nifti(path, slice_index)
-            else:
-                array = _read_pil(path, channels)
+        # Decoder warnings (odd but readable files) are left to the caller's warning filters:
+        # warnings.catch_warnings() would not be thread-safe here.
+        if kind == "dicom":
+            array = _read_dicom(path, slice_index)
+        elif kind == "nifti":
+            array = _read_nifti(path, slice_index)
+        else:
+            array = _read_pil(path, channels)
     except UnreadableImage:
         raise
     except MemoryError:
@@ -426,13 +425,11 @@ def image_info(path: str | os.PathLike) -> ImageInfo:
     _check_file(path)
     kind = _kind(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if kind == "dicom":
-                return _dicom_info(path)
-            if kind == "nifti":
-                return _nifti_info(path)
-            return _pil_info(path)
+        if kind == "dicom":
+            return _dicom_info(path)
+        if kind == "nifti":
+            return _nifti_info(path)
+        return _pil_info(path)
     except UnreadableImage:
         raise
     except Exception as exc:
