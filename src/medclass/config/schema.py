@@ -266,6 +266,11 @@ class TrainerConfig(Section):
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     devices: int | Literal["auto"] = "auto"
     strategy: str = Field("auto", description="Lightning strategy, e.g. ddp for several GPUs.")
+    precise_bn: bool | Literal["auto"] = Field(
+        "auto",
+        description="Recompute BatchNorm statistics on the training images before each validation "
+        "(auto: when an epoch has fewer than 50 steps).",
+    )
     limit_train_batches: Annotated[float, Field(gt=0)] | None = None
     progress_bar: bool = True
 

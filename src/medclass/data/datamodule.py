@@ -37,7 +37,8 @@ class CachedImageDataset(Dataset):
     """Items of an :class:`ImageCache` as ``(tensor, class index)``.
 
     Args:
-        arrays: the cache's ``N x H x W x C`` uint8 array (memory-mapped).
+        arrays: ``N x H x W x C`` uint8 images: an :class:`ImageCache` (which reopens its memory-mapped file in
+            each loader worker instead of pickling the pixels) or an array.
         rows: cache row of each item.
         targets: class index of each item.
         transform: maps a uint8 ``C x H x W`` tensor to the model input.
@@ -46,7 +47,7 @@ class CachedImageDataset(Dataset):
 
     def __init__(
         self,
-        arrays: np.ndarray,
+        arrays: ImageCache | np.ndarray,
         rows: Sequence[int],
         targets: Sequence[int],
         transform: Callable[[torch.Tensor], torch.Tensor],
@@ -221,6 +222,10 @@ class MedDataModule(L.LightningDataModule):
             len(self.rows["train"]), self.seed, weights=weights, num_samples=self.data.epoch_size, epoch=epoch
         )
         return self._loader(self.dataset("train", train_transform=True), sampler)
+
+    def stats_dataloader(self) -> DataLoader:
+        """Training images with the eval transform, in order (for recomputing BatchNorm statistics)."""
+        return self._loader(self.dataset("train"))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.dataset("val"))

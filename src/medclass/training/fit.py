@@ -12,6 +12,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar, TQDMProgressBar
 
 from medclass.config.schema import Config
+from medclass.data.datamodule import MedDataModule
 from medclass.training.callbacks import (
     EpochCheckpoint,
     EpochMetricsCSV,
@@ -20,6 +21,7 @@ from medclass.training.callbacks import (
     UnfreezeBackbone,
 )
 from medclass.training.module import LitClassifier, monitor_mode
+from medclass.training.precise_bn import PreciseBN, use_precise_bn
 
 BEST_NAME = "best"
 
@@ -100,7 +102,7 @@ def build_trainer(
 
 def fit(
     module: LitClassifier,
-    datamodule: L.LightningDataModule,
+    datamodule: MedDataModule,
     config: Config,
     run_dir: Path,
     resume: bool = False,
@@ -112,6 +114,9 @@ def fit(
     With ``resume``, training continues from ``run_dir/checkpoints/last.ckpt`` (optimizer, scheduler,
     early-stopping state and epoch counter included).
     """
+    callbacks = list(callbacks)
+    if use_precise_bn(config.trainer.precise_bn, module.steps_per_epoch, module.model):
+        callbacks.append(PreciseBN(datamodule.stats_dataloader))
     trainer = build_trainer(config, run_dir, build_callbacks(config, run_dir, callbacks), loggers)
     last = run_dir / "checkpoints" / "last.ckpt"
     with warnings.catch_warnings():

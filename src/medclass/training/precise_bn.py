@@ -1,0 +1,78 @@
+"""Batch-norm statistics recomputed on the training images before each validation ("precise BN").
+
+BatchNorm keeps running averages of batch statistics with momentum 0.1. On the small data sets common in
+medical imaging an epoch has only a handful of steps, so those averages still mostly describe the network of
+several steps ago; evaluated with them, a model that ranks images well can predict one class for everything
+(seen on the demo's phantom set: 0.57 training accuracy in eval mode, 0.82 with batch statistics). Recomputing
+exact averages over the training images fixes the mismatch (Wu & Johnson, "Rethinking 'Batch' in BatchNorm",
+2021, section 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import lightning as L
+import torch
+from torch import nn
+
+# Below this many optimizer steps per epoch, running averages lag the weights too much (``precise_bn: auto``).
+AUTO_MAX_STEPS = 50
+
+
+def batch_norm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """Every BatchNorm layer of ``model`` that tracks running statistics."""
+    return [
+        m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
+
+
+@torch.no_grad()
+def recompute_bn_stats(model: nn.Module, batches: Iterable[torch.Tensor], max_batches: int = 100) -> int:
+    """Replace the running mean/var of every BatchNorm layer by their exact average over ``batches``.
+
+    Only the BatchNorm layers switch to training mode (dropout and the rest stay as they were), and the
+    weights are not touched.
+
+    Returns:
+        The number of batches used (0: the model has no BatchNorm layer).
+    """
+    layers = batch_norm_layers(model)
+    if not layers:
+        return 0
+    saved = [(layer.momentum, layer.training) for layer in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # cumulative average over the batches below
+        layer.train()
+    used = 0
+    device = next(model.parameters()).device
+    for used, batch in enumerate(batches, start=1):
+        images = batch[0] if isinstance(batch, tuple | list) else batch
+        model(images.to(device))
+        if used >= max_batches:
+            break
+    for layer, (momentum, training) in zip(layers, saved, strict=True):
+        layer.momentum = momentum
+        layer.train(training)
+    return used
+
+
+class PreciseBN(L.Callback):
+    """Recomputes BatchNorm statistics on training images (eval transform) before each validation."""
+
+    def __init__(self, batches: Callable[[], Iterable[torch.Tensor]], max_batches: int = 100) -> None:
+        self.batches = batches
+        self.max_batches = max_batches
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        recompute_bn_stats(pl_module.model, self.batches(), self.max_batches)
+
+
+def use_precise_bn(setting: bool | str, steps_per_epoch: int, model: nn.Module) -> bool:
+    """``auto``: on when the model has BatchNorm and an epoch has fewer than ``AUTO_MAX_STEPS`` steps."""
+    if setting != "auto":
+        return bool(setting)
+    return steps_per_epoch < AUTO_MAX_STEPS and bool(batch_norm_layers(model))
