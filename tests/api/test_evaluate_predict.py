@@ -24,7 +24,7 @@ def test_evaluate_a_kept_epoch(trained_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "epoch1.json"
     result = evaluate(trained_run, epoch=1, out=out, bootstrap=0)
     assert json.loads(out.read_text())["n"] == result["n"] == 20
-    with pytest.raises(RunDirError, match="epoch=09.ckpt"):
+    with pytest.raises(RunDirError, match=r"epoch=09\.ckpt"):
         evaluate(trained_run, epoch=9)
 
 

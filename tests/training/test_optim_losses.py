@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from torch import nn
@@ -78,7 +80,7 @@ def test_warmup_rises_linearly_to_the_base_rate() -> None:
         lrs.append(optimizer.param_groups[0]["lr"])
     assert lrs[0] == pytest.approx(0.001)
     assert lrs[4] == pytest.approx(0.1) and lrs[5] == pytest.approx(0.1)
-    assert all(b > a for a, b in zip(lrs[:4], lrs[1:5], strict=True))
+    assert all(b > a for a, b in itertools.pairwise(lrs[:5]))
 
 
 def test_class_weights_auto_is_inverse_frequency_with_mean_one() -> None:
