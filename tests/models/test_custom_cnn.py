@@ -116,6 +116,7 @@ def test_too_small_image_names_the_block() -> None:
         create_model("cnn", num_classes=2, cnn=cnn, image_size=32)
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @pytest.mark.parametrize(
     "block",
     [

@@ -103,6 +103,7 @@ def test_profile_command_with_a_config(tmp_path: Path, capsys: pytest.CaptureFix
         in_chans=None,
         overrides=None,
         threads=None,
+        device="cpu",
     )
     report = json.loads(out.read_text())
     assert report["model"] == "cnn" and report["in_chans"] == 3 and report["image_size"] == 64

@@ -37,13 +37,18 @@ def run_profile(
     batch_sizes: tuple[int, ...] = (1, 32),
     repeats: int = 5,
     threads: int | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Build the model from a config file (or the defaults) plus flags and profile it; returns the report."""
     cfg = load_config(config, overrides or [], {"model.name": model, "data.image_size": image_size})
     in_chans = in_chans or cfg.data.channels
     if threads is not None:
         torch.set_num_threads(threads)
-    net = create_model_from_config(cfg, num_classes=num_classes, in_chans=in_chans)
+    try:
+        target = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"--device {device!r}: expected cpu, cuda or cuda:N") from None
+    net = create_model_from_config(cfg, num_classes=num_classes, in_chans=in_chans).to(target)
     report = profile_model(net, cfg.data.image_size, in_chans, batch_sizes=batch_sizes, repeats=repeats)
     return {"model": cfg.model.name, "num_classes": num_classes, **report}
 
@@ -73,9 +78,9 @@ def print_report(report: dict[str, Any], layers: bool = True) -> None:
     console.print(f"              {report['convention']}", style="dim")
     for lat in report["latency"]:
         console.print(
-            f"  latency:    batch {lat['batch_size']}: {lat['median_ms']:.1f} ms "
-            f"({lat['ms_per_image']:.2f} ms/image, {lat['images_per_s']:.1f} images/s; median of "
-            f"{lat['repeats']} runs after warm-up)"
+            f"  latency:    batch {lat['batch_size']}: {lat['median_ms']:.1f} ms median, {lat['min_ms']:.1f} ms "
+            f"fastest of {lat['repeats']} runs after warm-up ({lat['ms_per_image']:.2f} ms/image, "
+            f"{lat['images_per_s']:.1f} images/s)"
         )
     if report["latency"]:
         console.print(
@@ -103,6 +108,7 @@ def profile(
     latency: Annotated[bool, typer.Option("--latency/--no-latency", help="Measure latency.")] = True,
     layers: Annotated[bool, typer.Option("--layers/--no-layers", help="Print the per-layer table.")] = True,
     threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.")] = None,
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")] = "cpu",
 ) -> None:
     """Parameters, per-layer table, multiply-adds (GMACs) per image and latency of a model.
 
@@ -118,6 +124,7 @@ def profile(
         batch_sizes=_batch_sizes(batch_sizes) if latency else (),
         repeats=repeats,
         threads=threads,
+        device=device,
     )
     print_report(report, layers=layers)
     if json_path is not None:

@@ -122,13 +122,14 @@ def measure_latency(
     in_chans: int,
     batch_size: int,
     repeats: int = 5,
-    warmup: int = 1,
+    warmup: int = 2,
     device: str | torch.device | None = None,
 ) -> dict[str, Any]:
     """Median wall time of ``repeats`` inference passes (eval mode, no grad) after ``warmup`` passes.
 
     Returns:
-        ``batch_size``, ``median_ms`` (per batch), ``ms_per_image``, ``images_per_s``, ``repeats``.
+        ``batch_size``, ``median_ms`` (per batch), ``min_ms`` (the fastest run: the least disturbed by other
+        processes on a shared machine), ``ms_per_image`` and ``images_per_s`` (from the median), ``repeats``.
     """
     device = _device_of(model, device)
     x = _example(batch_size, in_chans, image_size, device, model)
@@ -152,6 +153,7 @@ def measure_latency(
     return {
         "batch_size": batch_size,
         "median_ms": median * 1e3,
+        "min_ms": min(times) * 1e3,
         "ms_per_image": median * 1e3 / batch_size,
         "images_per_s": batch_size / median,
         "repeats": len(times),
@@ -164,7 +166,7 @@ def profile_model(
     in_chans: int,
     batch_sizes: Sequence[int] = (1, 32),
     repeats: int = 5,
-    warmup: int = 1,
+    warmup: int = 2,
     layers: bool = True,
     device: str | torch.device | None = None,
 ) -> dict[str, Any]:
