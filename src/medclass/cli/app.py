@@ -5,6 +5,7 @@ from medclass.cli import (  # noqa: F401  (importing a command module registers 
     evaluate_cmd,
     inspect_cmd,
     predict_cmd,
+    profile_cmd,
     split_cmd,
     train_cmd,
 )

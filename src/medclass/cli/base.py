@@ -21,24 +21,18 @@ err_console = Console(stderr=True)
 
 
 def run_app(argv: list[str] | None = None) -> int:
-    """Run the CLI; a :class:`MedclassError` becomes a red message and exit code 2, not a traceback."""
+    """Run the CLI and return its exit code.
+
+    Usage errors are reported by Typer (exit code 2); a :class:`MedclassError` (bad input, refused action)
+    becomes a red one-paragraph message and exit code 2 instead of a traceback.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except MedclassError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
         return 2
-    except typer.Exit as exc:
-        return exc.exit_code
-    except typer.Abort:
-        err_console.print("aborted")
-        return 130
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
     return 0
 
 
