@@ -9,13 +9,14 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
+from medclass.api.data import split_index
 from medclass.config.schema import Config, SplitConfig
 from medclass.data.cache import ImageCache, build_cache
 from medclass.data.discovery import DataIndex, discover
 from medclass.data.duplicates import find_duplicates
 from medclass.data.preprocess import PreprocessSettings
 from medclass.data.scan import FileInfo, scan_files
-from medclass.data.splits import make_splits, read_splits, write_splits
+from medclass.data.splits import read_splits, write_splits
 from medclass.utils.errors import DataError
 from medclass.utils.io import write_json
 
@@ -85,12 +86,12 @@ def prepare_data(
         classes = sorted(table["label"].unique())
 
     console.print(f"scanning {len(index.samples) if index else len(table)} files (hashes, duplicates) ...")
-    paths = [str(s.path) for s in index.samples] if index is not None else list(table["path"])
-    infos = scan_files(paths, cache_dir=config.data.cache_dir)
     if table is None:
-        table = make_splits(
-            index, infos, config.split, config.split.seed if config.split.seed is not None else config.seed
-        )
+        table, infos = split_index(config, index)
+        for note in table.attrs.get("notes", []):
+            console.print(f"[yellow]note:[/] {note}", highlight=False)
+    else:
+        infos = scan_files(list(table["path"]), cache_dir=config.data.cache_dir)
     if run_dir is not None and not reuse_splits:
         write_splits(table, run_dir / SPLITS_FILE)
 

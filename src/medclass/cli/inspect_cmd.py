@@ -10,8 +10,7 @@ import typer
 from medclass.cli.base import app, console
 from medclass.cli.options import NearDupOpt
 from medclass.config import build_config
-from medclass.data.inspect import inspect_data, render_inspect
-from medclass.utils.io import write_json
+from medclass.data.inspect import render_inspect
 
 
 @app.command("inspect")
@@ -25,13 +24,10 @@ def inspect(
     near_dup_distance: NearDupOpt = None,
 ) -> None:
     """Count images per class and split, check sizes and formats, list unreadable files and duplicates."""
+    from medclass.api.data import inspect as run_inspect
+
     cfg = build_config(values={"split.near_dup_distance": near_dup_distance}, source="flags")
-    report = inspect_data(
-        data,
-        near_distance=cfg.split.near_dup_distance,
-        cache_dir=cfg.data.cache_dir,
-        progress=console.is_terminal,
-    )
+    report = run_inspect(data, cfg.split.near_dup_distance, json_out, progress=console.is_terminal)
     render_inspect(report, console)
     if json_out is not None:
-        console.print(f"report written to {write_json(json_out, report)}")
+        console.print(f"report written to {json_out}")

@@ -23,10 +23,7 @@ from medclass.cli.options import (
     split_values,
 )
 from medclass.config import load_config
-from medclass.data.discovery import discover
-from medclass.data.scan import scan_files
-from medclass.data.splits import make_splits, split_seed, split_summary, write_splits
-from medclass.utils.errors import DataError
+from medclass.data.splits import split_summary
 
 
 @app.command("split")
@@ -61,15 +58,10 @@ def split(
             near_dup_distance,
         ),
     }
+    from medclass.api.data import split as run_split
+
     cfg = load_config(config, overrides=set_ or [], values=values)
-    if not cfg.data.path:
-        raise DataError("no data given: pass DATA (a folder or CSV manifest) or set data.path in --config")
-    index = discover(cfg.data.path)
-    infos = scan_files(
-        [s.path for s in index.samples], cache_dir=cfg.data.cache_dir, progress=console.is_terminal
-    )
-    table = make_splits(index, infos, cfg.split, split_seed(cfg))
-    written = write_splits(table, out)
+    table = run_split(cfg, out, progress=console.is_terminal)
 
     summary = split_summary(table)
     view = Table(
@@ -80,4 +72,4 @@ def split(
     console.print(view)
     for note in table.attrs.get("notes", []):
         err_console.print(f"note: {note}", highlight=False)
-    console.print(f"{len(table)} images written to {written}")
+    console.print(f"{len(table)} images written to {out}")

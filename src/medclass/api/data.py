@@ -1,0 +1,48 @@
+"""``medclass inspect`` and ``medclass split`` as Python functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from medclass.config.schema import Config
+from medclass.data.discovery import DataIndex, discover
+from medclass.data.inspect import inspect_data
+from medclass.data.scan import FileInfo, scan_files
+from medclass.data.splits import make_splits, split_seed, write_splits
+from medclass.utils.errors import DataError
+from medclass.utils.io import write_json
+
+
+def inspect(
+    data: str | Path,
+    near_dup_distance: int | None = None,
+    json_out: str | Path | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Data-quality report of a data set (see :func:`medclass.data.inspect.inspect_data`), optionally as JSON."""
+    report = inspect_data(data, near_distance=near_dup_distance, progress=progress)
+    if json_out is not None:
+        write_json(json_out, report)
+    return report
+
+
+def split_index(
+    config: Config, index: DataIndex, progress: bool = False
+) -> tuple[pd.DataFrame, list[FileInfo]]:
+    """Scan the files of ``index`` (hashes, readability, perceptual hashes) and split them as ``config.split``
+    says; returns the splits table and the scan results."""
+    infos = scan_files([s.path for s in index.samples], cache_dir=config.data.cache_dir, progress=progress)
+    return make_splits(index, infos, config.split, split_seed(config)), infos
+
+
+def split(config: Config, out: str | Path = "splits.csv", progress: bool = False) -> pd.DataFrame:
+    """Split ``config.data.path`` and write the table to ``out``; notes on what was done are in
+    ``table.attrs["notes"]``."""
+    if not config.data.path:
+        raise DataError("no data given: pass DATA (a folder or CSV manifest) or set data.path in --config")
+    table, _ = split_index(config, discover(config.data.path), progress)
+    write_splits(table, out)
+    return table
