@@ -20,7 +20,7 @@ from medclass.cli.options import (
     ValFracOpt,
     split_values,
 )
-from medclass.config import build_config, read_yaml
+from medclass.config import build_config, read_config_tree, read_yaml
 from medclass.utils.errors import RunDirError
 
 
@@ -55,7 +55,7 @@ def train(
     """Train a classifier and evaluate it on the test split (results in the run folder)."""
     from medclass.api.train import train as run_training
 
-    tree = read_yaml(config) if config else {}
+    tree = read_config_tree(config) if config else {}
     if resume:
         if out is None:
             raise RunDirError("--resume needs --out RUN_DIR (the run to continue)")

@@ -75,6 +75,41 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return tree
 
 
+BASE_KEY = "base"
+
+
+def merge_trees(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge: sections merge key by key, any other value of ``override`` replaces the base's."""
+    merged = _deep_copy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_trees(merged[key], value)
+        else:
+            merged[key] = _deep_copy(value)
+    return merged
+
+
+def read_config_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a YAML config, resolving ``base: other.yaml`` (relative to the file; a list merges in order).
+
+    The file's own keys override its bases', section by section, so an experiment can be a few lines on top
+    of a shared base config.
+
+    Raises:
+        ConfigError: for a missing or cyclic base, or invalid YAML.
+    """
+    path = Path(path).resolve()
+    if path in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, path))
+        raise ConfigError(f"config file {path}: 'base' refers back to itself ({chain})")
+    tree = read_yaml(path)
+    bases = tree.pop(BASE_KEY, None) or []
+    merged: dict[str, Any] = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        merged = merge_trees(merged, read_config_tree(path.parent / base, (*_seen, path)))
+    return merge_trees(merged, tree)
+
+
 def build_config(
     tree: Mapping[str, Any] | None = None,
     overrides: Iterable[str] = (),
@@ -108,7 +143,7 @@ def load_config(
     path: str | Path | None = None, overrides: Iterable[str] = (), values: Mapping[str, Any] | None = None
 ) -> Config:
     """Load a YAML config (or the defaults), apply overrides and validate it."""
-    tree = read_yaml(path) if path else {}
+    tree = read_config_tree(path) if path else {}
     return build_config(tree, overrides, values, source=str(path) if path else "config")
 
 
