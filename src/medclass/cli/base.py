@@ -16,8 +16,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # long lines (paths, metrics) stay whole in logs
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def run_app(argv: list[str] | None = None) -> int:
