@@ -1,0 +1,64 @@
+"""Explanations and uncertainty: CAMs, attributions, feature maps, overlays, MC dropout, TTA, referral.
+
+Example:
+    >>> from medclass.explain import compute_cam, resolve_target_layer
+    >>> maps = compute_cam(model, inputs, targets=[1, 0], method="gradcam")   # (N, H, W) in [0, 1]
+"""
+
+from medclass.explain.attribution import ATTRIBUTION_METHODS, compute_attribution
+from medclass.explain.cam import CAM_METHODS, compute_cam
+from medclass.explain.feature_maps import capture_activations, mean_activation_map
+from medclass.explain.overlay import save_localisation_grid, save_overlay
+from medclass.explain.targets import (
+    TargetLayer,
+    TargetScores,
+    default_target_layer,
+    num_targets,
+    resolve_target_layer,
+    stage_layers,
+    target_scores,
+)
+from medclass.explain.uncertainty import (
+    PassSummary,
+    accuracy_at_referral,
+    dropout_active,
+    dropout_layers,
+    mc_dropout_predict,
+    predictive_entropy,
+    referral_curve,
+    referral_point,
+    summarize_passes,
+    tta_predict,
+)
+
+# Every method of `medclass explain --method`, in the order the help lists them.
+METHODS: tuple[str, ...] = (*CAM_METHODS, *ATTRIBUTION_METHODS, "feature-maps")
+
+__all__ = [
+    "ATTRIBUTION_METHODS",
+    "CAM_METHODS",
+    "METHODS",
+    "PassSummary",
+    "TargetLayer",
+    "TargetScores",
+    "accuracy_at_referral",
+    "capture_activations",
+    "compute_attribution",
+    "compute_cam",
+    "default_target_layer",
+    "dropout_active",
+    "dropout_layers",
+    "mc_dropout_predict",
+    "mean_activation_map",
+    "num_targets",
+    "predictive_entropy",
+    "referral_curve",
+    "referral_point",
+    "resolve_target_layer",
+    "save_localisation_grid",
+    "save_overlay",
+    "stage_layers",
+    "summarize_passes",
+    "target_scores",
+    "tta_predict",
+]

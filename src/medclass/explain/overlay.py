@@ -1,0 +1,129 @@
+"""Explanation pictures: a heat map over the image the model saw, and a grid for localisation checks.
+
+Figures are built with :class:`matplotlib.figure.Figure` and the Agg canvas, never through ``pyplot``, so no
+global figure list grows while hundreds of overlays are written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+DPI = 100
+HEAT_ALPHA = 0.45
+
+
+def _gray(image: np.ndarray) -> tuple[np.ndarray, dict]:
+    """A uint8 ``H x W x C`` (or ``H x W``) image and its ``imshow`` arguments."""
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 2:
+        return array, {"cmap": "gray", "vmin": 0, "vmax": 255}
+    return array, {}
+
+
+def _heat_args(heat: np.ndarray, signed: bool) -> dict:
+    """Colour scale of a map: symmetric around 0 for signed maps, the map's own range otherwise."""
+    if signed:
+        limit = float(np.abs(heat).max()) or 1.0
+        return {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit}
+    low, high = float(heat.min()), float(heat.max())
+    return {"cmap": "jet", "vmin": low, "vmax": high if high > low else low + 1.0}
+
+
+def _save(fig: Figure, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", facecolor="white", format="png")
+    return path
+
+
+def save_overlay(
+    image: np.ndarray,
+    heat: np.ndarray,
+    path: str | os.PathLike,
+    title: str,
+    signed: bool = False,
+    caption: str | None = None,
+) -> Path:
+    """Write the image and the image with ``heat`` over it, side by side, titled ``title``.
+
+    Args:
+        image: the preprocessed uint8 image ``H x W x C`` (what the model saw).
+        heat: ``H x W`` map at the same size.
+        path: PNG to write.
+        title: figure title (e.g. predicted class and confidence).
+        signed: colour a signed map with a diverging scale centred on 0.
+        caption: small text under the overlay (method, layer, target).
+
+    Raises:
+        ValueError: the map does not have the image's height and width.
+    """
+    pixels, image_args = _gray(image)
+    heat = np.asarray(heat, dtype=np.float32)
+    if heat.shape != pixels.shape[:2]:
+        raise ValueError(f"heat map shape {heat.shape} differs from the image's {pixels.shape[:2]}")
+    fig = Figure(figsize=(6.4, 3.5), dpi=DPI)
+    left, right = fig.subplots(1, 2)
+    left.imshow(pixels, **image_args)
+    right.imshow(pixels, **image_args)
+    shown = right.imshow(heat, alpha=HEAT_ALPHA, **_heat_args(heat, signed))
+    fig.colorbar(shown, ax=right, fraction=0.046, pad=0.03)
+    for ax in (left, right):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    left.set_xlabel("model input")
+    right.set_xlabel(caption or "explanation")
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
+def save_localisation_grid(
+    images: Sequence[np.ndarray],
+    maps: Sequence[np.ndarray],
+    boxes: Sequence[tuple[float, float, float, float]],
+    hits: Sequence[bool],
+    path: str | os.PathLike,
+    title: str,
+    ncols: int = 6,
+) -> Path:
+    """A grid of overlays with the true box (green: the map's maximum is inside, red: outside) and the maximum.
+
+    Args:
+        images: uint8 model inputs.
+        maps: maps at the images' size.
+        boxes: ``(x0, y0, x1, y1)`` per image in map pixels (the dilated box the check used).
+        hits: whether the map's maximum fell inside each box.
+        path: PNG to write.
+        title: figure title.
+        ncols: images per row.
+    """
+    n = len(images)
+    if not n or not len(maps) == len(boxes) == len(hits) == n:
+        raise ValueError("images, maps, boxes and hits must be non-empty and of equal length")
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig = Figure(figsize=(1.6 * ncols, 1.7 * nrows + 0.4), dpi=DPI)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    for ax, image, heat, box, hit in zip(axes, images, maps, boxes, hits, strict=False):
+        pixels, image_args = _gray(image)
+        ax.imshow(pixels, **image_args)
+        ax.imshow(heat, alpha=HEAT_ALPHA, **_heat_args(np.asarray(heat), False))
+        x0, y0, x1, y1 = box
+        colour = "lime" if hit else "red"
+        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=1.2, ec=colour))
+        peak_y, peak_x = np.unravel_index(int(np.argmax(heat)), np.shape(heat))
+        ax.plot([peak_x], [peak_y], marker="+", color="white", markersize=8, mew=1.5)
+    fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(wspace=0.04, hspace=0.04)
+    return _save(fig, path)
