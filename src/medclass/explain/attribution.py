@@ -57,7 +57,7 @@ def compute_attribution(
         num_outputs = model(inputs[:1]).shape[1]
     targets = check_targets(targets, inputs.shape[0], num_outputs)
     head = TargetScores(model)
-    x = inputs.detach().clone()
+    x = inputs.detach().clone().requires_grad_(True)
     with frozen_parameters(model), torch.enable_grad():
         if method == "saliency":
             grads = Saliency(head).attribute(x, target=targets, abs=True)
