@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from medclass.cli.base import app, console
+from medclass.utils.errors import ConfigError
 
 
 @app.command()
@@ -16,10 +17,58 @@ def evaluate(
     data: Annotated[str | None, typer.Option("--data", help="Labelled data set to evaluate on.")] = None,
     split: Annotated[str, typer.Option("--split", help="Split of the run to evaluate.")] = "test",
     epoch: Annotated[int | None, typer.Option("--epoch", help="Evaluate this epoch's checkpoint.")] = None,
+    all_epochs: Annotated[
+        bool,
+        typer.Option(
+            "--all-epochs",
+            help="Evaluate every kept epoch=NN.ckpt and write a per-epoch table (best macro-F1 marked).",
+        ),
+    ] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Write the metrics JSON here.")] = None,
     bootstrap: Annotated[int | None, typer.Option("--bootstrap", help="Bootstrap resamples for CIs.")] = None,
+    operating_point: Annotated[
+        str | None,
+        typer.Option(
+            "--operating-point",
+            help="Binary threshold rule chosen on the run's val split: youden, sensitivity=0.95, "
+            "specificity=0.9; metrics are reported at 0.5 and at it.",
+        ),
+    ] = None,
+    mc_dropout: Annotated[
+        int | None,
+        typer.Option(
+            "--mc-dropout",
+            help="MC-dropout passes: also report accuracy when the most uncertain images are referred.",
+        ),
+    ] = None,
 ) -> None:
-    """Evaluate a checkpoint: accuracy, F1, AUROC, per-class sensitivity/specificity, confusion matrix."""
+    """Evaluate a checkpoint: accuracy, F1, AUROC, per-class sensitivity/specificity with 95% CIs, calibration."""
     from medclass.api.evaluate import evaluate as run_evaluation
+    from medclass.api.evaluate import evaluate_epochs
 
-    run_evaluation(source, data=data, split=split, epoch=epoch, out=out, bootstrap=bootstrap, console=console)
+    if all_epochs:
+        others = {
+            "--epoch": epoch,
+            "--bootstrap": bootstrap,
+            "--operating-point": operating_point,
+            "--mc-dropout": mc_dropout,
+        }
+        given = [flag for flag, value in others.items() if value is not None]
+        if given:
+            raise ConfigError(
+                "--all-epochs scores every kept epoch at its stored decision rule, without CIs; "
+                f"it cannot be combined with {', '.join(given)}"
+            )
+        evaluate_epochs(source, data=data, split=split, out=out, console=console)
+        return
+    run_evaluation(
+        source,
+        data=data,
+        split=split,
+        epoch=epoch,
+        out=out,
+        bootstrap=bootstrap,
+        operating_point=operating_point,
+        mc_dropout=mc_dropout,
+        console=console,
+    )
