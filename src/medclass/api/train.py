@@ -14,19 +14,22 @@ import pandas as pd
 import torch
 from rich.console import Console
 
-from medclass.api.evaluate import score
+from medclass.api.artifacts import write_model_artifacts
+from medclass.api.decision import Decision, fit_decision, store_decision
+from medclass.api.evaluate import decision_blocks, score
 from medclass.api.prepare import PreparedData, prepare_data, split_counts
+from medclass.api.report import report
 from medclass.api.rundir import prepare_run_dir, resolve_run_dir
 from medclass.config import Config, config_to_dict, save_config
 from medclass.data.datamodule import MedDataModule
 from medclass.data.preprocess import PreprocessSettings
 from medclass.evaluation.predictions import predict_logits, prediction_table, softmax
 from medclass.models import create_model, freeze_backbone, model_args
-from medclass.training.checkpoint import CheckpointMeta, load_for_inference
+from medclass.training.checkpoint import CheckpointMeta, load_for_inference, read_checkpoint
 from medclass.training.fit import fit
 from medclass.training.losses import class_weights
 from medclass.training.module import LitClassifier
-from medclass.utils.errors import DataError
+from medclass.utils.errors import DataError, MedclassError
 from medclass.utils.io import write_json
 from medclass.utils.seed import seed_everything
 
@@ -127,10 +130,34 @@ def describe_choices(config: Config, data: PreparedData, datamodule: MedDataModu
     )
 
 
+def fit_val_decision(checkpoint: Path, datamodule: MedDataModule, config: Config) -> Decision:
+    """Fit the temperature (``evaluation.calibrate``) and the binary threshold (``evaluation.operating_point``)
+    on the validation split with the best checkpoint, and store both in that checkpoint."""
+    model, meta = load_for_inference(checkpoint)
+    logits = predict_logits(model, datamodule.val_dataloader())
+    decision = fit_decision(
+        logits,
+        datamodule.targets["val"],
+        meta.classes,
+        calibrate=config.evaluation.calibrate,
+        operating_point=config.evaluation.operating_point,
+    )
+    store_decision(checkpoint, decision)
+    return decision
+
+
 def evaluate_test_split(
-    checkpoint: Path, datamodule: MedDataModule, config: Config, run_dir: Path
+    checkpoint: Path,
+    datamodule: MedDataModule,
+    config: Config,
+    run_dir: Path,
+    decision: Decision | None = None,
 ) -> dict[str, Any] | None:
-    """Score the best checkpoint on the test split; writes test_metrics.json and predictions_test.csv."""
+    """Score the best checkpoint on the test split; writes test_metrics.json and predictions_test.csv.
+
+    The probabilities use the checkpoint's temperature and the decision its threshold (see
+    :func:`fit_val_decision`); ``decision`` adds how they were chosen to the JSON.
+    """
     if len(datamodule.rows["test"]) == 0:
         return None
     model, meta = load_for_inference(checkpoint)
@@ -138,13 +165,37 @@ def evaluate_test_split(
     probs = softmax(logits, meta.temperature)
     y_true = datamodule.targets["test"]
     result = score(y_true, probs, meta.classes, meta.threshold, config.evaluation.bootstrap, seed=config.seed)
-    result.update(checkpoint=str(checkpoint), split="test")
+    result.update(
+        decision_blocks(decision or Decision(temperature=meta.temperature, threshold=meta.threshold))
+    )
+    result.update(checkpoint=str(checkpoint), split="test", best_epoch=checkpoint_epoch(checkpoint))
     write_json(run_dir / TEST_METRICS_FILE, result)
     paths = [datamodule.cache.paths[i] for i in datamodule.rows["test"]]
     table = prediction_table(paths, probs, meta.classes, meta.threshold)
     table.insert(1, "label", [meta.classes[i] for i in y_true])
     table.to_csv(run_dir / TEST_PREDICTIONS_FILE, index=False, float_format="%.6f")
     return result
+
+
+def checkpoint_epoch(checkpoint: Path) -> int | None:
+    """The 1-based epoch a checkpoint was saved at (as numbered in metrics.csv)."""
+    epoch = read_checkpoint(checkpoint).get("epoch")
+    return None if epoch is None else int(epoch) + 1
+
+
+def finish_run(run_dir: Path, best: Path, config: Config, console: Console) -> Path | None:
+    """The end-of-training figures that need the model, then (``evaluation.report``) report.html and summary.md.
+
+    The run's results are already saved; a failure here is reported with the command that retries it, and
+    does not turn a finished training into an error.
+    """
+    try:
+        write_model_artifacts(run_dir, best, console=console)
+        if config.evaluation.report:
+            return report(run_dir, console=console).html
+    except (MedclassError, OSError, ValueError) as exc:
+        console.print(f"[bold yellow]report not written:[/] {exc}\n  retry with: medclass report {run_dir}")
+    return None
 
 
 def train(
@@ -177,15 +228,32 @@ def train(
     describe_choices(config, data, datamodule, console)
     module = build_module(config, datamodule)
     best = fit(module, datamodule, config, run_dir, resume=resume, callbacks=callbacks)
-    test_metrics = evaluate_test_split(best, datamodule, config, run_dir)
+    decision = fit_val_decision(best, datamodule, config)
+    describe_decision(decision, console)
+    test_metrics = evaluate_test_split(best, datamodule, config, run_dir, decision)
     metrics = pd.read_csv(run_dir / "metrics.csv")
     if test_metrics is not None:
         console.print(
             f"[bold]test[/] accuracy {test_metrics['accuracy']:.4f}  macro-F1 {test_metrics['macro_f1']:.4f}  "
             f"AUROC {_fmt(test_metrics.get('auroc'))}  (n={test_metrics['n']}, best checkpoint {best.name})"
         )
+    finish_run(run_dir, best, config, console)
     console.print(f"results in {run_dir}")
     return TrainResult(run_dir=run_dir, best_checkpoint=best, test_metrics=test_metrics, metrics=metrics)
+
+
+def describe_decision(decision: Decision, console: Console) -> None:
+    """Print the temperature and threshold chosen on the validation split, when any."""
+    if decision.temperature != 1.0:
+        console.print(
+            f"[bold]calibration[/] temperature {decision.temperature:.3f} (val ECE {_fmt(decision.ece_before)} -> "
+            f"{_fmt(decision.ece_after)})"
+        )
+    if decision.rule is not None:
+        console.print(
+            f"[bold]operating point[/] {decision.rule}: threshold {decision.threshold:.4f} (val sensitivity "
+            f"{decision.sensitivity:.3f}, specificity {decision.specificity:.3f})"
+        )
 
 
 def _fmt(value: float | None) -> str:

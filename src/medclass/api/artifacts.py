@@ -1,0 +1,233 @@
+"""Run artifacts that need the trained model or the training transform (the reporting layer only reads files).
+
+* ``plots/augmented_samples.png``: training images through the training augmentation, denormalised: what the
+  model actually sees;
+* ``plots/feature_maps.png``: activations of the conv layers of the best model for one test image (forward
+  hooks);
+* ``model_profile.json``: parameters and multiply-adds of the model at its input size;
+* ``plots/model_artifacts.json``: which images the two figures show.
+
+Everything is rebuilt from the run folder (config, splits, best checkpoint), so ``medclass report`` can add
+what an older run lacks, and ``train`` calls the same code at its end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from rich.console import Console
+from torch import nn
+
+from medclass.api.inference import eval_transform, preprocess_settings
+from medclass.api.prepare import SPLITS_FILE, training_view
+from medclass.config import build_config, read_yaml
+from medclass.data.preprocess import load_preprocessed
+from medclass.data.readers import UnreadableImage
+from medclass.data.splits import read_splits
+from medclass.models.profile import MAC_CONVENTION, count_macs, count_parameters
+from medclass.reporting import plots
+from medclass.training.checkpoint import CheckpointMeta, load_for_inference
+from medclass.transforms.presets import TrainPreset
+from medclass.utils.io import read_json, write_json
+
+PLOTS_DIR = "plots"
+AUGMENTED_FILE = "augmented_samples.png"
+FEATURE_MAPS_FILE = "feature_maps.png"
+MODEL_PROFILE_FILE = "model_profile.json"
+ARTIFACTS_INFO_FILE = "model_artifacts.json"
+# Conv layers shown in the feature-map figure: evenly spaced from the first to the last, so deep nets
+# (ResNet-18 has 20 convs) still give a figure that fits a page.
+MAX_FEATURE_LAYERS = 6
+
+
+def pick_per_class(table: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Up to ``n`` rows taking classes in turn (in file order within a class), so every class is shown."""
+    groups = [rows for _, rows in table.groupby("label", sort=True)]
+    picked = []
+    for i in range(max((len(g) for g in groups), default=0)):
+        for rows in groups:
+            if i < len(rows):
+                picked.append(rows.iloc[i])
+            if len(picked) == n:
+                return pd.DataFrame(picked)
+    return pd.DataFrame(picked, columns=table.columns)
+
+
+def image_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """An ``H x W x C`` uint8 array as a ``C x H x W`` tensor (copied: decoded arrays may be read-only)."""
+    return torch.from_numpy(np.array(pixels)).permute(2, 0, 1).contiguous()
+
+
+def denormalize(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """A normalised ``C x H x W`` tensor back to an ``H x W x C`` array in [0, 1] for display."""
+    mean_t = torch.as_tensor(mean, dtype=image.dtype)[:, None, None]
+    std_t = torch.as_tensor(std, dtype=image.dtype)[:, None, None]
+    return (image * std_t + mean_t).clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def augmented_views(
+    paths: Sequence[str], meta: CheckpointMeta, preset: TrainPreset, seed: int
+) -> list[np.ndarray]:
+    """Each file preprocessed as in training, then through ``preset`` (seeded), denormalised."""
+    settings = preprocess_settings(meta)
+    views = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for path in paths:
+            pixels = image_tensor(load_preprocessed(path, settings))
+            views.append(denormalize(preset(pixels), meta.preprocess["mean"], meta.preprocess["std"]))
+    return views
+
+
+def conv_feature_maps(
+    model: nn.Module, image: torch.Tensor, max_layers: int = MAX_FEATURE_LAYERS
+) -> dict[str, torch.Tensor]:
+    """Outputs of up to ``max_layers`` conv layers (first to last, evenly spaced) for one ``C x H x W`` image.
+
+    Returns:
+        Layer name -> activations ``(C, H, W)``; empty when the model has no ``Conv2d``.
+    """
+    convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        return {}
+    chosen = sorted(set(np.linspace(0, len(convs) - 1, min(max_layers, len(convs))).round().astype(int)))
+    maps: dict[str, torch.Tensor] = {}
+    handles = []
+    for i in chosen:
+        name, module = convs[i]
+        handles.append(
+            module.register_forward_hook(
+                lambda _m, _in, output, name=name: maps.__setitem__(name, output[0].detach().float().cpu())
+            )
+        )
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(image.unsqueeze(0).to(next(model.parameters()).device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {convs[i][0]: maps[convs[i][0]] for i in chosen if convs[i][0] in maps}
+
+
+def model_profile(model: nn.Module, meta: CheckpointMeta) -> dict[str, Any]:
+    """Parameters and multiply-adds per image of a checkpoint's model at its input size."""
+    size, chans = int(meta.preprocess["image_size"]), int(meta.preprocess.get("channels", 1))
+    return {
+        "model": meta.model.get("name"),
+        "params": count_parameters(model),
+        "macs": count_macs(model, size, chans),
+        "image_size": size,
+        "in_chans": chans,
+        "convention": MAC_CONVENTION,
+    }
+
+
+def run_splits(run_dir: Path, meta: CheckpointMeta) -> pd.DataFrame:
+    """The run's splits table as training saw it (k-fold folds resolved to train/val)."""
+    table = read_splits(run_dir / SPLITS_FILE, meta.classes)
+    return training_view(table, meta.config.get("split", {}).get("fold", 0))
+
+
+def _readable(rows: pd.DataFrame, n: int, settings: Any) -> pd.DataFrame:
+    """The first ``n`` rows whose file can still be read (a moved data folder must not stop the report)."""
+    keep = []
+    for index, row in rows.iterrows():
+        try:
+            load_preprocessed(row["path"], settings)
+        except (UnreadableImage, OSError):
+            continue
+        keep.append(index)
+        if len(keep) == n:
+            break
+    return rows.loc[keep]
+
+
+def write_model_artifacts(
+    run_dir: str | Path,
+    checkpoint: str | Path | None = None,
+    n_augmented: int = 12,
+    only_missing: bool = False,
+    console: Console | None = None,
+) -> dict[str, Path]:
+    """Write the augmented-sample grid, the feature-map grid and the model profile of a run.
+
+    Args:
+        run_dir: the run folder (config.yaml, splits.csv, checkpoints/best.ckpt).
+        checkpoint: the model to use (default: the run's best checkpoint).
+        n_augmented: training images in the augmentation grid.
+        only_missing: keep artifacts that already exist (``medclass report`` on a finished run).
+        console: where notes go (e.g. a figure skipped because the images moved).
+
+    Returns:
+        Name -> path of the files written or kept.
+
+    Raises:
+        RunDirError, WeightsError: no usable checkpoint.
+    """
+    console = console or Console()
+    run_dir = Path(run_dir)
+    plots_dir = run_dir / PLOTS_DIR
+    model, meta = load_for_inference(checkpoint or run_dir)
+    table = run_splits(run_dir, meta)
+    settings = preprocess_settings(meta)
+    info_path = plots_dir / ARTIFACTS_INFO_FILE
+    info: dict[str, Any] = read_json(info_path) if info_path.is_file() else {}
+    written: dict[str, Path] = {}
+
+    profile_path = run_dir / MODEL_PROFILE_FILE
+    if not (only_missing and profile_path.is_file()):
+        write_json(profile_path, model_profile(model, meta))
+    written["model_profile"] = profile_path
+
+    augmented = plots_dir / AUGMENTED_FILE
+    if only_missing and augmented.is_file():
+        written["augmented_samples"] = augmented
+    else:
+        rows = _readable(
+            pick_per_class(table[table["split"] == "train"], 3 * n_augmented), n_augmented, settings
+        )
+        if len(rows):
+            config = build_config(read_yaml(run_dir / "config.yaml"), source=str(run_dir / "config.yaml"))
+            preset = TrainPreset(
+                config.augment, settings.image_size, meta.preprocess["mean"], meta.preprocess["std"]
+            )
+            views = augmented_views(list(rows["path"]), meta, preset, config.seed)
+            titles = [
+                f"{label}\n{Path(path).name}" for path, label in zip(rows["path"], rows["label"], strict=True)
+            ]
+            written["augmented_samples"] = plots.plot_image_grid(
+                views,
+                titles,
+                augmented,
+                ncols=6,
+                title=f"Training augmentation ({config.augment.preset} preset), as the model sees it",
+            )
+            info["augmented_samples"] = {"images": list(rows["path"]), "augment": config.augment.preset}
+        else:
+            console.print("[yellow]augmented samples skipped: no training image is readable[/]")
+
+    feature_maps = plots_dir / FEATURE_MAPS_FILE
+    if only_missing and feature_maps.is_file():
+        written["feature_maps"] = feature_maps
+    else:
+        source = table[table["split"] == "test"]
+        rows = _readable(source if len(source) else table, 1, settings)
+        if len(rows):
+            path, label = rows["path"].iloc[0], rows["label"].iloc[0]
+            pixels = image_tensor(load_preprocessed(path, settings))
+            maps = conv_feature_maps(model, eval_transform(meta)(pixels))
+            if maps:
+                written["feature_maps"] = plots.plot_feature_maps(maps, feature_maps, max_channels=12)
+                info["feature_maps"] = {"image": path, "label": label, "layers": list(maps)}
+            else:
+                console.print("[yellow]feature maps skipped: the model has no Conv2d layer[/]")
+    if info:
+        write_json(info_path, info)
+        written["info"] = info_path
+    return written

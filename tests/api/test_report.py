@@ -1,0 +1,127 @@
+"""The end of ``train`` and ``medclass report``: figures, model artifacts, report.html, summary.md, and the
+per-epoch test table of ``evaluate --all-epochs``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from medclass.api import evaluate
+from medclass.api.artifacts import augmented_views, conv_feature_maps
+from medclass.api.evaluate import evaluate_epochs
+from medclass.api.inference import eval_transform, preprocess_settings
+from medclass.api.report import report
+from medclass.config import build_config
+from medclass.data.preprocess import load_preprocessed
+from medclass.models.profile import count_macs, count_parameters
+from medclass.training.checkpoint import load_for_inference
+from medclass.transforms.presets import TrainPreset
+
+PLOTS = (
+    "learning_curves",
+    "confusion_matrix",
+    "confusion_matrix_normalized",
+    "roc",
+    "pr",
+    "reliability",
+    "class_distribution",
+    "augmented_samples",
+    "test_predictions",
+    "feature_maps",
+)
+
+
+@pytest.fixture
+def run_copy(trained_run: Path, tmp_path: Path) -> Path:
+    """A copy of the shared run, so a test may change it."""
+    return Path(shutil.copytree(trained_run, tmp_path / "run"))
+
+
+def test_train_leaves_report_summary_plots_and_model_profile(trained_run: Path) -> None:
+    for name in PLOTS:
+        assert (trained_run / "plots" / f"{name}.png").is_file(), name
+    html = (trained_run / "report.html").read_text()
+    assert html.count('<img src="data:image/png;base64,') == len(PLOTS)
+    saved = json.loads((trained_run / "test_metrics.json").read_text())
+    assert f"{saved['accuracy']:.3f} [{saved['ci']['accuracy']['ci_low']:.3f}" in html
+    summary = (trained_run / "summary.md").read_text()
+    assert f"| Macro F1 | {saved['macro_f1']:.3f} [" in summary
+    model, _ = load_for_inference(trained_run)
+    profile = json.loads((trained_run / "model_profile.json").read_text())
+    assert profile["params"] == count_parameters(model)
+    assert profile["macs"] == count_macs(model, 32, 1) > 0
+    info = json.loads((trained_run / "plots" / "model_artifacts.json").read_text())
+    splits = pd.read_csv(trained_run / "splits.csv")
+    assert info["feature_maps"]["image"] in set(splits.loc[splits["split"] == "test", "path"])
+    assert set(info["augmented_samples"]["images"]) <= set(splits.loc[splits["split"] == "train", "path"])
+    # The best epoch recorded is the one whose validation loss was lowest.
+    metrics = pd.read_csv(trained_run / "metrics.csv")
+    assert saved["best_epoch"] == int(metrics.loc[metrics["val_loss"].idxmin(), "epoch"])
+
+
+def test_report_rebuilds_what_a_run_folder_lacks(run_copy: Path, tmp_path: Path) -> None:
+    shutil.rmtree(run_copy / "plots")
+    (run_copy / "model_profile.json").unlink()
+    (run_copy / "report.html").unlink()
+    out = tmp_path / "out" / "mine.html"
+    result = report(run_copy, out=out)
+    assert result.html == out and out.is_file() and not (run_copy / "report.html").exists()
+    assert not result.figures.skipped
+    for name in PLOTS:
+        assert (run_copy / "plots" / f"{name}.png").is_file(), name
+    assert (run_copy / "model_profile.json").is_file()
+    assert result.summary == run_copy / "summary.md"
+
+
+def test_all_epochs_table_matches_single_epoch_evaluations(run_copy: Path) -> None:
+    table = evaluate_epochs(run_copy)
+    assert table["epoch"].tolist() == [1, 2, 3]
+    for epoch in (1, 3):
+        single = evaluate(run_copy, epoch=epoch, bootstrap=0)
+        row = table.set_index("epoch").loc[epoch]
+        assert row["accuracy"] == pytest.approx(single["accuracy"])
+        assert row["macro_f1"] == pytest.approx(single["macro_f1"])
+        assert row["sensitivity_tumor"] == pytest.approx(single["per_class"]["tumor"]["sensitivity"])
+    best = table.loc[table["macro_f1"].idxmax(), "epoch"]
+    assert table.loc[table["best_f1"], "epoch"].tolist() == [best]
+    saved = pd.read_csv(run_copy / "epoch_metrics.csv")
+    assert saved["macro_f1"].to_numpy() == pytest.approx(table["macro_f1"].to_numpy(), abs=1e-6)
+    html = report(run_copy).html.read_text()
+    assert 'id="epoch-metrics"' in html
+
+
+def test_augmented_views_denormalise_back_to_the_pixels(trained_run: Path) -> None:
+    _, meta = load_for_inference(trained_run)
+    path = pd.read_csv(trained_run / "splits.csv")["path"].iloc[0]
+    pixels = load_preprocessed(path, preprocess_settings(meta)).astype(float) / 255
+    plain = TrainPreset(build_config({"augment": {"preset": "none"}}).augment, 32, **_stats(meta))
+    (view,) = augmented_views([path], meta, plain, seed=0)
+    assert view.shape == pixels.shape
+    np.testing.assert_allclose(view, pixels, atol=1e-5)  # no augmentation: the image itself
+    strong = TrainPreset(build_config({"augment": {"preset": "strong"}}).augment, 32, **_stats(meta))
+    first, again = augmented_views([path], meta, strong, 7), augmented_views([path], meta, strong, 7)
+    np.testing.assert_array_equal(first[0], again[0])  # seeded
+    assert np.abs(first[0] - pixels).mean() > 0.01  # and really augmented
+    assert first[0].min() >= 0.0 and first[0].max() <= 1.0
+
+
+def _stats(meta) -> dict:
+    return {"mean": meta.preprocess["mean"], "std": meta.preprocess["std"]}
+
+
+def test_conv_feature_maps_hook_every_conv_and_clean_up(trained_run: Path) -> None:
+    model, meta = load_for_inference(trained_run)
+    convs = {name: m for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)}
+    image = eval_transform(meta)(torch.zeros(1, 32, 32, dtype=torch.uint8))
+    maps = conv_feature_maps(model, image)
+    assert list(maps) == list(convs)  # two convs in the fast CNN: both shown, in order
+    for name, activation in maps.items():
+        assert activation.shape[0] == convs[name].out_channels and activation.ndim == 3
+    assert all(not m._forward_hooks for m in convs.values())
+    assert list(conv_feature_maps(model, image, max_layers=1)) == [next(iter(convs))]
