@@ -10,15 +10,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from PIL import Image
 
 from medclass.api import evaluate
-from medclass.api.artifacts import augmented_views, conv_feature_maps
+from medclass.api.artifacts import augmented_views
 from medclass.api.evaluate import evaluate_epochs
-from medclass.api.inference import eval_transform, preprocess_settings
+from medclass.api.inference import preprocess_settings
 from medclass.api.report import report
 from medclass.config import build_config
 from medclass.data.preprocess import load_preprocessed
+from medclass.explain.targets import stage_layers
 from medclass.models.profile import count_macs, count_parameters
 from medclass.training.checkpoint import load_for_inference
 from medclass.transforms.presets import TrainPreset
@@ -115,13 +116,9 @@ def _stats(meta) -> dict:
     return {"mean": meta.preprocess["mean"], "std": meta.preprocess["std"]}
 
 
-def test_conv_feature_maps_hook_every_conv_and_clean_up(trained_run: Path) -> None:
-    model, meta = load_for_inference(trained_run)
-    convs = {name: m for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)}
-    image = eval_transform(meta)(torch.zeros(1, 32, 32, dtype=torch.uint8))
-    maps = conv_feature_maps(model, image)
-    assert list(maps) == list(convs)  # two convs in the fast CNN: both shown, in order
-    for name, activation in maps.items():
-        assert activation.shape[0] == convs[name].out_channels and activation.ndim == 3
-    assert all(not m._forward_hooks for m in convs.values())
-    assert list(conv_feature_maps(model, image, max_layers=1)) == [next(iter(convs))]
+def test_feature_maps_show_every_stage_of_the_model(trained_run: Path) -> None:
+    model, _ = load_for_inference(trained_run)
+    info = json.loads((trained_run / "plots" / "model_artifacts.json").read_text())
+    assert info["feature_maps"]["layers"] == stage_layers(model)  # both blocks of the fast CNN
+    with Image.open(trained_run / "plots" / "feature_maps.png") as figure:
+        assert figure.height > 2 * 100  # one row per layer

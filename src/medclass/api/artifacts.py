@@ -2,8 +2,8 @@
 
 * ``plots/augmented_samples.png``: training images through the training augmentation, denormalised: what the
   model actually sees;
-* ``plots/feature_maps.png``: activations of the conv layers of the best model for one test image (forward
-  hooks);
+* ``plots/feature_maps.png``: activations of the best model's stages (``explain.targets.stage_layers``, e.g.
+  ResNet layer1-4, every block of a custom CNN) for one test image, captured with forward hooks;
 * ``model_profile.json``: parameters and multiply-adds of the model at its input size;
 * ``plots/model_artifacts.json``: which images the two figures show.
 
@@ -29,6 +29,7 @@ from medclass.config import build_config, read_yaml
 from medclass.data.preprocess import load_preprocessed
 from medclass.data.readers import UnreadableImage
 from medclass.data.splits import read_splits
+from medclass.explain.feature_maps import capture_activations
 from medclass.models.profile import MAC_CONVENTION, count_macs, count_parameters
 from medclass.reporting import plots
 from medclass.training.checkpoint import CheckpointMeta, load_for_inference
@@ -40,9 +41,6 @@ AUGMENTED_FILE = "augmented_samples.png"
 FEATURE_MAPS_FILE = "feature_maps.png"
 MODEL_PROFILE_FILE = "model_profile.json"
 ARTIFACTS_INFO_FILE = "model_artifacts.json"
-# Conv layers shown in the feature-map figure: evenly spaced from the first to the last, so deep nets
-# (ResNet-18 has 20 convs) still give a figure that fits a page.
-MAX_FEATURE_LAYERS = 6
 
 
 def pick_per_class(table: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -82,37 +80,6 @@ def augmented_views(
             pixels = image_tensor(load_preprocessed(path, settings))
             views.append(denormalize(preset(pixels), meta.preprocess["mean"], meta.preprocess["std"]))
     return views
-
-
-def conv_feature_maps(
-    model: nn.Module, image: torch.Tensor, max_layers: int = MAX_FEATURE_LAYERS
-) -> dict[str, torch.Tensor]:
-    """Outputs of up to ``max_layers`` conv layers (first to last, evenly spaced) for one ``C x H x W`` image.
-
-    Returns:
-        Layer name -> activations ``(C, H, W)``; empty when the model has no ``Conv2d``.
-    """
-    convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-    if not convs:
-        return {}
-    chosen = sorted(set(np.linspace(0, len(convs) - 1, min(max_layers, len(convs))).round().astype(int)))
-    maps: dict[str, torch.Tensor] = {}
-    handles = []
-    for i in chosen:
-        name, module = convs[i]
-        handles.append(
-            module.register_forward_hook(
-                lambda _m, _in, output, name=name: maps.__setitem__(name, output[0].detach().float().cpu())
-            )
-        )
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(image.unsqueeze(0).to(next(model.parameters()).device))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return {convs[i][0]: maps[convs[i][0]] for i in chosen if convs[i][0] in maps}
 
 
 def model_profile(model: nn.Module, meta: CheckpointMeta) -> dict[str, Any]:
@@ -199,7 +166,8 @@ def write_model_artifacts(
             )
             views = augmented_views(list(rows["path"]), meta, preset, config.seed)
             titles = [
-                f"{label}\n{Path(path).name}" for path, label in zip(rows["path"], rows["label"], strict=True)
+                f"{label} ({Path(path).name})"
+                for path, label in zip(rows["path"], rows["label"], strict=True)
             ]
             written["augmented_samples"] = plots.plot_image_grid(
                 views,
@@ -221,12 +189,13 @@ def write_model_artifacts(
         if len(rows):
             path, label = rows["path"].iloc[0], rows["label"].iloc[0]
             pixels = image_tensor(load_preprocessed(path, settings))
-            maps = conv_feature_maps(model, eval_transform(meta)(pixels))
-            if maps:
+            try:
+                maps = capture_activations(model, eval_transform(meta)(pixels).unsqueeze(0))
+            except ValueError as exc:  # no conv layer or known stage (explain.targets.stage_layers)
+                console.print(f"[yellow]feature maps skipped: {exc}[/]")
+            else:
                 written["feature_maps"] = plots.plot_feature_maps(maps, feature_maps, max_channels=12)
                 info["feature_maps"] = {"image": path, "label": label, "layers": list(maps)}
-            else:
-                console.print("[yellow]feature maps skipped: the model has no Conv2d layer[/]")
     if info:
         write_json(info_path, info)
         written["info"] = info_path

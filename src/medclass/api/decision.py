@@ -151,14 +151,11 @@ def fit_decision(
     return decision
 
 
-def store_decision(checkpoint: str | Path, decision: Decision) -> int:
+def store_decision(checkpoint: str | Path, decision: Decision) -> None:
     """Write ``temperature`` and ``threshold`` (and how they were chosen) into a checkpoint's ``medclass`` entry.
 
     The file is replaced atomically (temporary file, then ``os.replace``), so an interruption leaves the old
     checkpoint intact.
-
-    Returns:
-        The 1-based epoch of the checkpoint (Lightning's ``epoch`` counter plus one).
     """
     path = Path(checkpoint)
     state = read_checkpoint(path)
@@ -174,7 +171,6 @@ def store_decision(checkpoint: str | Path, decision: Decision) -> int:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return int(state.get("epoch", -1)) + 1
 
 
 def stored_decision(checkpoint: str | Path, meta: Any) -> Decision:

@@ -142,8 +142,6 @@ def choose_on_val(source: str | Path, model: Any, meta: CheckpointMeta, operatin
 
 def referral_block(source: str | Path, data: str | Path | None, split: str, passes: int) -> dict[str, Any]:
     """Accuracy when the most uncertain images (MC dropout) are referred, from ``medclass.api.uncertainty``."""
-    if passes < 2:
-        raise ConfigError(f"--mc-dropout {passes}: needs at least 2 stochastic passes")
     try:
         from medclass.api.uncertainty import referral_evaluation
     except ImportError as exc:

@@ -24,7 +24,7 @@ from medclass.reporting.run_files import RunFiles
 # Images in the test-prediction grid (errors first, most confident first).
 PREDICTION_GRID_SIZE = 24
 # Column names accepted in referral.csv for the referred fraction and the accuracy on the rest.
-_REFERRAL_FRACTION = ("referred_fraction", "fraction", "referral_fraction", "referred")
+_REFERRAL_FRACTION = ("fraction_referred", "referred_fraction", "fraction")
 _REFERRAL_ACCURACY = ("accuracy", "retained_accuracy", "accuracy_retained")
 
 
@@ -50,8 +50,9 @@ def plot_referral_curve(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Accuracy on the images kept against the fraction referred to a clinician (most uncertain first).
 
     Args:
-        table: one row per referred fraction: ``referred_fraction`` (or ``fraction``) in [0, 1] and
-            ``accuracy`` of the remaining images; an optional ``method`` column draws one line per method.
+        table: one row per referred fraction: ``fraction_referred`` (as written by
+            ``medclass.api.uncertainty``; or ``referred_fraction`` / ``fraction``) in [0, 1] and ``accuracy`` of
+            the images kept; an optional ``method`` column draws one line per method.
         path: PNG to write.
 
     Raises:
@@ -66,7 +67,10 @@ def plot_referral_curve(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     groups = table.groupby("method", sort=False) if "method" in table.columns else [("accuracy", table)]
     for name, rows in groups:
         rows = rows.sort_values(x_col)
-        ax.plot(100 * rows[x_col].to_numpy(float), rows[y_col].to_numpy(float), marker="o", label=str(name))
+        marker = "o" if len(rows) <= 40 else None  # medclass writes one row per referred image
+        ax.plot(
+            100 * rows[x_col].to_numpy(float), rows[y_col].to_numpy(float), marker=marker, label=str(name)
+        )
     ax.set_xlabel("images referred (most uncertain first, %)")
     ax.set_ylabel("accuracy on the images kept")
     ax.set_title("Accuracy vs referral (MC-dropout uncertainty)")
