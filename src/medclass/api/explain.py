@@ -451,8 +451,8 @@ def localisation_check(
                 [r[3] for r in shown],
                 [r[4] for r in shown],
                 figure,
-                f"{method}: maximum (+) inside the lesion box dilated by {pad:.1f} px (green) in "
-                f"{hits}/{len(records)} test images",
+                f"{method}: map maximum (+) inside the box (+{pad:.1f} px margin, green) in "
+                f"{hits}/{len(records)} images",
             )
         )
     if out is not None:
