@@ -233,8 +233,12 @@ def explain_files(
     device = next(model.parameters()).device
     _check_head(model, meta, settings)
     fixed_target = target_index(target, meta.classes)
+    if layer and method in ATTRIBUTION_METHODS:
+        raise ConfigError(
+            f"--layer: {method} attributes to the input pixels; --layer applies to CAMs and feature-maps"
+        )
     try:
-        target_layer = resolve_target_layer(model, layer) if (layer or method != "feature-maps") else None
+        target_layer = resolve_target_layer(model, layer) if (layer or method in CAM_METHODS) else None
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     # Integrated gradients start from a black image, normalised like the inputs.
@@ -242,7 +246,10 @@ def explain_files(
     baseline = transform(torch.from_numpy(black).permute(2, 0, 1))
     out = prepare_out_dir(Path(out), files)
     stems = dict(zip(files, output_stems(files), strict=True))
-    layer_name = target_layer.name if target_layer is not None else "stages"
+    if target_layer is not None:
+        layer_name = target_layer.name
+    else:
+        layer_name = "input" if method in ATTRIBUTION_METHODS else "stages"
     rows: list[dict[str, Any]] = []
     for start in range(0, len(files), batch_size):
         batch = load_batch(files[start : start + batch_size], settings, transform)

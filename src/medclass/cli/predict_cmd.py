@@ -1,4 +1,4 @@
-"""``medclass predict``: class probabilities for image files and folders, as CSV."""
+"""``medclass predict``: class probabilities for image files and folders, as CSV, optionally with uncertainty."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from medclass.cli.base import app, console
+from medclass.cli.base import app, console, err_console
 
 
 @app.command()
@@ -16,13 +16,56 @@ def predict(
     paths: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
     out: Annotated[Path | None, typer.Option("--out", help="CSV file to write.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch.")] = 64,
+    mc_dropout: Annotated[
+        int,
+        typer.Option(
+            "--mc-dropout",
+            min=0,
+            help="N stochastic passes with dropout on (batch-norm stays in eval); adds entropy and std.",
+        ),
+    ] = 0,
+    tta: Annotated[
+        int,
+        typer.Option(
+            "--tta",
+            min=0,
+            help="N test-time augmented views (flips, small shifts), averaged; the first is the image.",
+        ),
+    ] = 0,
+    flag_uncertain: Annotated[
+        float | None,
+        typer.Option(
+            "--flag-uncertain",
+            min=0.0,
+            help="Mark rows whose predictive entropy (nats; ln 2 = 0.693 is a coin toss) exceeds this.",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the dropout masks and augmentations.")] = 0,
 ) -> None:
     """Predict classes; unreadable files get a row with an error instead of stopping the batch."""
     from medclass.api.predict import predict as run_prediction
 
-    table = run_prediction(checkpoint, paths, out=out, batch_size=batch_size)
+    table = run_prediction(
+        checkpoint,
+        paths,
+        out=out,
+        batch_size=batch_size,
+        mc_dropout=mc_dropout,
+        tta=tta,
+        flag_uncertain=flag_uncertain,
+        seed=seed,
+    )
     errors = int((table["error"] != "").sum())
+    if table.attrs.get("dropout_layers") == 0:
+        err_console.print(
+            "note: the model has no dropout layer, so every MC-dropout pass is identical (std 0)"
+        )
     if out is None:
         console.print(table.to_string(index=False, max_rows=50))
     else:
         console.print(f"{len(table)} rows ({errors} unreadable) written to {out}")
+    if "uncertain" in table.columns:
+        flagged = int((table["uncertain"] == True).sum())  # noqa: E712  (NaN on error rows)
+        console.print(
+            f"{flagged} prediction(s) flagged uncertain (entropy > {flag_uncertain:g}): review them"
+        )
