@@ -117,13 +117,14 @@ def fit(
     callbacks = list(callbacks)
     if use_precise_bn(config.trainer.precise_bn, module.steps_per_epoch, module.model):
         callbacks.append(PreciseBN(datamodule.stats_dataloader))
+    # Lightning's start-up notes (GPU/TPU availability, advertising tips) are noise in medclass's output.
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     trainer = build_trainer(config, run_dir, build_callbacks(config, run_dir, callbacks), loggers)
     last = run_dir / "checkpoints" / "last.ckpt"
     with warnings.catch_warnings():
         # Lightning suggests more loader workers; on CPU-only machines the model needs the cores instead.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*`isinstance.*LeafSpec.*")
-        logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
         trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume and last.exists() else None)
     if trainer.interrupted:
         raise KeyboardInterrupt
