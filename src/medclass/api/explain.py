@@ -195,6 +195,26 @@ def _check_head(model: nn.Module, meta: CheckpointMeta, settings: PreprocessSett
     return outputs
 
 
+def write_explanation(
+    out: Path,
+    stem: str,
+    pixels: np.ndarray,
+    heat: np.ndarray,
+    title: str,
+    caption: str,
+    method: str,
+    layers: dict[str, torch.Tensor] | None = None,
+) -> tuple[str, str]:
+    """Write ``<stem>.npy``, ``<stem>.png`` (and ``<stem>_layers.png`` for feature maps); returns both names."""
+    np.save(out / f"{stem}.npy", heat)
+    save_overlay(
+        pixels, heat, out / f"{stem}.png", title, signed=method == "integrated-gradients", caption=caption
+    )
+    if layers is not None:
+        plot_feature_maps(layers, out / f"{stem}_layers.png")
+    return f"{stem}.png", f"{stem}.npy"
+
+
 def explain_files(
     model: nn.Module,
     meta: CheckpointMeta,
@@ -227,6 +247,7 @@ def explain_files(
     """
     if method not in METHODS:
         raise ConfigError(f"--method {method!r}: expected one of {', '.join(METHODS)}")
+    files = list(dict.fromkeys(map(str, files)))  # a file given twice (directly and in its folder) once
     settings = preprocess_settings(meta)
     transform = eval_transform(meta)
     model = model.to(inference_device()).eval()
@@ -263,35 +284,32 @@ def explain_files(
         targets = [fixed_target if fixed_target is not None else int(p) for p in predicted]
         maps, activations = explanation_maps(model, inputs, targets, method, target_layer, baseline)
         for i, path in enumerate(batch.paths):
-            stem = stems[path]
             pred, goal = int(predicted[i]), targets[i]
-            confidence = float(probs[i, pred])
-            title = f"predicted {meta.classes[pred]} ({confidence:.1%})"
-            if goal != pred and method != "eigencam":
-                title += f", explaining {meta.classes[goal]}"
-            np.save(out / f"{stem}.npy", maps[i])
-            save_overlay(
+            explained = None if method == "eigencam" else meta.classes[goal]  # Eigen-CAM ignores the target
+            title = f"predicted {meta.classes[pred]} ({probs[i, pred]:.1%})"
+            if explained is not None and goal != pred:
+                title += f", explaining {explained}"
+            layers_i = {name: acts[i] for name, acts in activations.items()} if activations else None
+            overlay, raw = write_explanation(
+                out,
+                stems[path],
                 batch.pixels[i],
                 maps[i],
-                out / f"{stem}.png",
                 title,
-                signed=method == "integrated-gradients",
-                caption=f"{method} @ {layer_name}",
+                f"{method} @ {layer_name}",
+                method,
+                layers_i,
             )
-            if activations is not None:
-                plot_feature_maps(
-                    {name: acts[i] for name, acts in activations.items()}, out / f"{stem}_layers.png"
-                )
             rows.append(
                 {
                     "path": path,
-                    "overlay": f"{stem}.png",
-                    "map": f"{stem}.npy",
+                    "overlay": overlay,
+                    "map": raw,
                     "method": method,
                     "layer": layer_name,
-                    "target": "" if method == "eigencam" else meta.classes[goal],
+                    "target": explained or "",
                     "prediction": meta.classes[pred],
-                    "confidence": confidence,
+                    "confidence": float(probs[i, pred]),
                     "error": "",
                 }
             )

@@ -65,7 +65,7 @@ def predict(
     else:
         console.print(f"{len(table)} rows ({errors} unreadable) written to {out}")
     if "uncertain" in table.columns:
-        flagged = int((table["uncertain"] == True).sum())  # noqa: E712  (NaN on error rows)
+        flagged = int(table["uncertain"].eq(True).sum())  # error rows hold NaN
         console.print(
             f"{flagged} prediction(s) flagged uncertain (entropy > {flag_uncertain:g}): review them"
         )
