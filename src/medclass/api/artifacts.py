@@ -165,10 +165,7 @@ def write_model_artifacts(
                 config.augment, settings.image_size, meta.preprocess["mean"], meta.preprocess["std"]
             )
             views = augmented_views(list(rows["path"]), meta, preset, config.seed)
-            titles = [
-                f"{label} ({Path(path).name})"
-                for path, label in zip(rows["path"], rows["label"], strict=True)
-            ]
+            titles = list(rows["label"])  # the file names are in model_artifacts.json
             written["augmented_samples"] = plots.plot_image_grid(
                 views,
                 titles,

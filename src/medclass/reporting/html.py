@@ -33,6 +33,10 @@ from medclass.utils.errors import RunDirError
 REPORT_FILE = "report.html"
 # Skipped files listed in the report (the full list is in data_report.json).
 MAX_SKIPPED_ROWS = 50
+# Figures shown two to a row are at most this wide, and never shrunk below MIN_SCALE of their pixel size
+# (the plots are drawn at 110 dpi with 9-10 pt text: below ~0.8 the legends become hard to read).
+HALF_WIDTH = 560
+MIN_SCALE = 0.8
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1d2330;
@@ -53,7 +57,7 @@ tr.best td { background: #fff6d6; font-weight: 600; } tr.total td { font-weight:
 td.path { text-align: left; font-family: ui-monospace, monospace; font-size: 0.85em; word-break: break-all; }
 .figs { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
 figure { margin: 8px 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eceef1; }
-figure.half img { max-width: 560px; } figcaption { color: #5b6473; font-size: 0.85em; max-width: 900px; }
+figcaption { color: #5b6473; font-size: 0.85em; max-width: 900px; }
 .note { color: #5b6473; font-size: 0.9em; } .missing { color: #9a5b00; font-size: 0.9em; }
 pre { background: #f6f8fa; padding: 12px; overflow-x: auto; font-size: 0.85em; }
 details summary { cursor: pointer; color: #2759a8; }
@@ -97,17 +101,31 @@ def table(
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def png_width(data: bytes) -> int | None:
+    """Pixel width from a PNG's IHDR chunk (None if ``data`` is not a PNG)."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24:
+        return None
+    return int.from_bytes(data[16:20], "big")
+
+
 def image(
     path: Path | None, alt: str, caption: str = "", half: bool = False, skipped: str | None = None
 ) -> str:
-    """A figure with the PNG embedded as a data URI, or a note saying why it is missing."""
+    """A figure with the PNG embedded as a data URI, or a note saying why it is missing.
+
+    ``half`` figures are shown two to a row (at most :data:`HALF_WIDTH` px) unless that would shrink them below
+    :data:`MIN_SCALE` of their size (e.g. a legend beside the axes): those keep their own width and wrap.
+    """
     if path is None or not path.is_file():
         reason = f": {skipped}" if skipped else ""
         return f'<p class="missing">{esc(alt)} not available{esc(reason)}.</p>'
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    css = ' class="half"' if half else ""
+    raw = path.read_bytes()
+    width = png_width(raw)
+    shrink = half and width is not None and width > HALF_WIDTH and HALF_WIDTH / width >= MIN_SCALE
+    style = f' style="width: {HALF_WIDTH}px"' if shrink else ""  # the CSS max-width: 100% still applies
     cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
-    return f'<figure{css}><img src="data:image/png;base64,{data}" alt="{esc(alt)}">{cap}</figure>'
+    data = base64.b64encode(raw).decode("ascii")
+    return f'<figure><img src="data:image/png;base64,{data}" alt="{esc(alt)}"{style}>{cap}</figure>'
 
 
 class _Figs:
@@ -419,7 +437,8 @@ def images_section(run: RunFiles, figs: _Figs) -> str:
     info = run.artifacts_info or {}
     maps = info.get("feature_maps") or {}
     maps_caption = (
-        f"Conv-layer activations of the best model for {Path(maps['image']).name} (true class {maps.get('label')})."
+        f"Activations of the best model's stages ({', '.join(maps.get('layers', []))}) for the test image "
+        f"{Path(maps['image']).name} (true class {maps.get('label')})."
         if maps
         else ""
     )
