@@ -18,7 +18,7 @@ from medclass.evaluation.calibration import fit_temperature
 from medclass.evaluation.metrics import classification_metrics
 from medclass.evaluation.thresholds import threshold_for_sensitivity, youden_threshold
 from medclass.training.checkpoint import load_for_inference, read_checkpoint
-from medclass.utils.errors import ConfigError
+from medclass.utils.errors import ConfigError, RunDirError
 
 
 def _val_outputs(run: Path):
@@ -124,3 +124,10 @@ def test_bad_rules_and_multiclass_models_are_refused(trained_run: Path) -> None:
     # Calibration alone works for any number of classes.
     decision = fit_decision(logits, np.arange(12) % 3, ["a", "b", "c"], calibrate=True)
     assert decision.threshold is None and decision.temperature > 0
+
+
+def test_operating_point_needs_the_runs_validation_split(trained_run: Path, tmp_path: Path) -> None:
+    loose = tmp_path / "model.ckpt"
+    loose.write_bytes((trained_run / "checkpoints" / "best.ckpt").read_bytes())
+    with pytest.raises(RunDirError, match="validation split"):
+        evaluate(loose, operating_point="youden")

@@ -135,7 +135,13 @@ def infer_labelled(
 def choose_on_val(source: str | Path, model: Any, meta: CheckpointMeta, operating_point: str) -> Decision:
     """Choose a threshold with ``operating_point`` on the run's validation split (keeping the temperature)."""
     rule = check_operating_point(operating_point, meta.classes)
-    paths, labels = labelled_files(source, meta, None, "val")
+    try:
+        paths, labels = labelled_files(source, meta, None, "val")
+    except RunDirError:
+        raise RunDirError(
+            f"{source}: --operating-point chooses the threshold on the run's validation split; give the run "
+            "folder (or a checkpoint inside its checkpoints/ folder)"
+        ) from None
     inference, y_val = infer_labelled(model, meta, paths, labels)
     return fit_decision(inference.logits, y_val, meta.classes, False, rule, meta.temperature, "val")
 

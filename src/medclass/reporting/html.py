@@ -12,7 +12,7 @@ import html
 import time
 from collections.abc import Iterable, Sequence
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import pandas as pd
@@ -83,18 +83,26 @@ def fmt(value: Any, digits: int = 3) -> str:
 
 
 def table(
-    headers: Sequence[str], rows: Iterable[Sequence[Any]], table_id: str | None = None, row_classes=None
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    table_id: str | None = None,
+    row_classes: Sequence[str] | None = None,
 ) -> str:
-    """An HTML table; cells are escaped (pass pre-formatted strings for numbers)."""
+    """An HTML table; cells are escaped (pass numbers pre-formatted; a ``PurePath`` cell is set as a file path).
+
+    Args:
+        headers: column titles.
+        rows: one sequence of cells per row.
+        table_id: the table's ``id`` (tests and readers' links find tables by it).
+        row_classes: a CSS class per row (``""`` for none), e.g. ``best`` or ``total``.
+    """
     ident = f' id="{esc(table_id)}"' if table_id else ""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = []
     for i, row in enumerate(rows):
         css = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
         cells = "".join(
-            f'<td class="path">{esc(c.removeprefix("path:"))}</td>'
-            if isinstance(c, str) and c.startswith("path:")
-            else f"<td>{esc(c)}</td>"
+            f'<td class="path">{esc(c)}</td>' if isinstance(c, PurePath) else f"<td>{esc(c)}</td>"
             for c in row
         )
         body.append(f"<tr{css}>{cells}</tr>")
@@ -237,7 +245,7 @@ def data_section(run: RunFiles, figs: _Figs) -> str:
         f"<h3>Skipped files</h3><p>{len(skipped)} unreadable file(s) skipped, {len(ignored)} other file(s) ignored.</p>"
     )
     if skipped:
-        rows = [[f"path:{s.get('path')}", s.get("reason", "")] for s in skipped[:MAX_SKIPPED_ROWS]]
+        rows = [[PurePath(str(s.get("path"))), s.get("reason", "")] for s in skipped[:MAX_SKIPPED_ROWS]]
         more = (
             f"<p class='note'>{len(skipped) - MAX_SKIPPED_ROWS} more in data_report.json.</p>"
             if len(skipped) > MAX_SKIPPED_ROWS
