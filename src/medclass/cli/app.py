@@ -6,6 +6,7 @@ from medclass.cli import (  # noqa: F401  (importing a command module registers 
     inspect_cmd,
     predict_cmd,
     profile_cmd,
+    report_cmd,
     split_cmd,
     train_cmd,
 )

@@ -125,6 +125,8 @@ def fit(
         # Lightning suggests more loader workers; on CPU-only machines the model needs the cores instead.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*`isinstance.*LeafSpec.*")
+        # A frozen backbone keeps its BatchNorm layers in eval mode on purpose (models.freeze_backbone).
+        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
         trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume and last.exists() else None)
     if trainer.interrupted:
         raise KeyboardInterrupt
