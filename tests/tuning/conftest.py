@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +19,24 @@ TINY: dict[str, Any] = {
     },
     "optim": {"lr": 0.003},
     "augment": {"preset": "none"},
-    "trainer": {"epochs": 1, "patience": None, "progress_bar": False, "precise_bn": False},
+    "trainer": {"epochs": 1, "patience": None, "progress_bar": False},
     "evaluation": {"bootstrap": 20, "report": False},
 }
 
 
-@pytest.fixture
-def tiny_tree(phantom_data: Path) -> dict[str, Any]:
-    """The tiny base config tree on the phantom data (a fresh copy per test)."""
-    import copy
+@pytest.fixture(scope="session")
+def make_tiny_tree(phantom_data: Path) -> Callable[[], dict[str, Any]]:
+    """``make_tiny_tree()``: a fresh copy of the tiny base config tree on the phantom data."""
 
-    tree = copy.deepcopy(TINY)
-    tree["data"]["path"] = str(phantom_data)
-    return tree
+    def make() -> dict[str, Any]:
+        tree = copy.deepcopy(TINY)
+        tree["data"]["path"] = str(phantom_data)
+        return tree
+
+    return make
+
+
+@pytest.fixture
+def tiny_tree(make_tiny_tree: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The tiny base config tree on the phantom data (a fresh copy per test)."""
+    return make_tiny_tree()

@@ -1,0 +1,110 @@
+"""``medclass tune``: an Optuna search over config keys (flags of train, plus the study's own)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from medclass.cli.base import app, console
+from medclass.cli.options import (
+    AllowLeakageOpt,
+    ConfigOpt,
+    GroupRegexOpt,
+    NearDupOpt,
+    SetOpt,
+    StrategyOpt,
+    TestFracOpt,
+    ValFracOpt,
+    split_values,
+)
+from medclass.cli.train_options import (
+    BatchSizeOpt,
+    DataOpt,
+    EpochsOpt,
+    ImageSizeOpt,
+    LrOpt,
+    ModelOpt,
+    RunSeedOpt,
+    SplitsOpt,
+    train_values,
+)
+from medclass.config import read_yaml
+
+TUNE_ROOT = Path("runs") / "tune"
+
+
+def default_study_name(space: Path) -> str:
+    """The space file's name without ``.yaml`` and a trailing ``.space``: ``sweep.space.yaml`` -> ``sweep``."""
+    return space.name.split(".yaml")[0].removesuffix(".yml").removesuffix(".space")
+
+
+@app.command()
+def tune(
+    space: Annotated[Path, typer.Option("--space", help="Search space YAML (config key -> spec).")],
+    config: ConfigOpt = None,
+    trials: Annotated[
+        int, typer.Option("--trials", help="Trials the study ends with (finished ones count).")
+    ] = 20,
+    folds: Annotated[
+        int, typer.Option("--folds", help="K-fold cross-validation per trial (1: the config's own split).")
+    ] = 1,
+    sampler: Annotated[str, typer.Option("--sampler", help="tpe | random | grid.")] = "tpe",
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage", help="Study database URL (default sqlite:///OUT/study.db), e.g. postgresql://..."
+        ),
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option("--study", help="Study name (default: the space file's name).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default runs/tune/<study>).")
+    ] = None,
+    data: DataOpt = None,
+    splits: SplitsOpt = None,
+    strategy: StrategyOpt = None,
+    val_frac: ValFracOpt = None,
+    test_frac: TestFracOpt = None,
+    group_regex: GroupRegexOpt = None,
+    allow_duplicate_leakage: AllowLeakageOpt = False,
+    near_dup_distance: NearDupOpt = None,
+    model: ModelOpt = None,
+    image_size: ImageSizeOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchSizeOpt = None,
+    lr: LrOpt = None,
+    seed: RunSeedOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Search hyperparameters with Optuna; the same command resumes an interrupted study.
+
+    Writes trials.csv, best.yaml (train it with `medclass train --config best.yaml`) and plots to --out.
+    """
+    from medclass.api.tune import tune as run_tune
+    from medclass.tuning.grid import merge_overrides
+    from medclass.tuning.space import load_space
+
+    search = load_space(space)
+    values = {
+        **train_values(data, splits, model, image_size, epochs, batch_size, lr, seed),
+        **split_values(
+            strategy, val_frac, test_frac, None, None, group_regex, allow_duplicate_leakage, near_dup_distance
+        ),
+    }
+    base_tree = merge_overrides(read_yaml(config) if config else {}, set_ or [], values)
+    name = study or default_study_name(space)
+    run_tune(
+        base_tree,
+        search,
+        out or TUNE_ROOT / name,
+        n_trials=trials,
+        folds=folds,
+        sampler=sampler,
+        storage=storage,
+        study_name=name,
+        source=str(config or "flags"),
+        console=console,
+    )
