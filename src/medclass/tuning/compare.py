@@ -1,0 +1,306 @@
+"""The comparison table of finished runs: test metrics with CIs, cost, and McNemar tests against the best.
+
+Everything is read from the run folders (``config.yaml``, ``metrics.csv``, ``test_metrics.json``,
+``predictions_test.csv``), never from live training objects, so ``medclass compare RUN_DIR...`` works on any
+finished runs.
+
+- One run per variant: each metric with its bootstrap 95% CI from ``test_metrics.json``.
+- Several runs (seeds) per variant: mean and sample std over the runs; the CI drawn in the bar plots is the
+  t-interval of the mean (mean +/- t(0.975, R-1) * std / sqrt(R)).
+- ``best_epoch``: the epoch of metrics.csv with the best ``trainer.monitor`` (the kept checkpoint).
+- ``params``/``gmacs``: of the model the config describes (multiply-accumulates per image, see
+  :mod:`medclass.models.profile`); ``train_seconds``: the sum of metrics.csv's per-epoch times.
+- McNemar: the best variant (highest mean of the primary metric) against each other one on the same test
+  images, pairing runs of equal seed order. With several seeds the reported p-value is the largest one: the
+  difference counts as real only if it is significant for every seed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy import stats
+
+from medclass.config import build_config
+from medclass.evaluation.stats import mcnemar_test
+from medclass.models import count_macs, count_parameters, create_model_from_config
+from medclass.training.module import monitor_mode
+from medclass.utils.errors import DataError, RunDirError
+from medclass.utils.io import read_json
+
+METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auroc")
+PRIMARY_METRIC = "macro_f1"
+REQUIRED_FILES = ("config.yaml", "metrics.csv", "test_metrics.json", "predictions_test.csv")
+
+
+@dataclass
+class RunArtifacts:
+    """The files of one finished run that the comparison reads."""
+
+    run_dir: Path
+    config: dict[str, Any]
+    metrics: pd.DataFrame
+    test: dict[str, Any]
+    predictions: pd.DataFrame
+
+    @property
+    def seed(self) -> int | None:
+        return self.config.get("seed")
+
+
+@dataclass
+class Comparison:
+    """The comparison of several variants.
+
+    Attributes:
+        table: one row per variant (the CSV): metrics (+ CI or std), cost, McNemar columns.
+        long: ``variant, metric, value, ci_low, ci_high`` (for the bar plots).
+        best: the variant the others are tested against.
+        primary: the metric that picked ``best``.
+        repeats: runs per variant (the largest).
+    """
+
+    table: pd.DataFrame
+    long: pd.DataFrame
+    best: str
+    primary: str
+    repeats: int
+
+
+def load_run(run_dir: str | Path) -> RunArtifacts:
+    """Read a finished run folder.
+
+    Raises:
+        RunDirError: a required file is missing (named), e.g. the run has no test split or is unfinished.
+    """
+    run_dir = Path(run_dir)
+    missing = [name for name in REQUIRED_FILES if not (run_dir / name).is_file()]
+    if missing:
+        raise RunDirError(
+            f"{run_dir}: not a finished run with a test split (missing {', '.join(missing)}); compare needs "
+            "runs trained with a test split"
+        )
+    return RunArtifacts(
+        run_dir=run_dir,
+        config=yaml.safe_load((run_dir / "config.yaml").read_text()) or {},
+        metrics=pd.read_csv(run_dir / "metrics.csv"),
+        test=read_json(run_dir / "test_metrics.json"),
+        predictions=pd.read_csv(run_dir / "predictions_test.csv"),
+    )
+
+
+def best_epoch(run: RunArtifacts) -> int | None:
+    """The 1-based epoch of the kept checkpoint: ``best_epoch`` of test_metrics.json, else the epoch with the
+    best ``trainer.monitor`` value in metrics.csv (the first on ties, as the checkpoint callback keeps the
+    first); None when neither is known."""
+    if isinstance(run.test.get("best_epoch"), int):  # recorded from the checkpoint by newer runs
+        return run.test["best_epoch"]
+    monitor = run.config.get("trainer", {}).get("monitor", "val_loss")
+    if monitor not in run.metrics.columns or run.metrics[monitor].isna().all():
+        return None
+    values = run.metrics[monitor]
+    index = values.idxmin() if monitor_mode(monitor) == "min" else values.idxmax()
+    return int(run.metrics.loc[index, "epoch"])
+
+
+def model_cost(run: RunArtifacts, cache: dict[str, tuple[int, int]] | None = None) -> tuple[int, int]:
+    """``(parameters, MACs per image)`` of the model the run's config describes (weights are not needed)."""
+    config = build_config(run.config, source=str(run.run_dir / "config.yaml"))
+    num_classes = len(run.test["classes"])
+    key = json.dumps(
+        [config.model.model_dump(mode="json"), config.data.image_size, config.data.channels, num_classes]
+    )
+    if cache is not None and key in cache:
+        return cache[key]
+    model = create_model_from_config(config, num_classes=num_classes)
+    cost = (count_parameters(model)["total"], count_macs(model, config.data.image_size, config.data.channels))
+    if cache is not None:
+        cache[key] = cost
+    return cost
+
+
+def correct_by_path(run: RunArtifacts) -> pd.Series:
+    """True/False per test image (indexed by path): prediction equals label."""
+    table = run.predictions
+    if not {"path", "label", "prediction"} <= set(table.columns):
+        raise RunDirError(f"{run.run_dir / 'predictions_test.csv'}: needs columns path, label, prediction")
+    return pd.Series((table["prediction"] == table["label"]).to_numpy(), index=table["path"].astype(str))
+
+
+def paired_correct(a: RunArtifacts, b: RunArtifacts) -> tuple[np.ndarray, np.ndarray]:
+    """Correctness of two runs on the same test images, aligned by path.
+
+    Raises:
+        DataError: the runs were tested on different images (counts of the differences named) or labelled the
+            same image differently.
+    """
+    left, right = correct_by_path(a), correct_by_path(b)
+    only_a, only_b = left.index.difference(right.index), right.index.difference(left.index)
+    if len(only_a) or len(only_b):
+        example = (list(only_a) or list(only_b))[0]
+        raise DataError(
+            f"{a.run_dir} and {b.run_dir} were tested on different images ({len(only_a)} only in the first, "
+            f"{len(only_b)} only in the second, e.g. {example}); McNemar's test needs the same test split: "
+            "train both with the same data, split strategy and split.seed"
+        )
+    labels_a = a.predictions.set_index("path")["label"]
+    labels_b = b.predictions.set_index("path")["label"].reindex(labels_a.index)
+    if (labels_a != labels_b).any():
+        raise DataError(f"{a.run_dir} and {b.run_dir} give different labels to the same test images")
+    return left.to_numpy(dtype=bool), right.reindex(left.index).to_numpy(dtype=bool)
+
+
+def _ci_of_mean(values: np.ndarray) -> tuple[float, float]:
+    if values.size < 2:
+        return math.nan, math.nan
+    half = stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
+    return float(values.mean() - half), float(values.mean() + half)
+
+
+def _metric_value(test: Mapping[str, Any], metric: str) -> float:
+    value = test.get(metric)
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def _metric_ci(test: Mapping[str, Any], metric: str) -> tuple[float, float]:
+    ci = (test.get("ci") or {}).get(metric) or {}
+    low, high = ci.get("ci_low"), ci.get("ci_high")
+    return (float(low) if low is not None else math.nan), (float(high) if high is not None else math.nan)
+
+
+def compare_runs(
+    runs: Mapping[str, Sequence[str | Path]], primary: str = PRIMARY_METRIC, metrics: Sequence[str] = METRICS
+) -> Comparison:
+    """Build the comparison of ``{variant: [run folders]}`` (one folder per seed).
+
+    Args:
+        runs: variant name -> its finished run folders (at least one each).
+        primary: the test metric that picks the best variant (higher is better).
+        metrics: test metrics to tabulate.
+
+    Returns:
+        The :class:`Comparison`.
+
+    Raises:
+        RunDirError: an unfinished run folder; DataError: runs tested on different images.
+    """
+    if not runs:
+        raise RunDirError("nothing to compare: give at least two run folders or a grid")
+    loaded = {variant: [load_run(d) for d in dirs] for variant, dirs in runs.items()}
+    empty = [variant for variant, items in loaded.items() if not items]
+    if empty:
+        raise RunDirError(f"variants without a run: {', '.join(empty)}")
+    repeats = max(len(items) for items in loaded.values())
+    cost_cache: dict[str, tuple[int, int]] = {}
+    rows, long_rows = [], []
+    for variant, items in loaded.items():
+        row: dict[str, Any] = {"variant": variant, "runs": len(items)}
+        for metric in metrics:
+            values = np.array([_metric_value(r.test, metric) for r in items])
+            if len(items) == 1:
+                low, high = _metric_ci(items[0].test, metric)
+                row.update({metric: values[0], f"{metric}_ci_low": low, f"{metric}_ci_high": high})
+            else:
+                low, high = _ci_of_mean(values)
+                row.update({metric: float(values.mean()), f"{metric}_std": float(values.std(ddof=1))})
+            long_rows.append(
+                {"variant": variant, "metric": metric, "value": row[metric], "ci_low": low, "ci_high": high}
+            )
+        epochs = [best_epoch(r) for r in items]
+        row["best_epoch"] = epochs[0] if len(items) == 1 else "/".join(str(e) for e in epochs)
+        params, macs = model_cost(items[0], cost_cache)
+        row["params"], row["gmacs"] = params, macs / 1e9
+        row["train_seconds"] = float(np.mean([pd.to_numeric(r.metrics["seconds"]).sum() for r in items]))
+        row["n_test"] = int(items[0].test["n"])
+        row["run_dirs"] = ";".join(str(r.run_dir) for r in items)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    best = str(table.loc[table[primary].fillna(-math.inf).idxmax(), "variant"])
+    _add_mcnemar(table, loaded, best)
+    return Comparison(table=table, long=pd.DataFrame(long_rows), best=best, primary=primary, repeats=repeats)
+
+
+def _add_mcnemar(table: pd.DataFrame, loaded: Mapping[str, list[RunArtifacts]], best: str) -> None:
+    """``mcnemar_b`` (best right, other wrong), ``mcnemar_c`` (the reverse) and ``mcnemar_p`` per variant."""
+    columns: dict[str, list[Any]] = {"mcnemar_b": [], "mcnemar_c": [], "mcnemar_p": [], "mcnemar_method": []}
+    for variant in table["variant"]:
+        if variant == best:
+            for values in columns.values():
+                values.append(None)
+            continue
+        tests = []
+        for a, b in zip(loaded[best], loaded[variant], strict=False):
+            tests.append(mcnemar_test(*paired_correct(a, b)))
+        worst = max(tests, key=lambda t: t["p_value"])
+        columns["mcnemar_b"].append("/".join(str(t["b"]) for t in tests))
+        columns["mcnemar_c"].append("/".join(str(t["c"]) for t in tests))
+        columns["mcnemar_p"].append(worst["p_value"])
+        columns["mcnemar_method"].append(worst["method"])
+    for name, values in columns.items():
+        table[name] = values
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def to_markdown(comparison: Comparison, metrics: Sequence[str] = ("accuracy", "macro_f1", "auroc")) -> str:
+    """The comparison as a Markdown table with a legend (CIs or mean +/- std, McNemar against the best)."""
+    table = comparison.table
+    header = [
+        "variant",
+        *metrics,
+        "best epoch",
+        "params",
+        "GMACs",
+        "train time (s)",
+        f"McNemar p vs {comparison.best}",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    for _, row in table.iterrows():
+        cells = [f"**{row['variant']}**" if row["variant"] == comparison.best else str(row["variant"])]
+        for metric in metrics:
+            if f"{metric}_std" in table.columns and row["runs"] > 1:
+                cells.append(f"{_fmt(row[metric])} ± {_fmt(row[f'{metric}_std'])}")
+            else:
+                low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+                ci = f" [{_fmt(low)}, {_fmt(high)}]" if low is not None and pd.notna(low) else ""
+                cells.append(_fmt(row[metric]) + ci)
+        p = row["mcnemar_p"]
+        cells += [
+            str(row["best_epoch"]) if row["best_epoch"] is not None else "-",
+            f"{int(row['params']):,}",
+            f"{row['gmacs']:.3g}",
+            _fmt(row["train_seconds"], 1),
+            "(best)"
+            if row["variant"] == comparison.best
+            else f"{p:.3g} (b={row['mcnemar_b']}, c={row['mcnemar_c']})",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    n_test = int(table["n_test"].iloc[0])
+    if comparison.repeats > 1:
+        spread = f"mean ± std over {comparison.repeats} seeds"
+    else:
+        spread = "value [95% stratified bootstrap CI]"
+    legend = (
+        f"\nTest split: {n_test} images. Metrics: {spread}. Best variant by test {comparison.primary}: "
+        f"**{comparison.best}**. McNemar: best vs each variant on the same test images (b: best right and other "
+        "wrong, c: the reverse; exact binomial below 25 discordant images)"
+        + (
+            "; with several seeds, per-seed counts and the largest p-value."
+            if comparison.repeats > 1
+            else "."
+        )
+        + " GMACs: multiply-accumulates per image (torchvision's 'GFLOPS' convention).\n"
+    )
+    return "\n".join(lines) + "\n" + legend
