@@ -9,9 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from medclass.evaluation.calibration import expected_calibration_error
 from medclass.reporting import plots
-from medclass.reporting.plots_eval import _reliability
 
 LONG = [
     "glioma (WHO grade IV, contrast-enhanced)",
@@ -119,15 +117,6 @@ def test_reliability_diagram(tmp_path: Path) -> None:
     _check_png(plots.plot_reliability_diagram([0], [[1.0, 0.0]], tmp_path / "single.png", n_bins=5))
     with pytest.raises(ValueError, match="probabilities"):
         plots.plot_reliability_diagram(y, probs * 5, tmp_path / "bad.png")
-
-
-def test_reliability_binning_matches_evaluation() -> None:
-    # reporting repeats the binning of evaluation.calibration (no sideways import); both must agree.
-    y, probs = _scores(300, 3, seed=4)
-    _, counts, confidence, accuracy = _reliability(y, probs, 15)
-    filled = counts > 0
-    ece = np.sum(counts[filled] * np.abs(accuracy[filled] - confidence[filled])) / counts.sum()
-    assert ece == pytest.approx(expected_calibration_error(y, probs, 15))
 
 
 def test_class_distribution(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
+from medclass.evaluation.calibration import expected_calibration_error, reliability_curve
 from medclass.reporting.plots_common import (
     class_colors,
     needs_rotation,
@@ -262,19 +263,6 @@ def plot_pr_curves(
     return save_figure(fig, path)
 
 
-def _reliability(y: np.ndarray, p: np.ndarray, n_bins: int) -> tuple[np.ndarray, ...]:
-    """Edges, counts, mean confidence and accuracy per bin; same binning as evaluation.calibration."""
-    confidence = p.max(axis=1)
-    correct = (p.argmax(axis=1) == y).astype(float)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
-    counts = np.bincount(index, minlength=n_bins)
-    conf_sum = np.bincount(index, weights=confidence, minlength=n_bins)
-    correct_sum = np.bincount(index, weights=correct, minlength=n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return edges, counts, conf_sum / counts, correct_sum / counts
-
-
 @styled
 def plot_reliability_diagram(
     y_true: ArrayLike, probs: ArrayLike, path: str | os.PathLike, n_bins: int = 15
@@ -289,13 +277,12 @@ def plot_reliability_diagram(
         ValueError: bad shapes (named), probabilities outside [0, 1], or ``n_bins < 1``.
     """
     y, p = _check_scores(y_true, probs)
-    if p.min() < 0 or p.max() > 1:
-        raise ValueError(f"probs of shape {p.shape} must be probabilities in [0, 1]")
-    if int(n_bins) != n_bins or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
-    edges, counts, confidence, accuracy = _reliability(y, p, int(n_bins))
+    curve = reliability_curve(y, p, n_bins)  # the binning of the ECE reported in test_metrics.json
+    ece = expected_calibration_error(y, p, n_bins)
+    edges, counts = np.asarray(curve["bin_edges"]), np.asarray(curve["counts"])
+    confidence = np.array([np.nan if c is None else c for c in curve["confidence"]])
+    accuracy = np.array([np.nan if a is None else a for a in curve["accuracy"]])
     filled = counts > 0
-    ece = float(np.sum(counts[filled] * np.abs(accuracy[filled] - confidence[filled])) / counts.sum())
     centers, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
 
     fig = new_figure(5.4, 6.0)
