@@ -3,6 +3,7 @@
 from medclass.cli import (  # noqa: F401  (importing a command module registers its command)
     demo_cmd,
     evaluate_cmd,
+    explain_cmd,
     inspect_cmd,
     predict_cmd,
     profile_cmd,
