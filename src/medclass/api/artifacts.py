@@ -34,6 +34,7 @@ from medclass.models.profile import MAC_CONVENTION, count_macs, count_parameters
 from medclass.reporting import plots
 from medclass.training.checkpoint import CheckpointMeta, load_for_inference
 from medclass.transforms.presets import TrainPreset
+from medclass.utils.console import default_console
 from medclass.utils.io import read_json, write_json
 
 PLOTS_DIR = "plots"
@@ -137,7 +138,7 @@ def write_model_artifacts(
     Raises:
         RunDirError, WeightsError: no usable checkpoint.
     """
-    console = console or Console()
+    console = console or default_console()
     run_dir = Path(run_dir)
     plots_dir = run_dir / PLOTS_DIR
     model, meta = load_for_inference(checkpoint or run_dir)

@@ -11,6 +11,7 @@ from medclass.api.train import TrainResult, train
 from medclass.config import build_config, read_yaml
 from medclass.data.inspect import inspect_data, render_inspect
 from medclass.data.synthetic import make_phantom_dataset
+from medclass.utils.console import default_console
 
 DEMO_CONFIG = "demo.yaml"
 
@@ -33,7 +34,7 @@ def demo(
         The finished run: a new dated folder under runs/ unless ``out`` is given, so runs are never
         overwritten.
     """
-    console = console or Console()
+    console = console or default_console()
     data_dir = Path(data_dir)
     if not (data_dir / "tumor").is_dir():
         console.print(f"generating {2 * n_per_class} phantom MRI images in {data_dir} ...")

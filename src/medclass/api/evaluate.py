@@ -30,6 +30,7 @@ from medclass.evaluation.bootstrap import bootstrap_ci
 from medclass.evaluation.calibration import expected_calibration_error
 from medclass.evaluation.metrics import classification_metrics, classification_report_text
 from medclass.training.checkpoint import CheckpointMeta, load_for_inference, resolve_checkpoint
+from medclass.utils.console import default_console
 from medclass.utils.errors import ConfigError, DataError, RunDirError
 from medclass.utils.io import write_json
 
@@ -191,7 +192,7 @@ def evaluate(
         ConfigError: a bad operating-point rule, or one for a model that is not binary.
         RunDirError, DataError: missing checkpoint, split or data (named).
     """
-    console = console or Console()
+    console = console or default_console()
     checkpoint = resolve_checkpoint(source, epoch)
     model, meta = load_for_inference(checkpoint)
     chosen = choose_on_val(source, model, meta, operating_point) if operating_point else None
@@ -272,7 +273,7 @@ def evaluate_epochs(
     Raises:
         RunDirError: ``source`` is not a run folder or keeps no per-epoch checkpoints.
     """
-    console = console or Console()
+    console = console or default_console()
     run_dir = Path(source)
     if not run_dir.is_dir():
         raise RunDirError(f"--all-epochs needs a run folder, got {source}")

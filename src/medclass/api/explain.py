@@ -47,6 +47,7 @@ from medclass.explain import (
 )
 from medclass.reporting.plots import plot_feature_maps
 from medclass.training.checkpoint import CheckpointMeta, load_for_inference, resolve_checkpoint
+from medclass.utils.console import default_console
 from medclass.utils.errors import ConfigError, DataError, RunDirError
 from medclass.utils.io import write_json
 
@@ -346,7 +347,7 @@ def explain(
     Returns:
         The index table (``out/explanations.csv``).
     """
-    console = console or Console()
+    console = console or default_console()
     model, meta = load_for_inference(source)
     files = collect_files(inputs)
     out = Path(out) if out is not None else Path("explanations") / method

@@ -17,6 +17,7 @@ from medclass.data.duplicates import find_duplicates
 from medclass.data.preprocess import PreprocessSettings
 from medclass.data.scan import FileInfo, scan_files
 from medclass.data.splits import read_splits, write_splits
+from medclass.utils.console import default_console
 from medclass.utils.errors import DataError
 from medclass.utils.io import write_json
 
@@ -70,7 +71,7 @@ def prepare_data(
         reuse_splits: read ``run_dir/splits.csv`` instead of splitting again (resume).
         console: where progress messages go.
     """
-    console = console or Console()
+    console = console or default_console()
     if not config.data.path and not config.split.splits_file:
         raise DataError("no data given: pass --data DIR|FILE.csv (or --splits FILE.csv)")
     index = discover(config.data.path) if config.data.path else None

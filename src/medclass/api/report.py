@@ -18,6 +18,7 @@ from medclass.reporting.figures import Figures, write_run_figures
 from medclass.reporting.html import write_report
 from medclass.reporting.run_files import load_run
 from medclass.reporting.summary import write_summary
+from medclass.utils.console import default_console
 from medclass.utils.errors import RunDirError, WeightsError
 
 
@@ -59,7 +60,7 @@ def report(
     Raises:
         RunDirError: ``run_dir`` is not a run folder (no config.yaml) or a file in it is malformed.
     """
-    console = console or Console()
+    console = console or default_console()
     run_dir = Path(run_dir)
     load_run(run_dir)  # fails early, with the reason, on a folder that is not a run
     missing = missing_model_artifacts(run_dir)

@@ -29,6 +29,7 @@ from medclass.training.checkpoint import CheckpointMeta, load_for_inference, rea
 from medclass.training.fit import fit
 from medclass.training.losses import class_weights
 from medclass.training.module import LitClassifier
+from medclass.utils.console import default_console
 from medclass.utils.errors import DataError, MedclassError
 from medclass.utils.io import write_json
 from medclass.utils.seed import seed_everything
@@ -218,7 +219,7 @@ def train(
     Returns:
         The run folder, best checkpoint, test metrics and per-epoch metrics.
     """
-    console = console or Console()
+    console = console or default_console()
     run_dir = prepare_run_dir(resolve_run_dir(config), overwrite=overwrite, resume=resume)
     console.print(f"run folder: {run_dir}")
     save_config(config, run_dir / "config.yaml")

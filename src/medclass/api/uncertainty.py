@@ -33,6 +33,7 @@ from medclass.explain.uncertainty import (
 )
 from medclass.training.checkpoint import CheckpointMeta, load_for_inference, resolve_checkpoint
 from medclass.transforms.presets import TrainPreset, eval_safe_augment
+from medclass.utils.console import default_console
 from medclass.utils.errors import ConfigError, RunDirError
 
 REFERRAL_FILE = "referral.csv"
@@ -175,7 +176,7 @@ def referral_evaluation(
     bad = [f for f in fractions if not 0 <= f < 1]
     if bad:
         raise ConfigError(f"referral fraction {bad[0]}: must be in [0, 1)")
-    console = console or Console()
+    console = console or default_console()
     checkpoint = resolve_checkpoint(source, epoch)
     model, meta = load_for_inference(checkpoint)
     paths, labels = labelled_files(source, meta, data, split)

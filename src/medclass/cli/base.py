@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 
+from medclass.utils.console import default_console
 from medclass.utils.errors import MedclassError
 
 app = typer.Typer(
@@ -16,8 +16,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(soft_wrap=True)  # long lines (paths, metrics) stay whole in logs
-err_console = Console(stderr=True, soft_wrap=True)
+console = default_console()
+err_console = default_console(stderr=True)
 
 
 def run_app(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 import lightning as L
 from rich.console import Console
 
+from medclass.utils.console import default_console
 from medclass.utils.seed import seed_everything
 
 METRIC_COLUMNS = (
@@ -83,7 +84,7 @@ class EpochSummary(L.Callback):
 
     def __init__(self, monitor: str, mode: str, console: Console | None = None) -> None:
         self.monitor, self.mode = monitor, mode
-        self.console = console or Console()
+        self.console = console or default_console()
         self.best: float | None = None
         self._started = 0.0
 
