@@ -79,6 +79,8 @@ def test_table_has_cis_costs_and_mcnemar_against_the_best(five_variants: tuple[P
         and f"McNemar p vs {best}" in markdown
         and "95% stratified" in markdown
     )
+    page = (result.out_dir / "comparison.html").read_text()
+    assert 'id="comparison"' in page and page.count('<img src="data:image/png;base64,') == len(result.plots)
     for name in ("bars_accuracy", "bars_macro_f1", "curves_val_loss", "curves_val_accuracy"):
         assert (result.out_dir / "plots" / f"{name}.png").stat().st_size > 1000, name
     # Variants really differ where they should: dropout and L2 are in the saved configs.
@@ -134,3 +136,22 @@ def test_repeats_give_mean_and_std(make_tiny_tree: Callable[[], dict[str, Any]],
         assert row["accuracy"] == pytest.approx(np.mean(accuracies))
         assert row["accuracy_std"] == pytest.approx(np.std(accuracies, ddof=1))
     assert "mean ± std over 2 seeds" in result.table_md.read_text()
+
+
+def test_the_example_five_variant_grid_plans_valid_runs(tmp_path: Path) -> None:
+    from medclass.tuning.grid import load_grid, plan_runs
+
+    grid = load_grid(
+        Path(__file__).resolve().parents[2] / "examples" / "campaigns" / "xray_five_variants.yaml"
+    )
+    planned = plan_runs(grid, tmp_path, ["data.image_size=64"], {"data.path": "data"})
+    assert [run.variant for run in planned] == list(VARIANTS)
+    configs = {run.variant: run.config for run in planned}
+    assert configs["l2_penalty"].loss.l2_penalty == 0.001 and configs["baseline"].loss.l2_penalty == 0
+    assert (
+        configs["sharpness"].augment.sharpness.factor == 1.2 and configs["contrast"].augment.contrast == 0.2
+    )
+    assert {c.model.name for c in configs.values()} == {"resnet50"} and configs[
+        "dropout_head"
+    ].model.drop_rate == 0.5
+    assert all(c.data.image_size == 64 and c.split.strategy == "sorted-id" for c in configs.values())

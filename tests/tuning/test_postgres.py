@@ -115,6 +115,7 @@ def test_two_workers_fill_one_study_without_duplicates(
     assert len(finished) == N_TRIALS and len(counted) == N_TRIALS
     numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers))
+    assert len({t.params["lr"] for t in finished}) == N_TRIALS  # the workers drew different parameters
     # Each trial was trained by exactly one worker: its run folder exists in one worker's --out, not both.
     trained = [
         {int(p.name.split("-")[1]) for p in (tmp_path / f"worker{i}" / "trials").glob("trial-*")}

@@ -140,3 +140,22 @@ def test_grid_values_and_size() -> None:
     continuous = parse_space({"lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}})
     with pytest.raises(ConfigError, match="grid sampler needs a finite set"):
         continuous.grid()
+
+
+CAMPAIGNS = Path(__file__).resolve().parents[2] / "examples" / "campaigns"
+
+
+@pytest.mark.parametrize(
+    ("config", "space"),
+    [
+        ("resnet_vgg_densenet_sweep.yaml", "resnet_vgg_densenet_sweep.space.yaml"),
+        ("cnn_shapes_random_search.yaml", "cnn_shapes_random_search.space.yaml"),
+        ("cnn_shapes_random_search.yaml", "cnn_shapes_random_search.quick.space.yaml"),
+    ],
+)
+def test_example_campaign_spaces_fit_their_configs(config: str, space: str) -> None:
+    from medclass.config import read_yaml
+
+    search = load_space(CAMPAIGNS / space)
+    check_space(search, read_yaml(CAMPAIGNS / config))
+    assert search.scatter_params() == ("batch_size", "lr")

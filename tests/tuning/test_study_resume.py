@@ -16,7 +16,7 @@ from medclass.api.tune import tune
 from medclass.config import build_config
 from medclass.tuning.objective import Objective
 from medclass.tuning.space import parse_space
-from medclass.tuning.study import make_storage, storage_url
+from medclass.tuning.study import TuningError, make_storage, storage_url
 from medclass.utils.errors import ConfigError
 
 SPACE = parse_space(
@@ -47,6 +47,8 @@ def test_interrupted_study_resumes_to_exactly_the_requested_trials(
     assert second.ran == 2
     study = _study(out)
     assert len(_finished(study)) == 4 and len(study.trials) == 4
+    # The resumed run drew new values: a sampler seeded as in the first run would repeat trials 0 and 1.
+    assert len({t.params["lr"] for t in study.trials}) == 4
     table = pd.read_csv(out / "trials.csv")
     assert sorted(table["number"]) == [0, 1, 2, 3]
     assert set(table["state"]) == {"COMPLETE"}
@@ -67,7 +69,9 @@ def test_interrupted_study_resumes_to_exactly_the_requested_trials(
     assert config.out is None and config.evaluation.report is False  # as in the base (a new run folder)
     for name in ("optimization_history", "param_importances", "parallel_coordinates", "scatter_3d"):
         assert (out / "plots" / f"{name}.png").stat().st_size > 1000, name
-    assert (out / "trials" / "trial-0003" / "run" / "test_metrics.json").is_file()
+    trial_run = out / "trials" / "trial-0003" / "run"
+    assert (trial_run / "test_metrics.json").is_file() and (trial_run / "checkpoints" / "best.ckpt").is_file()
+    assert not (trial_run / "checkpoints" / "last.ckpt").exists()  # only a finished training's resume point
 
 
 def test_resuming_with_another_search_is_refused(tiny_tree: dict[str, Any], tmp_path: Path) -> None:
@@ -129,3 +133,18 @@ def test_a_trial_of_a_dead_worker_is_failed_and_replaced(tiny_tree: dict[str, An
     states = {t.number: t.state for t in _study(out).trials}
     assert states[dead.number] == TrialState.FAIL
     assert list(states.values()).count(TrialState.COMPLETE) == 1 and result.ran == 1
+
+
+def test_repeated_failures_stop_the_search_with_their_errors(
+    tiny_tree: dict[str, Any], tmp_path: Path
+) -> None:
+    space = parse_space({"model": {"type": "categorical", "choices": ["no_such_net", "nor_this_one"]}})
+    out = tmp_path / "study"
+    with pytest.raises(TuningError, match="3 trials failed in a row") as error:
+        tune(tiny_tree, space, out, n_trials=5, sampler="random")
+    assert "no_such_net" in str(error.value) or "nor_this_one" in str(error.value)
+    table = pd.read_csv(out / "trials.csv")
+    assert (
+        table["state"].tolist() == ["FAIL"] * 3
+        and table["error"].str.contains("no_such_net|nor_this_one").all()
+    )

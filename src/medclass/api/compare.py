@@ -5,6 +5,7 @@ Output folder::
     comparison.csv        one row per variant: test metrics with CIs (or mean/std over seeds), best epoch,
                           parameters, GMACs, training time, McNemar against the best variant
     comparison.md         the same as a Markdown table with its legend
+    comparison.html       the table and plots in one self-contained page (the run report's style)
     comparison_long.csv   variant, metric, value, ci_low, ci_high (what the bar plots show)
     plots/                bars_<metric>.png (with CIs), curves_<column>.png (learning curves overlaid)
     <variant>/seed-<s>/   the run folders (grid mode)
@@ -23,8 +24,19 @@ from rich.console import Console
 
 from medclass.api.train import train
 from medclass.config import build_config
+from medclass.reporting.html import CSS, esc, image
+from medclass.reporting.html import table as html_table
 from medclass.training.tracking import log_summary
-from medclass.tuning.compare import Comparison, compare_runs, to_markdown
+from medclass.tuning.compare import (
+    TABLE_HEADER,
+    Comparison,
+    compare_runs,
+    cost_cells,
+    legend,
+    mcnemar_cell,
+    metric_cell,
+    to_markdown,
+)
 from medclass.tuning.grid import load_grid, merge_overrides, plan_runs, run_grid
 from medclass.tuning.plots import plot_comparison
 from medclass.utils.errors import ConfigError
@@ -60,6 +72,42 @@ def variant_names(run_dirs: Sequence[str | Path]) -> dict[str, list[Path]]:
     if len(set(names)) < len(names):
         names = [str(p) for p in paths]
     return {name: [path] for name, path in zip(names, paths, strict=True)}
+
+
+def write_comparison_html(
+    comparison: Comparison,
+    figures: Sequence[Path],
+    path: Path,
+    metrics: Sequence[str] = ("accuracy", "balanced_accuracy", "macro_f1", "auroc"),
+) -> Path:
+    """The comparison as one self-contained HTML page (table, legend and plots), styled as the run report."""
+    table = comparison.table
+    headers = ["variant", *metrics, *TABLE_HEADER, f"McNemar p vs {comparison.best}"]
+    rows = [
+        [
+            row["variant"],
+            *(metric_cell(row, m) for m in metrics),
+            *cost_cells(row),
+            "best" if row["variant"] == comparison.best else mcnemar_cell(row),
+        ]
+        for _, row in table.iterrows()
+    ]
+    body = (
+        f"<h1>Comparison</h1><p class='sub'>{esc(len(table))} variants, best by test {esc(comparison.primary)}: "
+        f"{esc(comparison.best)}</p>"
+        + html_table(
+            headers, rows, "comparison", ["best" if v == comparison.best else "" for v in table["variant"]]
+        )
+        + f"<p class='note'>{esc(legend(comparison))}</p><div class='figs'>"
+        + "".join(image(f, f.stem.replace("_", " "), half=True) for f in figures)
+        + "</div>"
+    )
+    page = (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>medclass comparison</title>"
+        f"<style>{CSS}</style></head><body><main>{body}</main></body></html>\n"
+    )
+    path.write_text(page, encoding="utf-8")
+    return path
 
 
 def compare(
@@ -120,6 +168,7 @@ def compare(
         for i, d in enumerate(map(Path, dirs))
     }
     written = plot_comparison(comparison.long, curves, out_dir / "plots")
+    write_comparison_html(comparison, written, out_dir / "comparison.html")
     if tracking_config is not None:
         best = comparison.table.set_index("variant").loc[comparison.best]
         log_summary(

@@ -41,6 +41,7 @@ from medclass.tuning.study import (
     make_storage,
     open_study,
     run_trials,
+    sampler_seed,
     storage_url,
     trials_table,
 )
@@ -162,10 +163,12 @@ def tune(
     study = open_study(
         study_name,
         make_storage(storage_url(out_dir, storage), **timing),
-        make_sampler(sampler, space, seed=base.seed),
+        make_sampler(sampler, space),
         direction,
         settings={"space": space.describe(), "folds": folds, "monitor": monitor},
     )
+    seed = sampler_seed(base.seed, len(study.get_trials(deepcopy=False)), shared=storage is not None)
+    study.sampler = make_sampler(sampler, space, seed=seed)
     counts = count_states(study)
     done = counts[optuna.trial.TrialState.COMPLETE] + counts[optuna.trial.TrialState.PRUNED]
     console.print(

@@ -254,53 +254,63 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def metric_cell(row: pd.Series, metric: str) -> str:
+    """``0.912 [0.850, 0.960]`` (value and CI) or ``0.912 ± 0.010`` (mean and std over seeds)."""
+    if row["runs"] > 1 and f"{metric}_std" in row:
+        return f"{_fmt(row[metric])} ± {_fmt(row[f'{metric}_std'])}"
+    low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+    ci = f" [{_fmt(low)}, {_fmt(high)}]" if low is not None and pd.notna(low) else ""
+    return _fmt(row[metric]) + ci
+
+
+def cost_cells(row: pd.Series) -> list[str]:
+    """Best epoch, parameters, GMACs and training time of a table row, formatted."""
+    epoch = row["best_epoch"]
+    return [
+        "-" if epoch is None or (isinstance(epoch, float) and math.isnan(epoch)) else str(epoch),
+        f"{int(row['params']):,}",
+        f"{row['gmacs']:.3g}",
+        _fmt(row["train_seconds"], 1),
+    ]
+
+
+def mcnemar_cell(row: pd.Series) -> str:
+    """``0.0391 (b=10, c=2)``."""
+    return f"{row['mcnemar_p']:.3g} (b={row['mcnemar_b']}, c={row['mcnemar_c']})"
+
+
+TABLE_HEADER = ("best epoch", "params", "GMACs", "train time (s)")
+
+
 def to_markdown(comparison: Comparison, metrics: Sequence[str] = ("accuracy", "macro_f1", "auroc")) -> str:
     """The comparison as a Markdown table with a legend (CIs or mean +/- std, McNemar against the best)."""
     table = comparison.table
-    header = [
-        "variant",
-        *metrics,
-        "best epoch",
-        "params",
-        "GMACs",
-        "train time (s)",
-        f"McNemar p vs {comparison.best}",
-    ]
+    header = ["variant", *metrics, *TABLE_HEADER, f"McNemar p vs {comparison.best}"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     for _, row in table.iterrows():
         cells = [f"**{row['variant']}**" if row["variant"] == comparison.best else str(row["variant"])]
-        for metric in metrics:
-            if f"{metric}_std" in table.columns and row["runs"] > 1:
-                cells.append(f"{_fmt(row[metric])} ± {_fmt(row[f'{metric}_std'])}")
-            else:
-                low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
-                ci = f" [{_fmt(low)}, {_fmt(high)}]" if low is not None and pd.notna(low) else ""
-                cells.append(_fmt(row[metric]) + ci)
-        p = row["mcnemar_p"]
-        cells += [
-            str(row["best_epoch"]) if row["best_epoch"] is not None else "-",
-            f"{int(row['params']):,}",
-            f"{row['gmacs']:.3g}",
-            _fmt(row["train_seconds"], 1),
-            "(best)"
-            if row["variant"] == comparison.best
-            else f"{p:.3g} (b={row['mcnemar_b']}, c={row['mcnemar_c']})",
-        ]
+        cells += [metric_cell(row, metric) for metric in metrics]
+        cells += cost_cells(row)
+        cells.append("(best)" if row["variant"] == comparison.best else mcnemar_cell(row))
         lines.append("| " + " | ".join(cells) + " |")
-    n_test = int(table["n_test"].iloc[0])
+    return "\n".join(lines) + "\n\n" + legend(comparison, bold="**") + "\n"
+
+
+def legend(comparison: Comparison, bold: str = "") -> str:
+    """What the table's numbers are: CIs or mean/std, the best variant, how McNemar was applied, GMACs."""
+    n_test = int(comparison.table["n_test"].iloc[0])
     if comparison.repeats > 1:
         spread = f"mean ± std over {comparison.repeats} seeds"
     else:
         spread = "value [95% stratified bootstrap CI]"
-    legend = (
-        f"\nTest split: {n_test} images. Metrics: {spread}. Best variant by test {comparison.primary}: "
-        f"**{comparison.best}**. McNemar: best vs each variant on the same test images (b: best right and other "
-        "wrong, c: the reverse; exact binomial below 25 discordant images)"
+    return (
+        f"Test split: {n_test} images. Metrics: {spread}. Best variant by test {comparison.primary}: "
+        f"{bold}{comparison.best}{bold}. McNemar: best vs each variant on the same test images (b: best right and "
+        "other wrong, c: the reverse; exact binomial below 25 discordant images)"
         + (
             "; with several seeds, per-seed counts and the largest p-value."
             if comparison.repeats > 1
             else "."
         )
-        + " GMACs: multiply-accumulates per image (torchvision's 'GFLOPS' convention).\n"
+        + " GMACs: multiply-accumulates per image (torchvision's 'GFLOPS' convention)."
     )
-    return "\n".join(lines) + "\n" + legend

@@ -12,9 +12,12 @@ failed after a grace period and its parameters are queued again, so no trial sta
 from __future__ import annotations
 
 import importlib.util
+import os
 import random
+import socket
 import time
 import warnings
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -133,6 +136,19 @@ def make_sampler(name: str, space: SearchSpace, seed: int | None = None) -> optu
     if name == "grid":
         return optuna.samplers.GridSampler(space.grid(), seed=seed)
     raise ConfigError(f"--sampler {name!r}: must be one of {', '.join(SAMPLERS)}")
+
+
+def sampler_seed(base_seed: int, existing_trials: int, shared: bool = False) -> int:
+    """The seed of this worker's sampler.
+
+    ``base_seed + existing_trials``: a resumed study draws new values instead of repeating the ones its first
+    run drew (a sampler seeded alike would). With a shared storage the host name and process id are mixed in as
+    well, so that workers started at the same moment on a study of the same size do not draw the same values.
+    """
+    seed = base_seed + existing_trials
+    if shared:
+        seed = zlib.crc32(f"{seed}:{socket.gethostname()}:{os.getpid()}".encode())
+    return seed % 2**31
 
 
 def make_pruner(warmup_epochs: int = 1) -> optuna.pruners.MedianPruner:
@@ -296,7 +312,9 @@ def trials_table(study: optuna.Study, space: SearchSpace, folds_attr: str = "fol
     for trial in study.get_trials(deepcopy=False):
         if trial.user_attrs.get(SURPLUS_ATTR):
             continue
-        row: dict[str, Any] = {"number": trial.number, "state": trial.state.name, "value": trial.value}
+        # Optuna stores a pruned trial's last reported value as its value; only a complete trial has an objective.
+        value = trial.value if trial.state == TrialState.COMPLETE else None
+        row: dict[str, Any] = {"number": trial.number, "state": trial.state.name, "value": value}
         for name in space.names:
             row[f"param_{name}"] = trial.params.get(name)
         folds = trial.user_attrs.get(folds_attr, [])
@@ -309,7 +327,7 @@ def trials_table(study: optuna.Study, space: SearchSpace, folds_attr: str = "fol
                     per_metric.setdefault(metric, []).append(float(value))
         for metric, values in per_metric.items():
             row[f"mean_{metric}"] = float(np.mean(values))
-            row[f"std_{metric}"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+            row[f"std_{metric}"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
         row["duration_s"] = trial.duration.total_seconds() if trial.duration is not None else None
         row["started"] = trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else None
         if trial.state == TrialState.FAIL and "error" in trial.user_attrs:
