@@ -7,8 +7,6 @@ threshold picked on the test split would flatter the test metrics).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from medclass.evaluation.predictions import softmax
 from medclass.evaluation.thresholds import choose_threshold, parse_operating_point
 from medclass.training.checkpoint import read_checkpoint
 from medclass.utils.errors import ConfigError, DataError
+from medclass.utils.io import atomic_write
 
 # Equal-width confidence bins of the ECE (Guo et al., ICML 2017 use 15).
 ECE_BINS = 15
@@ -163,14 +162,8 @@ def store_decision(checkpoint: str | Path, decision: Decision) -> None:
     meta["temperature"] = decision.temperature
     meta["threshold"] = decision.threshold
     meta["decision"] = asdict(decision)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb") as handle:
+        torch.save(state, handle)
 
 
 def stored_decision(checkpoint: str | Path, meta: Any) -> Decision:

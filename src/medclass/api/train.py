@@ -29,6 +29,7 @@ from medclass.training.checkpoint import CheckpointMeta, load_for_inference, rea
 from medclass.training.fit import fit
 from medclass.training.losses import class_weights
 from medclass.training.module import LitClassifier
+from medclass.training.tracking import build_loggers, log_run_artifacts
 from medclass.utils.console import default_console
 from medclass.utils.errors import DataError, MedclassError
 from medclass.utils.io import write_json
@@ -228,7 +229,8 @@ def train(
     datamodule = build_datamodule(config, data)
     describe_choices(config, data, datamodule, console)
     module = build_module(config, datamodule)
-    best = fit(module, datamodule, config, run_dir, resume=resume, callbacks=callbacks)
+    loggers = build_loggers(config, run_dir)
+    best = fit(module, datamodule, config, run_dir, resume=resume, callbacks=callbacks, loggers=loggers)
     decision = fit_val_decision(best, datamodule, config)
     describe_decision(decision, console)
     test_metrics = evaluate_test_split(best, datamodule, config, run_dir, decision)
@@ -239,6 +241,7 @@ def train(
             f"AUROC {_fmt(test_metrics.get('auroc'))}  (n={test_metrics['n']}, best checkpoint {best.name})"
         )
     finish_run(run_dir, best, config, console)
+    log_run_artifacts(loggers, run_dir)
     console.print(f"results in {run_dir}")
     return TrainResult(run_dir=run_dir, best_checkpoint=best, test_metrics=test_metrics, metrics=metrics)
 

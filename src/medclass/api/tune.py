@@ -13,8 +13,6 @@ Output folder::
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,7 +44,7 @@ from medclass.tuning.study import (
     trials_table,
 )
 from medclass.utils.errors import ConfigError, RunDirError
-from medclass.utils.io import write_json
+from medclass.utils.io import atomic_write, write_json
 
 TRIALS_FILE = "trials.csv"
 BEST_CONFIG_FILE = "best.yaml"
@@ -238,7 +236,8 @@ def write_tables(
     """Write trials.csv and, once a trial is complete, best.yaml and best_trial.json (atomically: several
     workers may share the folder)."""
     table = trials_table(study, space)
-    _atomic_write(out_dir / TRIALS_FILE, table.to_csv(index=False, float_format="%.6g"))
+    with atomic_write(out_dir / TRIALS_FILE) as handle:
+        handle.write(table.to_csv(index=False, float_format="%.6g"))
     best = _best_trial(study)
     if best is None:
         return table, None
@@ -247,9 +246,8 @@ def write_tables(
         f"# Best trial {best.number} of study {study.study_name}: {config.trainer.monitor} = {best.value:.6g}\n"
         f"# parameters: {best.params}\n# reproduce: medclass train --config {out_dir / BEST_CONFIG_FILE}\n"
     )
-    _atomic_write(
-        out_dir / BEST_CONFIG_FILE, header + yaml.safe_dump(config_to_dict(config), sort_keys=False)
-    )
+    with atomic_write(out_dir / BEST_CONFIG_FILE) as handle:
+        handle.write(header + yaml.safe_dump(config_to_dict(config), sort_keys=False))
     write_json(
         out_dir / BEST_TRIAL_FILE,
         {
@@ -261,13 +259,6 @@ def write_tables(
         },
     )
     return table, out_dir / BEST_CONFIG_FILE
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def param_importances(study: optuna.Study) -> dict[str, float]:

@@ -1,6 +1,7 @@
 """``medclass`` command line: each command lives in its own small module and calls the Python API."""
 
 from medclass.cli import (  # noqa: F401  (importing a command module registers its command)
+    compare_cmd,
     demo_cmd,
     evaluate_cmd,
     explain_cmd,
@@ -10,6 +11,7 @@ from medclass.cli import (  # noqa: F401  (importing a command module registers 
     report_cmd,
     split_cmd,
     train_cmd,
+    tune_cmd,
 )
 from medclass.cli.base import app, main, run_app
 

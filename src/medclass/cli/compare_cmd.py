@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from medclass.cli.base import app, console
-from medclass.cli.options import SetOpt
-from medclass.cli.train_options import DataOpt
+from medclass.cli.options import DataOpt, SetOpt
 
 
 @app.command()

@@ -10,15 +10,24 @@ import typer
 from medclass.cli.base import app, console
 from medclass.cli.options import (
     AllowLeakageOpt,
+    BatchSizeOpt,
     ConfigOpt,
+    DataOpt,
+    EpochsOpt,
     FoldsOpt,
     GroupRegexOpt,
+    ImageSizeOpt,
+    LrOpt,
+    ModelOpt,
     NearDupOpt,
+    RunSeedOpt,
     SetOpt,
+    SplitsOpt,
     StrategyOpt,
     TestFracOpt,
     ValFracOpt,
     split_values,
+    train_values,
 )
 from medclass.config import build_config, read_config_tree, read_yaml
 from medclass.utils.errors import RunDirError
@@ -27,12 +36,8 @@ from medclass.utils.errors import RunDirError
 @app.command()
 def train(
     config: ConfigOpt = None,
-    data: Annotated[
-        str | None, typer.Option("--data", help="Data folder (any layout) or CSV manifest.")
-    ] = None,
-    splits: Annotated[
-        Path | None, typer.Option("--splits", help="Use this splits.csv instead of splitting.")
-    ] = None,
+    data: DataOpt = None,
+    splits: SplitsOpt = None,
     strategy: StrategyOpt = None,
     val_frac: ValFracOpt = None,
     test_frac: TestFracOpt = None,
@@ -41,12 +46,12 @@ def train(
     group_regex: GroupRegexOpt = None,
     allow_duplicate_leakage: AllowLeakageOpt = False,
     near_dup_distance: NearDupOpt = None,
-    model: Annotated[str | None, typer.Option("--model", help="Model name, timm:<name> or cnn.")] = None,
-    image_size: Annotated[int | None, typer.Option("--image-size", help="Input size in pixels.")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Maximum epochs.")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size.")] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of splitting, shuffling and init.")] = None,
+    model: ModelOpt = None,
+    image_size: ImageSizeOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchSizeOpt = None,
+    lr: LrOpt = None,
+    seed: RunSeedOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run folder (default runs/<name>).")] = None,
     set_: SetOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder.")] = False,
@@ -64,15 +69,8 @@ def train(
             raise RunDirError(f"{out}: not a run folder to resume (no config.yaml)")
         tree = read_yaml(saved)
     values = {
-        "data.path": data,
-        "split.splits_file": str(splits) if splits else None,
+        **train_values(data, splits, model, image_size, epochs, batch_size, lr, seed),
         "split.fold": fold,
-        "model.name": model,
-        "data.image_size": image_size,
-        "trainer.epochs": epochs,
-        "data.batch_size": batch_size,
-        "optim.lr": lr,
-        "seed": seed,
         "out": str(out) if out else None,
         **split_values(
             strategy,

@@ -10,24 +10,22 @@ import typer
 from medclass.cli.base import app, console
 from medclass.cli.options import (
     AllowLeakageOpt,
+    BatchSizeOpt,
     ConfigOpt,
+    DataOpt,
+    EpochsOpt,
     GroupRegexOpt,
+    ImageSizeOpt,
+    LrOpt,
+    ModelOpt,
     NearDupOpt,
+    RunSeedOpt,
     SetOpt,
+    SplitsOpt,
     StrategyOpt,
     TestFracOpt,
     ValFracOpt,
     split_values,
-)
-from medclass.cli.train_options import (
-    BatchSizeOpt,
-    DataOpt,
-    EpochsOpt,
-    ImageSizeOpt,
-    LrOpt,
-    ModelOpt,
-    RunSeedOpt,
-    SplitsOpt,
     train_values,
 )
 from medclass.config import read_yaml

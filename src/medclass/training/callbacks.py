@@ -158,7 +158,10 @@ class EpochCheckpoint(L.Callback):
         self.directory = Path(directory)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        trainer.save_checkpoint(self.directory / epoch_checkpoint_name(trainer.current_epoch + 1))
+        # Weights and metadata only: these are for evaluating an epoch, resuming uses last.ckpt.
+        trainer.save_checkpoint(
+            self.directory / epoch_checkpoint_name(trainer.current_epoch + 1), weights_only=True
+        )
 
 
 def epoch_checkpoint_name(epoch: int) -> str:

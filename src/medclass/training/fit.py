@@ -24,6 +24,7 @@ from medclass.training.module import LitClassifier, monitor_mode
 from medclass.training.precise_bn import PreciseBN, use_precise_bn
 
 BEST_NAME = "best"
+LAST_NAME = "last"
 
 
 def resolve_precision(setting: str) -> str:
@@ -42,16 +43,25 @@ def build_callbacks(config: Config, run_dir: Path, extra: Sequence[L.Callback] =
     checkpoints = run_dir / "checkpoints"
     callbacks: list[L.Callback] = [
         EpochSeed(config.seed),
+        # best.ckpt: weights and medclass metadata only (what evaluate/predict need; no optimizer state, which
+        # for Adam is twice the weights). last.ckpt: everything a resume needs.
         ModelCheckpoint(
             dirpath=checkpoints,
             filename=BEST_NAME,
             monitor=trainer_cfg.monitor,
             mode=mode,
             save_top_k=1,
-            save_last=True,
+            save_weights_only=True,
             enable_version_counter=False,
-            # Saving after the whole epoch (not after validation, inside it) makes last.ckpt a clean epoch
-            # boundary: a resumed run starts the next epoch with every callback's state of this one.
+            save_on_train_epoch_end=True,
+        ),
+        # Saved after the whole epoch (not after validation, inside it), last.ckpt is a clean epoch boundary: a
+        # resumed run starts the next epoch with every callback's state of this one.
+        ModelCheckpoint(
+            dirpath=checkpoints,
+            filename=LAST_NAME,  # monitor None + top 1: the latest epoch, replaced every epoch
+            save_top_k=1,
+            enable_version_counter=False,
             save_on_train_epoch_end=True,
         ),
         EpochMetricsCSV(run_dir / "metrics.csv"),
@@ -120,7 +130,7 @@ def fit(
     # Lightning's start-up notes (GPU/TPU availability, advertising tips) are noise in medclass's output.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     trainer = build_trainer(config, run_dir, build_callbacks(config, run_dir, callbacks), loggers)
-    last = run_dir / "checkpoints" / "last.ckpt"
+    last = run_dir / "checkpoints" / f"{LAST_NAME}.ckpt"
     with warnings.catch_warnings():
         # Lightning suggests more loader workers; on CPU-only machines the model needs the cores instead.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")

@@ -6,8 +6,10 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -30,16 +32,34 @@ def _to_jsonable(value: Any) -> Any:
     return value
 
 
-def write_json(path: str | os.PathLike, data: Any) -> Path:
-    """Write ``data`` as indented JSON atomically (temp file + rename); NaN/inf become null."""
+@contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` and move it onto ``path`` when the block ends without error.
+
+    An interruption leaves the old file intact (and no temporary file behind). The new file gets the usual
+    permissions of a new file (0666 less the umask), not the private ones of a temporary file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_to_jsonable(data), indent=2)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write ``data`` as indented JSON atomically (temp file + rename); NaN/inf become null."""
+    text = json.dumps(_to_jsonable(data), indent=2)
+    with atomic_write(path) as handle:
         handle.write(text + "\n")
-    os.replace(tmp, path)
-    return path
+    return Path(path)
 
 
 def read_json(path: str | os.PathLike) -> Any:
