@@ -39,6 +39,7 @@ from medclass.tuning.compare import (
 )
 from medclass.tuning.grid import load_grid, merge_overrides, plan_runs, run_grid
 from medclass.tuning.plots import plot_comparison
+from medclass.utils.console import default_console
 from medclass.utils.errors import ConfigError
 
 COMPARE_ROOT = Path("runs") / "compare"
@@ -137,7 +138,7 @@ def compare(
         ConfigError: both or neither of run folders and a grid, or a bad grid; RunDirError / DataError: from
         the runs (unfinished, tested on different images).
     """
-    console = console or Console()
+    console = console or default_console()
     if bool(run_dirs) == (experiments is not None):
         raise ConfigError("give either run folders to compare or --experiments GRID.yaml (not both)")
     if experiments is None and (overrides or repeats or any(v is not None for v in (values or {}).values())):

@@ -43,6 +43,7 @@ from medclass.tuning.study import (
     storage_url,
     trials_table,
 )
+from medclass.utils.console import default_console
 from medclass.utils.errors import ConfigError, RunDirError
 from medclass.utils.io import atomic_write, write_json
 
@@ -133,7 +134,7 @@ def tune(
         ConfigError: a bad space, base config or setting; RunDirError: ``out_dir`` is someone else's folder;
         TuningError: trials keep failing.
     """
-    console = console or Console()
+    console = console or default_console()
     out_dir = Path(out_dir)
     base_tree = dict(base_tree)
     base = build_config(base_tree, source=source)

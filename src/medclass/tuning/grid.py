@@ -39,6 +39,7 @@ from medclass.config import (
     set_dotted,
 )
 from medclass.tuning.space import apply_values
+from medclass.utils.console import default_console
 from medclass.utils.errors import ConfigError, RunDirError
 
 GRID_KEYS = ("name", "base", "variants", "models", "repeats", "seeds")
@@ -281,7 +282,7 @@ def run_grid(
             (passed in, because the API layer sits above this package).
         console: where progress goes.
     """
-    console = console or Console()
+    console = console or default_console()
     states = {run.run_dir: run_state(run) for run in planned}  # check every folder before training anything
     done = sum(state == "done" for state in states.values())
     console.print(f"[bold]{len(planned)} runs[/]: {done} finished already, {len(planned) - done} to run")
