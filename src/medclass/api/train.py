@@ -97,12 +97,14 @@ def build_module(config: Config, datamodule: MedDataModule) -> LitClassifier:
 
 
 def use_channels_last(config: Config) -> bool:
-    """channels_last for conv nets on CUDA; ``auto`` keeps the default layout on CPU, where it was measured
-    slower for ResNet-18 training (BENCHMARKS.md, "channels_last on CPU")."""
+    """``auto``: channels_last for convolutional models, on the CPU too, where it trained every measured CNN
+    1.14-1.48x faster (BENCHMARKS.md, "channels_last on the CPU"); not for transformers, whose only
+    convolution is the patch embedding."""
     setting = config.model.channels_last
     if setting != "auto":
         return bool(setting)
-    return torch.cuda.is_available() and not config.model.name.startswith("timm:vit")
+    name = config.model.name.removeprefix("timm:")
+    return not name.startswith(("vit", "deit", "swin", "beit", "eva"))
 
 
 def describe_choices(config: Config, data: PreparedData, datamodule: MedDataModule, console: Console) -> None:

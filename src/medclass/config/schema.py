@@ -136,7 +136,7 @@ class ModelConfig(Section):
         None, description="With freeze_backbone: unfreeze everything after this many epochs."
     )
     channels_last: bool | Literal["auto"] = Field(
-        "auto", description="auto: channels_last memory format for conv nets (measured faster on CPU)."
+        "auto", description="auto: channels_last memory format for conv nets (measured faster, CPU included)."
     )
     cnn: CNNConfig = Field(default_factory=CNNConfig)
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra constructor arguments (timm).")
