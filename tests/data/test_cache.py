@@ -309,3 +309,13 @@ def test_channel_stats_match_numpy(
     np.testing.assert_allclose(blocked_std, std, rtol=1e-12)
     with pytest.raises(ValueError, match="no readable image"):
         channel_stats(cache, [4])
+
+
+def test_given_digests_give_the_same_entry_as_hashing(tmp_path: Path) -> None:
+    files = [write_image(tmp_path / f"d{i}.png", seed=i) for i in range(3)]
+    settings = PreprocessSettings(image_size=16)
+    hashed = build_cache(files, settings, cache_dir=tmp_path / "c")
+    given = build_cache(files, settings, cache_dir=tmp_path / "c", digests=[file_md5(f) for f in files])
+    assert given.key == hashed.key
+    with pytest.raises(ValueError, match="2 digests for 3 paths"):
+        build_cache(files, settings, cache_dir=tmp_path / "c", digests=["a", "b"])

@@ -98,7 +98,10 @@ def prepare_data(
 
     settings = PreprocessSettings.from_config(config.data)
     console.print(f"preprocessing {len(table)} images to {settings.image_size} px (cached) ...")
-    cache = build_cache(list(table["path"]), settings, cache_dir=config.data.cache_dir)
+    md5 = {info.path: info.md5 for info in infos}
+    paths = list(table["path"])
+    known = [md5[p] for p in paths] if all(p in md5 for p in paths) else None  # the scan read every file once
+    cache = build_cache(paths, settings, cache_dir=config.data.cache_dir, digests=known)
     report = data_report(config, index, infos, table, cache)
     if run_dir is not None:
         write_json(run_dir / DATA_REPORT_FILE, report)

@@ -254,6 +254,7 @@ def build_cache(
     cache_dir: str | os.PathLike | None = None,
     workers: int | None = None,
     progress: bool = False,
+    digests: Sequence[str | None] | None = None,
 ) -> ImageCache:
     """Preprocess every file once into a memory-mapped array, or reuse the entry made earlier.
 
@@ -263,6 +264,8 @@ def build_cache(
         cache_dir: Cache folder; default ``$MEDCLASS_CACHE_DIR`` or ``~/.cache/medclass``.
         workers: Decoding processes; default ``min(CPUs, 8)``. 1 (or fewer than 64 files) decodes in-process.
         progress: Show a rich progress bar while decoding.
+        digests: The files' MD5s when the caller has them already (a scan computed them), so the files
+            are not read twice; ``None`` or ``""`` for a file that could not be read.
 
     Returns:
         An :class:`ImageCache`; unreadable files have ``readable[i] = False``, zeros and a reason.
@@ -279,8 +282,12 @@ def build_cache(
         empty = np.zeros((0, size, size, channels), dtype=np.uint8)
         return ImageCache(empty, [], np.zeros(0, dtype=bool), {}, settings, cache_key(settings, []), None)
 
-    with ThreadPoolExecutor(max_workers=min(8, max(2, workers))) as threads:
-        digests = list(threads.map(file_md5, paths))
+    if digests is None:
+        with ThreadPoolExecutor(max_workers=min(8, max(2, workers))) as threads:
+            digests = list(threads.map(file_md5, paths))
+    elif len(digests) != len(paths):
+        raise ValueError(f"{len(digests)} digests for {len(paths)} paths")
+    digests = [d or None for d in digests]
     key = cache_key(settings, digests)
     folder = default_cache_dir(cache_dir) / "arrays"
     folder.mkdir(parents=True, exist_ok=True)
