@@ -8,6 +8,7 @@ threshold was chosen, always on the validation split).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +80,11 @@ def score(
         binary model with a threshold ``at_0.5`` and ``at_threshold`` blocks of the same form.
     """
     result = metrics_with_ci(y_true, probs, classes, threshold, bootstrap, seed)
-    result["ece"] = expected_calibration_error(y_true, probs, ECE_BINS)
     if len(classes) == 2 and threshold is not None:
+        # The plain keys already are the metrics at the threshold: copy them instead of bootstrapping again.
+        result["at_threshold"] = copy.deepcopy(result)
         result["at_0.5"] = metrics_with_ci(y_true, probs, classes, 0.5, bootstrap, seed)
-        result["at_threshold"] = metrics_with_ci(y_true, probs, classes, threshold, bootstrap, seed)
+    result["ece"] = expected_calibration_error(y_true, probs, ECE_BINS)
     return result
 
 
@@ -284,9 +286,11 @@ def evaluate_epochs(
             "to keep every epoch"
         )
     rows = []
+    paths: list[str] | None = None
     for epoch in epochs:
         model, meta = load_for_inference(run_dir, epoch)
-        paths, labels = labelled_files(run_dir, meta, data, split)
+        if paths is None:  # the same images for every epoch of the run
+            paths, labels = labelled_files(run_dir, meta, data, split)
         inference, y_true = infer_labelled(model, meta, paths, labels)
         metrics = score(y_true, inference.probs, meta.classes, meta.threshold)
         rows.append(epoch_row(epoch, metrics))

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from medclass.utils.errors import RunDirError
+from medclass.config import read_yaml
+from medclass.utils.errors import ConfigError, RunDirError
 
 PLOTS_DIR = "plots"
 
@@ -132,11 +132,9 @@ def load_run(run_dir: str | Path) -> RunFiles:
     if not config_path.is_file():
         raise RunDirError(f"{run_dir}: not a medclass run folder (no config.yaml)")
     try:
-        config = yaml.safe_load(config_path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise RunDirError(f"{config_path}: not valid YAML ({exc})") from None
-    if not isinstance(config, dict):
-        raise RunDirError(f"{config_path}: expected a mapping of config sections")
+        config = read_yaml(config_path)
+    except ConfigError as exc:
+        raise RunDirError(str(exc)) from None
     return RunFiles(
         run_dir=run_dir,
         config=config,
