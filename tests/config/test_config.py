@@ -111,3 +111,12 @@ def test_every_example_config_is_valid() -> None:
         if "campaigns" in path.parts:  # grids and search spaces have their own schema (tests/tuning)
             continue
         load_config(path)
+
+
+def test_apply_overrides_keeps_the_tree_unvalidated_and_unshared() -> None:
+    from medclass.config import apply_overrides
+
+    tree = {"optim": {"lr": 0.1}}
+    merged = apply_overrides(tree, ["optim.name=sgd"], {"lr": 0.5, "epochs": None})
+    assert merged == {"optim": {"lr": 0.5, "name": "sgd"}}
+    assert tree == {"optim": {"lr": 0.1}}

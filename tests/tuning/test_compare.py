@@ -155,3 +155,16 @@ def test_the_example_five_variant_grid_plans_valid_runs(tmp_path: Path) -> None:
         "dropout_head"
     ].model.drop_rate == 0.5
     assert all(c.data.image_size == 64 and c.split.strategy == "sorted-id" for c in configs.values())
+
+
+def test_a_grid_base_file_may_build_on_another_config(tmp_path: Path) -> None:
+    from medclass.tuning.grid import load_grid, plan_runs
+
+    (tmp_path / "shared.yaml").write_text("model: {name: cnn}\noptim: {lr: 0.01}\n")
+    (tmp_path / "base.yaml").write_text("base: shared.yaml\noptim: {name: sgd}\n")
+    (tmp_path / "grid.yaml").write_text("base: base.yaml\nvariants: {a: {}, b: {optim.lr: 0.1}}\n")
+    runs = plan_runs(load_grid(tmp_path / "grid.yaml"), tmp_path / "out")
+    assert [(r.config.model.name, r.config.optim.name, r.config.optim.lr) for r in runs] == [
+        ("cnn", "sgd", 0.01),
+        ("cnn", "sgd", 0.1),
+    ]

@@ -23,7 +23,7 @@ import pandas as pd
 from rich.console import Console
 
 from medclass.api.train import train
-from medclass.config import build_config
+from medclass.config import apply_overrides, build_config
 from medclass.reporting.html import CSS, esc, image
 from medclass.reporting.html import table as html_table
 from medclass.training.tracking import log_summary
@@ -37,7 +37,7 @@ from medclass.tuning.compare import (
     metric_cell,
     to_markdown,
 )
-from medclass.tuning.grid import load_grid, merge_overrides, plan_runs, run_grid
+from medclass.tuning.grid import load_grid, plan_runs, run_grid
 from medclass.tuning.plots import plot_comparison
 from medclass.utils.console import default_console
 from medclass.utils.errors import ConfigError
@@ -151,7 +151,7 @@ def compare(
         grid = load_grid(experiments)
         planned = plan_runs(grid, out_dir, overrides, values, repeats)
         runs = run_grid(planned, train, console)
-        tracking_config = build_config(merge_overrides(grid.base, overrides, values), source=grid.source)
+        tracking_config = build_config(apply_overrides(grid.base, overrides, values), source=grid.source)
     else:
         runs = variant_names(run_dirs)
     if len(runs) < 2:

@@ -28,7 +28,7 @@ from medclass.cli.options import (
     split_values,
     train_values,
 )
-from medclass.config import read_yaml
+from medclass.config import apply_overrides, read_config_tree
 
 TUNE_ROOT = Path("runs") / "tune"
 
@@ -82,7 +82,6 @@ def tune(
     Writes trials.csv, best.yaml (train it with `medclass train --config best.yaml`) and plots to --out.
     """
     from medclass.api.tune import tune as run_tune
-    from medclass.tuning.grid import merge_overrides
     from medclass.tuning.space import load_space
 
     search = load_space(space)
@@ -92,7 +91,7 @@ def tune(
             strategy, val_frac, test_frac, None, None, group_regex, allow_duplicate_leakage, near_dup_distance
         ),
     }
-    base_tree = merge_overrides(read_yaml(config) if config else {}, set_ or [], values)
+    base_tree = apply_overrides(read_config_tree(config) if config else {}, set_ or [], values)
     name = study or default_study_name(space)
     run_tune(
         base_tree,

@@ -2,6 +2,7 @@
 
 from medclass.config.loader import (
     ALIASES,
+    apply_overrides,
     build_config,
     config_to_dict,
     load_config,
@@ -18,6 +19,7 @@ from medclass.config.schema import Config
 __all__ = [
     "ALIASES",
     "Config",
+    "apply_overrides",
     "build_config",
     "config_to_dict",
     "load_config",

@@ -110,6 +110,22 @@ def read_config_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str
     return merge_trees(merged, tree)
 
 
+def apply_overrides(
+    tree: Mapping[str, Any] | None = None,
+    overrides: Iterable[str] = (),
+    values: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A copy of a config tree with flag ``values`` (``None``: not given) and then ``--set`` strings applied,
+    not yet validated (the first step of :func:`build_config`, for callers that keep the tree)."""
+    merged: dict[str, Any] = _deep_copy(dict(tree or {}))
+    for key, value in (values or {}).items():
+        if value is not None:
+            set_dotted(merged, resolve_key(key), value)
+    for text in overrides:
+        set_dotted(merged, *parse_override(text))
+    return merged
+
+
 def build_config(
     tree: Mapping[str, Any] | None = None,
     overrides: Iterable[str] = (),
@@ -127,12 +143,7 @@ def build_config(
     Raises:
         ConfigError: naming each bad key, its value and what is allowed.
     """
-    merged: dict[str, Any] = _deep_copy(dict(tree or {}))
-    for key, value in (values or {}).items():
-        if value is not None:
-            set_dotted(merged, resolve_key(key), value)
-    for text in overrides:
-        set_dotted(merged, *parse_override(text))
+    merged = apply_overrides(tree, overrides, values)
     try:
         return Config.model_validate(merged)
     except ValidationError as exc:

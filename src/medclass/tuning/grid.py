@@ -31,9 +31,10 @@ from rich.console import Console
 
 from medclass.config import (
     Config,
+    apply_overrides,
     build_config,
     config_to_dict,
-    parse_override,
+    read_config_tree,
     read_yaml,
     resolve_key,
     set_dotted,
@@ -148,7 +149,7 @@ def _base_tree(base: Any, source: str, base_dir: Path | None) -> dict[str, Any]:
         path = Path(base)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
-        return read_yaml(path)
+        return read_config_tree(path)
     if isinstance(base, Mapping):
         return dict(base)
     raise ConfigError(f"{source}: base: expected a config file name or a config mapping, got {base!r}")
@@ -194,7 +195,7 @@ def plan_runs(
     out_dir = Path(out_dir)
     # Variants are applied to the base as written (not to its resolved form), so that e.g. a variant's
     # augment.preset still fills the augmentations its base did not set.
-    base_tree = merge_overrides(grid.base, base_overrides, base_values)
+    base_tree = apply_overrides(grid.base, base_overrides, base_values)
     base_tree.pop("out", None)
     base_config = build_config(base_tree, source=grid.source)
     if base_config.split.seed is None:
@@ -218,17 +219,6 @@ def plan_runs(
             )
             planned.append(PlannedRun(variant, seed, run_dir, config))
     return planned
-
-
-def merge_overrides(
-    tree: Mapping[str, Any], overrides: Sequence[str] = (), values: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """A copy of ``tree`` with flag ``values`` (``None`` skipped) and then ``--set`` strings applied, unvalidated
-    (the order of :func:`medclass.config.build_config`)."""
-    merged = apply_values(tree, {resolve_key(k): v for k, v in (values or {}).items() if v is not None})
-    for text in overrides:
-        set_dotted(merged, *parse_override(text))
-    return merged
 
 
 def config_differences(saved: Mapping[str, Any], planned: Mapping[str, Any], prefix: str = "") -> list[str]:
