@@ -23,13 +23,7 @@ import pandas as pd
 from rich.console import Console
 
 from medclass.api.train import train
-from medclass.config import apply_overrides, build_config
-from medclass.reporting.html import CSS, esc, image
-from medclass.reporting.html import table as html_table
-from medclass.reporting.plots_campaigns import plot_comparison
-from medclass.runs import prepare_output_dir
-from medclass.training.tracking import log_summary
-from medclass.tuning.compare import (
+from medclass.campaigns.comparison import (
     TABLE_HEADER,
     Comparison,
     compare_runs,
@@ -39,7 +33,13 @@ from medclass.tuning.compare import (
     metric_cell,
     to_markdown,
 )
-from medclass.tuning.grid import load_grid, plan_runs, run_grid
+from medclass.campaigns.grid import load_grid, plan_runs, run_grid
+from medclass.config import apply_overrides, build_config
+from medclass.reporting.html import CSS, esc, image
+from medclass.reporting.html import table as html_table
+from medclass.reporting.plots_campaigns import plot_comparison
+from medclass.runs import prepare_output_dir
+from medclass.training.tracking import log_summary
 from medclass.utils.console import default_console
 from medclass.utils.errors import ConfigError
 
@@ -128,7 +128,7 @@ def compare(
 
     Args:
         run_dirs: finished run folders (each one variant), when no grid is given.
-        experiments: GRID.yaml (see :mod:`medclass.tuning.grid`).
+        experiments: GRID.yaml (see :mod:`medclass.campaigns.grid`).
         out: output folder (default :func:`default_out`).
         repeats: seeds per variant (overrides the grid's ``repeats``).
         overrides: ``--set`` strings applied to the grid's base config.

@@ -82,7 +82,7 @@ def tune(
     Writes trials.csv, best.yaml (train it with `medclass train --config best.yaml`) and plots to --out.
     """
     from medclass.api.tune import tune as run_tune
-    from medclass.tuning.space import load_space
+    from medclass.campaigns.search_space import load_space
 
     search = load_space(space)
     values = {

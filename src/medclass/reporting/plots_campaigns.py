@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -272,4 +273,48 @@ def plot_comparison(
     for column in curve_columns:
         if any(column in c.columns and c[column].notna().any() for c in curves.values()):
             written.append(plot_overlaid_curves(dict(curves), column, out_dir / f"curves_{column}.png"))
+    return written
+
+
+def write_study_plots(
+    table: pd.DataFrame,
+    importances: Mapping[str, float],
+    plan: Any,
+    folder: Path,
+    label: str,
+    direction: str,
+) -> list[Path]:
+    """The plots of a study in ``folder`` (each skipped when the trials do not support it yet).
+
+    Args:
+        table: the trials table (trials.csv).
+        importances: parameter -> importance (empty: no importance plot).
+        plan: what to show (``medclass.campaigns.trials.StudyPlotPlan``: ``names``, ``log_params``,
+            ``scatter_pair``, ``color_by``).
+        folder: where the PNGs go.
+        label: the objective's axis label.
+        direction: ``minimize`` or ``maximize``.
+    """
+    complete = table[table["state"] == "COMPLETE"] if not table.empty else table
+    if complete.empty:
+        return []
+    written = [plot_optimization_history(table, folder / "optimization_history.png", label, direction)]
+    if importances:
+        written.append(plot_param_importances(importances, folder / "param_importances.png"))
+    written.append(
+        plot_parallel_coordinates(
+            table, plan.names, folder / "parallel_coordinates.png", label, plan.log_params
+        )
+    )
+    if plan.scatter_pair is not None:
+        written.append(
+            plot_scatter_3d(
+                table,
+                *plan.scatter_pair,
+                folder / "scatter_3d.png",
+                label,
+                color_by=plan.color_by,
+                log_params=plan.log_params,
+            )
+        )
     return written

@@ -29,7 +29,7 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
-from medclass.tuning.space import SearchSpace
+from medclass.campaigns.search_space import SearchSpace
 from medclass.utils.errors import ConfigError, MedclassError
 
 STUDY_DB = "study.db"

@@ -8,8 +8,8 @@ import optuna
 import pytest
 import yaml
 
+from medclass.campaigns.search_space import apply_values, check_space, load_space, parse_space
 from medclass.config import build_config
-from medclass.tuning.space import apply_values, check_space, load_space, parse_space
 from medclass.utils.errors import ConfigError
 
 SPACE_YAML = """

@@ -20,10 +20,10 @@ import optuna
 import pandas as pd
 from rich.console import Console
 
+from medclass.campaigns.pruning import PruningCallback
+from medclass.campaigns.search_space import SearchSpace, apply_values
 from medclass.config import Config, build_config
 from medclass.runs import monitor_mode
-from medclass.tuning.pruning import PruningCallback
-from medclass.tuning.space import SearchSpace, apply_values
 
 TRIALS_DIR = "trials"
 FOLDS_ATTR = "folds"

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import yaml
 from rich.console import Console
 
+from medclass.campaigns.search_space import apply_values
 from medclass.config import (
     Config,
     apply_overrides,
@@ -39,7 +40,6 @@ from medclass.config import (
     resolve_key,
     set_dotted,
 )
-from medclass.tuning.space import apply_values
 from medclass.utils.console import default_console
 from medclass.utils.errors import ConfigError, RunDirError
 

@@ -13,10 +13,10 @@ from optuna.trial import TrialState
 
 from medclass.api import train
 from medclass.api.tune import tune
+from medclass.campaigns.objective import Objective
+from medclass.campaigns.search_space import parse_space
+from medclass.campaigns.study import TuningError, make_storage, storage_url
 from medclass.config import build_config
-from medclass.tuning.objective import Objective
-from medclass.tuning.space import parse_space
-from medclass.tuning.study import TuningError, make_storage, storage_url
 from medclass.utils.errors import ConfigError
 
 SPACE = parse_space(

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from medclass.tuning.study import SURPLUS_ATTR, with_installed_driver
+from medclass.campaigns.study import SURPLUS_ATTR, with_installed_driver
 
 N_TRIALS = 4
 # The CLI of this checkout, whether or not cli/app.py lists the tune command yet.

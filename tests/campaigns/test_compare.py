@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from medclass.api.compare import CompareResult, compare
+from medclass.campaigns.comparison import compare_runs
 from medclass.evaluation.stats import mcnemar_test
-from medclass.tuning.compare import compare_runs
 from medclass.utils.errors import DataError, RunDirError
 from medclass.utils.io import read_json
 
@@ -139,7 +139,7 @@ def test_repeats_give_mean_and_std(make_tiny_tree: Callable[[], dict[str, Any]],
 
 
 def test_the_example_five_variant_grid_plans_valid_runs(tmp_path: Path) -> None:
-    from medclass.tuning.grid import load_grid, plan_runs
+    from medclass.campaigns.grid import load_grid, plan_runs
 
     grid = load_grid(
         Path(__file__).resolve().parents[2] / "examples" / "campaigns" / "xray_five_variants.yaml"
@@ -158,7 +158,7 @@ def test_the_example_five_variant_grid_plans_valid_runs(tmp_path: Path) -> None:
 
 
 def test_a_grid_base_file_may_build_on_another_config(tmp_path: Path) -> None:
-    from medclass.tuning.grid import load_grid, plan_runs
+    from medclass.campaigns.grid import load_grid, plan_runs
 
     (tmp_path / "shared.yaml").write_text("model: {name: cnn}\noptim: {lr: 0.01}\n")
     (tmp_path / "base.yaml").write_text("base: shared.yaml\noptim: {name: sgd}\n")
