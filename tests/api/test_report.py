@@ -22,7 +22,7 @@ from medclass.explain.targets import stage_layers
 from medclass.inference.checkpoint import load_for_inference
 from medclass.inference.inputs import preprocess_settings
 from medclass.models.profile import count_macs, count_parameters
-from medclass.transforms.presets import TrainPreset
+from medclass.transforms.pipelines import TrainTransform
 
 PLOTS = (
     "learning_curves",
@@ -101,11 +101,11 @@ def test_augmented_views_denormalise_back_to_the_pixels(trained_run: Path) -> No
     _, meta = load_for_inference(trained_run)
     path = pd.read_csv(trained_run / "splits.csv")["path"].iloc[0]
     pixels = load_preprocessed(path, preprocess_settings(meta)).astype(float) / 255
-    plain = TrainPreset(build_config({"augment": {"preset": "none"}}).augment, 32, **_stats(meta))
+    plain = TrainTransform(build_config({"augment": {"preset": "none"}}).augment, 32, **_stats(meta))
     (view,) = augmented_views([path], meta, plain, seed=0)
     assert view.shape == pixels.shape
     np.testing.assert_allclose(view, pixels, atol=1e-5)  # no augmentation: the image itself
-    strong = TrainPreset(build_config({"augment": {"preset": "strong"}}).augment, 32, **_stats(meta))
+    strong = TrainTransform(build_config({"augment": {"preset": "strong"}}).augment, 32, **_stats(meta))
     first, again = augmented_views([path], meta, strong, 7), augmented_views([path], meta, strong, 7)
     np.testing.assert_array_equal(first[0], again[0])  # seeded
     assert np.abs(first[0] - pixels).mean() > 0.01  # and really augmented

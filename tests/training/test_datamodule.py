@@ -7,7 +7,7 @@ import torch
 
 from medclass.config.schema import AugmentConfig
 from medclass.data.datamodule import CachedImageDataset, EpochSampler
-from medclass.transforms.presets import TrainPreset
+from medclass.transforms.pipelines import TrainTransform
 
 
 def test_sampler_permutes_each_epoch_reproducibly() -> None:
@@ -34,7 +34,7 @@ def test_weighted_sampler_oversamples_the_rare_class() -> None:
 
 def test_augmentation_is_a_function_of_seed_epoch_and_index() -> None:
     arrays = np.random.default_rng(0).integers(0, 255, (4, 16, 16, 1), dtype=np.uint8)
-    preset = TrainPreset(AugmentConfig(preset="strong"), 16, [0.5], [0.25])
+    preset = TrainTransform(AugmentConfig(preset="strong"), 16, [0.5], [0.25])
     dataset = CachedImageDataset(arrays, [0, 1, 2, 3], [0, 1, 0, 1], preset, seed=5)
     a, _ = dataset[(2, 1)]
     torch.manual_seed(123)  # the global RNG state must not matter

@@ -41,7 +41,7 @@ from medclass.runs import (
     SPLITS_FILE,
     training_view,
 )
-from medclass.transforms.presets import TrainPreset
+from medclass.transforms.pipelines import TrainTransform
 from medclass.transforms.tensor import to_chw_tensor
 from medclass.utils.console import default_console
 from medclass.utils.io import read_json, write_json
@@ -71,7 +71,7 @@ def denormalize(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]
 
 
 def augmented_views(
-    paths: Sequence[str], meta: CheckpointMeta, preset: TrainPreset, seed: int
+    paths: Sequence[str], meta: CheckpointMeta, preset: TrainTransform, seed: int
 ) -> list[np.ndarray]:
     """Each file preprocessed as in training, then through ``preset`` (seeded), denormalised."""
     settings = preprocess_settings(meta)
@@ -163,7 +163,7 @@ def write_model_figures(
         )
         if len(rows):
             config = build_config(read_yaml(run_dir / CONFIG_FILE), source=str(run_dir / CONFIG_FILE))
-            preset = TrainPreset(
+            preset = TrainTransform(
                 config.augment, settings.image_size, meta.preprocess["mean"], meta.preprocess["std"]
             )
             views = augmented_views(list(rows["path"]), meta, preset, config.seed)

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from medclass.config.schema import AugmentConfig, DataConfig
 from medclass.data.cache import ImageCache, channel_stats
-from medclass.transforms.presets import IMAGENET_MEAN, IMAGENET_STD, EvalPreset, TrainPreset
+from medclass.transforms.pipelines import IMAGENET_MEAN, IMAGENET_STD, EvalTransform, TrainTransform
 from medclass.transforms.tensor import to_chw_tensor
 from medclass.utils.errors import DataError
 
@@ -199,9 +199,9 @@ class MedDataModule(L.LightningDataModule):
     def dataset(self, split: str, train_transform: bool = False) -> CachedImageDataset:
         """The dataset of a split, with the training or the eval transform."""
         transform = (
-            TrainPreset(self.augment, self.data.image_size, self.mean, self.std)
+            TrainTransform(self.augment, self.data.image_size, self.mean, self.std)
             if train_transform
-            else EvalPreset(self.mean, self.std)
+            else EvalTransform(self.mean, self.std)
         )
         return CachedImageDataset(
             self.cache.arrays, self.rows[split], self.targets[split], transform, self.seed

@@ -17,7 +17,7 @@ from medclass.data.readers import is_image_file
 from medclass.data.splits import read_splits
 from medclass.inference.checkpoint import CheckpointMeta
 from medclass.runs import SPLITS_FILE, run_dir_of, training_view
-from medclass.transforms.presets import EvalPreset
+from medclass.transforms.pipelines import EvalTransform
 from medclass.transforms.tensor import to_chw_tensor
 from medclass.utils.errors import DataError
 from medclass.utils.io import natural_key
@@ -29,9 +29,9 @@ def preprocess_settings(meta: CheckpointMeta) -> PreprocessSettings:
     return PreprocessSettings.from_dict(fields)
 
 
-def eval_transform(meta: CheckpointMeta) -> EvalPreset:
+def eval_transform(meta: CheckpointMeta) -> EvalTransform:
     """The deterministic eval transform with the training split's normalisation."""
-    return EvalPreset(meta.preprocess["mean"], meta.preprocess["std"])
+    return EvalTransform(meta.preprocess["mean"], meta.preprocess["std"])
 
 
 @dataclass

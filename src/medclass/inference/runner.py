@@ -25,7 +25,7 @@ from medclass.inference.decision import decide, probabilities
 from medclass.inference.inputs import CachedImages, eval_transform, load_images, preprocess_settings
 from medclass.inference.passes import summarize_passes
 from medclass.inference.stochastic import dropout_active, stacked_logits
-from medclass.transforms.presets import TrainPreset, eval_safe_augment
+from medclass.transforms.pipelines import TrainTransform, eval_safe_augment
 from medclass.utils.errors import ConfigError
 
 
@@ -194,7 +194,7 @@ class Predictor:
         passes in all. With ``tta=1`` and no MC dropout the result equals plain prediction exactly."""
         mean, std = self.meta.preprocess["mean"], self.meta.preprocess["std"]
         size = preprocess_settings(self.meta).image_size
-        augmented = self._dataset(images, TrainPreset(tta_augment(self.meta), size, mean, std), seed=seed)
+        augmented = self._dataset(images, TrainTransform(tta_augment(self.meta), size, mean, std), seed=seed)
         draws, views, n = max(mc_dropout, 1), max(tta, 1), len(images.rows)
 
         def batches_of_pass(p: int) -> DataLoader:

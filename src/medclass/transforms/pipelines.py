@@ -1,7 +1,9 @@
-"""Train and eval transform presets on uint8 ``C x H x W`` tensors (torchvision.transforms.v2).
+"""The train and eval transforms on uint8 ``C x H x W`` tensors (torchvision.transforms.v2).
 
 Images arrive already decoded, cropped and resized to the model's size (see ``medclass.data.preprocess``), so the
-presets only augment and normalise. Eval is deterministic: dtype conversion and normalisation only.
+transforms only augment and normalise. (A *preset* is a named set of augmentation settings,
+``augment.preset`` in the config; :class:`TrainTransform` applies the resolved settings.) Eval is
+deterministic: dtype conversion and normalisation only.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ def _normalize(mean: Sequence[float], std: Sequence[float]) -> list[v2.Transform
     return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
 
 
-class EvalPreset:
+class EvalTransform:
     """uint8 image -> float tensor normalised with ``mean``/``std`` (0-1 scale); no randomness."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
@@ -32,7 +34,7 @@ class EvalPreset:
         return self.transforms(image)
 
 
-class TrainPreset:
+class TrainTransform:
     """Augmentation from an :class:`AugmentConfig`, then the eval normalisation.
 
     Geometric ops run first on uint8 pixels, photometric ops next, noise last on the 0-1 float image
@@ -98,7 +100,7 @@ def noise_and_normalize(
 
 
 def eval_safe_augment(augment: AugmentConfig) -> AugmentConfig:
-    """The subset of a training preset that keeps a label valid at test time (TTA): flips and small shifts."""
+    """The subset of the training augmentation that keeps a label valid at test time (TTA): flips and small shifts."""
     return AugmentConfig(
         preset="none",
         hflip=0.5 if augment.hflip > 0 else 0.0,
