@@ -7,7 +7,8 @@ Per input image, named after the file's stem (``_2``, ``_3`` ... appended when t
 - ``<stem>.npy``: the raw map, 2-D, at the model input's height and width;
 - ``<stem>_layers.png`` (``feature-maps`` only): the activation grid of each stage;
 
-plus ``explanations.csv`` indexing the batch (one row per input; unreadable files get an ``error`` row).
+plus ``explanations.csv`` indexing the batch (one row per input; unreadable files get an ``error`` row; with
+``faithfulness``, the ``deletion_auc`` and ``insertion_auc`` of each map, see ``explain.faithfulness``).
 """
 
 from __future__ import annotations
@@ -33,13 +34,19 @@ from medclass.evaluation.predictions import decide, inference_device, softmax
 from medclass.explain import (
     ATTRIBUTION_METHODS,
     CAM_METHODS,
+    DEFAULT_METHOD,
     METHODS,
+    SIGNED_METHODS,
     TargetLayer,
     capture_activations,
+    colorbar_label,
     compute_attribution,
     compute_cam,
+    deletion_insertion,
+    folder_label,
     mean_activation_map,
     num_targets,
+    overlay_title,
     resolve_target_layer,
     save_localisation_grid,
     save_overlay,
@@ -209,7 +216,13 @@ def write_explanation(
     """Write ``<stem>.npy``, ``<stem>.png`` (and ``<stem>_layers.png`` for feature maps); returns both names."""
     np.save(out / f"{stem}.npy", heat)
     save_overlay(
-        pixels, heat, out / f"{stem}.png", title, signed=method == "integrated-gradients", caption=caption
+        pixels,
+        heat,
+        out / f"{stem}.png",
+        title,
+        signed=method in SIGNED_METHODS,
+        caption=caption,
+        colorbar=colorbar_label(method),
     )
     if layers is not None:
         plot_feature_maps(layers, out / f"{stem}_layers.png")
@@ -221,10 +234,11 @@ def explain_files(
     meta: CheckpointMeta,
     files: Sequence[str],
     out: str | Path,
-    method: str = "gradcam",
+    method: str = DEFAULT_METHOD,
     target: str | int | None = None,
     layer: str | None = None,
     batch_size: int = 8,
+    faithfulness: bool = False,
 ) -> pd.DataFrame:
     """Explain ``files`` with ``model`` (any head: one, two or more logits) into ``out``.
 
@@ -238,6 +252,7 @@ def explain_files(
         layer: target layer name (default: ``explain.targets.default_target_layer``; for ``feature-maps``
             the one layer to show instead of every stage).
         batch_size: images per forward/backward pass.
+        faithfulness: add each map's ``deletion_auc`` and ``insertion_auc`` (``explain.faithfulness``).
 
     Returns:
         The index table (also written to ``out/explanations.csv``).
@@ -260,7 +275,8 @@ def explain_files(
             f"--layer: {method} attributes to the input pixels; --layer applies to CAMs and feature-maps"
         )
     try:
-        target_layer = resolve_target_layer(model, layer) if (layer or method in CAM_METHODS) else None
+        needs_layer = layer or method in CAM_METHODS
+        target_layer = resolve_target_layer(model, layer, settings.image_size) if needs_layer else None
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     # Integrated gradients start from a black image, normalised like the inputs.
@@ -284,12 +300,12 @@ def explain_files(
         predicted = decide(probs, meta.threshold)
         targets = [fixed_target if fixed_target is not None else int(p) for p in predicted]
         maps, activations = explanation_maps(model, inputs, targets, method, target_layer, baseline)
+        curves = deletion_insertion(model, inputs, maps, targets, baseline) if faithfulness else None
         for i, path in enumerate(batch.paths):
             pred, goal = int(predicted[i]), targets[i]
             explained = None if method == "eigencam" else meta.classes[goal]  # Eigen-CAM ignores the target
-            title = f"predicted {meta.classes[pred]} ({probs[i, pred]:.1%})"
-            if explained is not None and goal != pred:
-                title += f", explaining {explained}"
+            truth = folder_label(path, meta.classes)
+            title = overlay_title(path, meta.classes[pred], float(probs[i, pred]), truth, explained)
             layers_i = {name: acts[i] for name, acts in activations.items()} if activations else None
             overlay, raw = write_explanation(
                 out,
@@ -312,10 +328,16 @@ def explain_files(
                     "prediction": meta.classes[pred],
                     "confidence": float(probs[i, pred]),
                     "error": "",
+                    **(
+                        {"deletion_auc": curves.deletion_auc[i], "insertion_auc": curves.insertion_auc[i]}
+                        if curves is not None
+                        else {}
+                    ),
                 }
             )
     order = {path: i for i, path in enumerate(files)}
-    table = pd.DataFrame(rows, columns=INDEX_COLUMNS).fillna({"error": ""})
+    columns = [*INDEX_COLUMNS, *(["deletion_auc", "insertion_auc"] if faithfulness else [])]
+    table = pd.DataFrame(rows, columns=columns).fillna({"error": ""})
     table = table.sort_values("path", key=lambda s: s.map(order)).reset_index(drop=True)
     table.to_csv(out / INDEX_FILE, index=False, float_format="%.6f", quoting=csv.QUOTE_MINIMAL)
     return table
@@ -324,25 +346,26 @@ def explain_files(
 def explain(
     source: str | Path,
     inputs: Sequence[str | Path],
-    method: str = "gradcam",
+    method: str = DEFAULT_METHOD,
     target: str | int | None = None,
     layer: str | None = None,
     out: str | Path | None = None,
     batch_size: int = 8,
     console: Console | None = None,
+    faithfulness: bool = False,
 ) -> pd.DataFrame:
     """Explain image files and folders with a checkpoint (or a run folder's best checkpoint).
 
     Args:
         source: checkpoint file or run folder.
         inputs: image files and folders (searched recursively).
-        method: ``gradcam``, ``gradcam++``, ``scorecam``, ``eigencam``, ``saliency``,
-            ``integrated-gradients`` or ``feature-maps``.
+        method: one of :data:`medclass.explain.METHODS`.
         target: class name or index to explain (default: the predicted class).
-        layer: target layer (module name); default chosen per model family.
-        out: output folder (default ``explanations/<method>``).
+        layer: target layer (module name); default chosen by feature-map resolution (``explain.targets``).
+        out: output folder (default ``<run folder>/explanations/<method>``, see :func:`default_out_dir`).
         batch_size: images per pass.
         console: where the summary goes.
+        faithfulness: add deletion and insertion AUCs per image to ``explanations.csv``.
 
     Returns:
         The index table (``out/explanations.csv``).
@@ -350,15 +373,29 @@ def explain(
     console = console or default_console()
     model, meta = load_for_inference(source)
     files = collect_files(inputs)
-    out = Path(out) if out is not None else Path("explanations") / method
-    table = explain_files(model, meta, files, out, method, target, layer, batch_size)
+    out = Path(out) if out is not None else default_out_dir(source, method)
+    table = explain_files(model, meta, files, out, method, target, layer, batch_size, faithfulness)
     failed = int((table["error"] != "").sum())
     done = table[table["error"] == ""]
     layer_used = done["layer"].iloc[0] if len(done) else "-"
     console.print(f"{len(done)} explanation(s) ({method} at layer {layer_used}) written to {out}")
+    if faithfulness and len(done):
+        console.print(
+            f"faithfulness: mean deletion AUC {done['deletion_auc'].mean():.3f} (lower is better), "
+            f"insertion AUC {done['insertion_auc'].mean():.3f} (higher is better), per image in {INDEX_FILE}"
+        )
     if failed:
         console.print(f"[yellow]{failed} unreadable file(s)[/], listed with the reason in {out / INDEX_FILE}")
     return table
+
+
+def default_out_dir(source: str | Path, method: str) -> Path:
+    """``<run folder>/explanations/<method>``; for a checkpoint outside ``<run>/checkpoints/``, beside it."""
+    source = Path(source)
+    if source.is_dir():
+        return source / "explanations" / method
+    run = source.parent.parent if source.parent.name == "checkpoints" else source.parent
+    return run / "explanations" / method
 
 
 def _read_boxes(boxes_csv: Path) -> dict[str, tuple[float, float, float, float]]:
@@ -388,7 +425,7 @@ def peak_in_box(heat: np.ndarray, box: tuple[float, float, float, float]) -> boo
 def localisation_check(
     source: str | Path,
     boxes_csv: str | Path,
-    method: str = "gradcam",
+    method: str = DEFAULT_METHOD,
     data: str | Path | None = None,
     split: str = "test",
     layer: str | None = None,
@@ -439,7 +476,8 @@ def localisation_check(
         raise DataError(f"{boxes_csv}: none of the {len(paths)} images of the {split} split has a box")
     transform = eval_transform(meta)
     model = model.to(inference_device()).eval()
-    target_layer = None if method not in CAM_METHODS else resolve_target_layer(model, layer)
+    size = settings.image_size
+    target_layer = None if method not in CAM_METHODS else resolve_target_layer(model, layer, size)
     size = settings.image_size
     pad = margin * size
     records = []
