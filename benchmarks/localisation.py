@@ -7,7 +7,7 @@ second call with the same ``--out``); then, on an independent probe set (another
 for the true class of every lesion image and whether its maximum falls within ``--tolerance`` (a fraction
 of the side) of the lesion's box. ``gradcam@last`` is Grad-CAM at the family's last stage, the layer used
 before the layer was chosen by resolution. With ``--faithfulness``, the mean deletion and insertion AUCs
-(``explain.faithfulness``) too.
+(``explain.faithfulness``) too. A method may name its layer: ``gradcam@layer3``, ``hirescam@last``.
 
 Usage:
     python benchmarks/localisation.py --models resnet18,cnn --sizes 128 --out /tmp/loc-bench
@@ -85,9 +85,8 @@ def measure(
     black = transform(torch.zeros(settings.channels, size, size, dtype=torch.uint8))
     rows = []
     for method in methods:
-        name, layer = method, None
-        if method == "gradcam@last":
-            name, layer = "gradcam", last_stage_layer(model)
+        name, _, layer = method.partition("@")
+        layer = last_stage_layer(model) if layer == "last" else (layer or None)
         target_layer = resolve_target_layer(model, layer, size) if name in CAM_METHODS else None
         started = time.perf_counter()
         maps = np.concatenate(

@@ -8,7 +8,7 @@ bright lesion at a random place, and ``lesions.csv`` holds its box.
   the side (3.8 px) of the lesion box for at least 80% of an independent set of lesion images (the pointing
   game). Grad-CAM at ResNet-18's last stage, the former default (a 4x4 grid at 128 px), got 14 of 40.
 - A small custom CNN at 64 px passes the localisation check of ``medclass.api.explain``.
-- Deletion/insertion curves rank a map that points at what a model uses above a random map.
+- Deletion/insertion curves rank a map that points at what a model uses above a map pointing elsewhere.
 """
 
 from __future__ import annotations
@@ -104,16 +104,17 @@ def test_default_explanation_of_the_default_model_points_at_small_lesions(
     )
     assert len(hits) == 40
     assert hits.mean() >= 0.8, f"pointing game {hits.sum()}/{len(hits)} at layer {saved['layer'].iloc[0]}"
-    # Faithfulness on the same maps: removing the most attributed pixels first lowers the tumour probability
-    # faster than removing them in a random order.
+    # Faithfulness on the same maps: deleting the pixels the map ranks first lowers the tumour probability
+    # faster than deleting those of the same maps turned by 180 degrees (as smooth, pointing elsewhere).
+    # (Random pixel orders are no reference on a trained CNN: scattered black pixels alone wreck its score.)
     assert saved["deletion_auc"].between(0, 1).all() and saved["insertion_auc"].between(0, 1).all()
     model, meta = load_for_inference(run)
     batch = load_batch(list(saved["path"]), preprocess_settings(meta), eval_transform(meta))
-    noise = np.random.default_rng(0).random((len(maps), 128, 128))
+    turned = np.stack([np.rot90(m, 2) for m in maps])
     black = eval_transform(meta)(torch.zeros(1, 128, 128, dtype=torch.uint8))
-    random_curves = deletion_insertion(model.eval(), batch.inputs, noise, [1] * len(maps), black)
-    assert saved["deletion_auc"].mean() < random_curves.deletion_auc.mean() - 0.05
-    assert saved["insertion_auc"].mean() > random_curves.insertion_auc.mean()
+    elsewhere = deletion_insertion(model.eval(), batch.inputs, turned, [1] * len(maps), black)
+    assert saved["deletion_auc"].mean() < elsewhere.deletion_auc.mean() - 0.1, elsewhere.deletion_auc.mean()
+    assert saved["insertion_auc"].mean() > elsewhere.insertion_auc.mean(), elsewhere.insertion_auc.mean()
 
 
 @pytest.mark.slow
