@@ -11,8 +11,22 @@ import torch
 from PIL import Image
 from torch import nn
 
-from medclass.api.explain import explain, explain_files, explanation_maps, output_stems
-from medclass.explain import METHODS, compute_cam, resolve_target_layer
+from medclass.api.explain import (
+    default_out_dir,
+    explain,
+    explain_files,
+    explanation_maps,
+    output_stems,
+)
+from medclass.explain import (
+    METHODS,
+    colorbar_label,
+    compute_cam,
+    folder_label,
+    overlay_title,
+    resolve_target_layer,
+)
+from medclass.explain.overlay import CAM_COLORBAR_LABEL
 from medclass.explain.targets import TargetLayer
 from medclass.inference.checkpoint import CheckpointMeta, load_for_inference
 from medclass.inference.inputs import load_images
@@ -233,3 +247,32 @@ def test_explain_refuses_folders_it_could_damage(run: Path, phantom_data: Path, 
         explain(run, [image], method="lime", out=tmp_path / "y")
     model, _ = load_for_inference(run)
     assert _hook_count(model) == 0
+
+
+def test_default_folder_is_the_run_folder_and_faithfulness_adds_two_columns(
+    run: Path, phantom_data: Path, tmp_path: Path
+) -> None:
+    images = sorted((phantom_data / "tumor").glob("*.png"))[:2]
+    table = explain(run, images, method="hirescam", faithfulness=True)
+    out = run / "explanations" / "hirescam"
+    saved = pd.read_csv(out / "explanations.csv")
+    assert list(saved.columns[-2:]) == ["deletion_auc", "insertion_auc"] and len(saved) == 2
+    assert saved[["deletion_auc", "insertion_auc"]].notna().all().all()
+    assert table["deletion_auc"].between(0, 1).all()
+    assert (
+        default_out_dir(run / "checkpoints" / "best.ckpt", "occlusion") == run / "explanations" / "occlusion"
+    )
+    assert default_out_dir(tmp_path / "model.ckpt", "saliency") == tmp_path / "explanations" / "saliency"
+    plain = explain(run, images[:1], method="occlusion", out=tmp_path / "occ")
+    assert "deletion_auc" not in plain.columns
+
+
+def test_overlay_title_names_the_file_and_the_true_label() -> None:
+    classes = ["no_tumor", "tumor"]
+    assert folder_label("data/tumor/case7.png", classes) == "tumor"
+    assert folder_label("scans/case7.png", classes) is None
+    title = overlay_title("data/tumor/case7.png", "no_tumor", 0.8, "tumor", "tumor")
+    assert title == "case7.png: predicted no_tumor (80.0%), true tumor, explaining tumor"
+    assert overlay_title("x/a.png", "tumor", 0.91) == "a.png: predicted tumor (91.0%)"
+    assert colorbar_label("gradcam") == colorbar_label("layercam") == CAM_COLORBAR_LABEL
+    assert "red raises" in colorbar_label("integrated-gradients")

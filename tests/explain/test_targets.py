@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from medclass.explain import compute_attribution, resolve_target_layer, target_scores
-from medclass.explain.targets import ChannelsLastToFirst, TokensToGrid, stage_layers
+from medclass.explain.targets import (
+    MIN_CAM_GRID,
+    ChannelsLastToFirst,
+    TokensToGrid,
+    cam_candidate_layers,
+    feature_grids,
+    last_stage_layer,
+    layer_by_resolution,
+    stage_layers,
+)
 from medclass.models import available_models, create_model
 
 SMALL_CNN = {"blocks": [{"out_channels": 4}, {"out_channels": 8}], "dense": [8]}
@@ -148,3 +159,52 @@ def test_two_logit_target_is_the_margin_like_a_one_logit_model() -> None:
             rtol=1e-4,
             atol=1e-6,
         )
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "expected"),
+    [
+        ("resnet18", 64, "layer1"),
+        ("resnet18", 128, "layer2"),
+        ("resnet18", 224, "layer2"),
+        ("resnet18", 512, "layer4"),
+        ("efficientnet_b0", 128, "features.3"),
+        ("densenet121", 224, "features.denseblock2"),
+        ("cnn", 128, "features.block4.act"),
+    ],
+)
+def test_default_cam_layer_is_the_deepest_with_a_16x16_grid(name: str, size: int, expected: str) -> None:
+    with torch.device("meta"):
+        model = create_model(name, num_classes=2, in_chans=1, image_size=size)
+        target = resolve_target_layer(model, None, size)
+        grid = feature_grids(model, cam_candidate_layers(model), (size, size))
+    assert target.name == expected
+    assert min(grid[expected]) >= MIN_CAM_GRID
+    deeper = list(grid)[list(grid).index(expected) + 1 :]
+    assert all(min(grid[name]) < MIN_CAM_GRID for name in deeper)
+
+
+def test_without_an_input_size_the_family_last_stage_is_used() -> None:
+    with torch.device("meta"):
+        model = create_model("resnet18", num_classes=2, in_chans=1)
+    assert resolve_target_layer(model).name == "layer4" == last_stage_layer(model)
+
+
+def test_layer_by_resolution_falls_back_to_the_finest_grid() -> None:
+    grids = {"a": (8, 8), "b": (8, 8), "c": (4, 4)}
+    assert layer_by_resolution(grids) == "b", "no 16x16 grid: the deepest of the finest"
+    assert layer_by_resolution({"a": (32, 32), "b": (16, 20), "c": (8, 8)}) == "b"
+    with pytest.raises(ValueError, match="no layer"):
+        layer_by_resolution({})
+
+
+def test_a_coarse_target_grid_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    with torch.device("meta"):
+        model = create_model("resnet18", num_classes=2, in_chans=1, image_size=128)
+    with caplog.at_level(logging.WARNING, logger="medclass.explain.targets"):
+        resolve_target_layer(model, "layer4", 128)
+    assert "layer4 is a 4x4 grid at 128x128 px" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="medclass.explain.targets"):
+        resolve_target_layer(model, None, 128)
+    assert caplog.text == ""

@@ -10,8 +10,8 @@ import typer
 from medclass.cli.base import app, console
 
 METHOD_HELP = (
-    "gradcam | gradcam++ | scorecam | eigencam (pytorch-grad-cam), saliency | integrated-gradients (captum), "
-    "feature-maps (activation grids per stage)."
+    "gradcam | gradcam++ | hirescam | layercam | scorecam | eigencam (pytorch-grad-cam), "
+    "saliency | integrated-gradients | occlusion (captum), feature-maps (activation grids per stage)."
 )
 
 
@@ -19,19 +19,31 @@ METHOD_HELP = (
 def explain(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint file or run folder (its best checkpoint).")],
     paths: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
-    method: Annotated[str, typer.Option("--method", help=METHOD_HELP)] = "gradcam",
+    method: Annotated[str, typer.Option("--method", help=METHOD_HELP)] = "gradcam",  # explain.DEFAULT_METHOD
     target: Annotated[
         str | None,
         typer.Option("--target", help="Class name or index to explain (default: the predicted class)."),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default explanations/<method>).")
+        Path | None, typer.Option("--out", help="Output folder (default RUN_DIR/explanations/<method>).")
     ] = None,
     layer: Annotated[
         str | None,
-        typer.Option("--layer", help="Target layer, a module name (default: chosen per model family)."),
+        typer.Option(
+            "--layer",
+            help="Target layer, a module name (default: the deepest stage with a feature map of at least "
+            "16x16 cells at the model's input size).",
+        ),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per pass.")] = 8,
+    faithfulness: Annotated[
+        bool,
+        typer.Option(
+            "--faithfulness",
+            help="Add deletion_auc (lower is better) and insertion_auc (higher is better) per image to "
+            "explanations.csv: the class probability as the most-attributed pixels are removed / inserted.",
+        ),
+    ] = False,
 ) -> None:
     """Explain predictions: overlay PNG and raw map (.npy) per image, named after the file, plus explanations.csv."""
     from medclass.api.explain import explain as run_explain
@@ -45,4 +57,5 @@ def explain(
         out=out,
         batch_size=batch_size,
         console=console,
+        faithfulness=faithfulness,
     )

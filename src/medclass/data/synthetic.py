@@ -31,8 +31,16 @@ class Lesion:
         return int(self.cx - r), int(self.cy - r), int(np.ceil(self.cx + r)), int(np.ceil(self.cy + r))
 
 
-def phantom_image(size: int, rng: np.random.Generator, lesion: bool) -> tuple[np.ndarray, Lesion | None]:
-    """One phantom slice as a uint8 ``size x size`` array, and its lesion (or None)."""
+def phantom_image(
+    size: int,
+    rng: np.random.Generator,
+    lesion: bool,
+    lesion_radius: tuple[float, float] = (0.06, 0.10),
+) -> tuple[np.ndarray, Lesion | None]:
+    """One phantom slice as a uint8 ``size x size`` array, and its lesion (or None).
+
+    ``lesion_radius`` is the range of the lesion's radius as a fraction of ``size`` (drawn uniformly).
+    """
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     cx = size / 2 + rng.uniform(-0.04, 0.04) * size
     cy = size / 2 + rng.uniform(-0.04, 0.04) * size
@@ -54,7 +62,7 @@ def phantom_image(size: int, rng: np.random.Generator, lesion: bool) -> tuple[np
 
     found = None
     if lesion:
-        radius = size * rng.uniform(0.06, 0.10)
+        radius = size * rng.uniform(*lesion_radius)
         while True:  # a centre well inside the brain
             lx, ly = rng.uniform(cx - ax * 0.6, cx + ax * 0.6), rng.uniform(cy - ay * 0.6, cy + ay * 0.6)
             if ((lx - cx) / ax) ** 2 + ((ly - cy) / ay) ** 2 < 0.45:
@@ -74,8 +82,11 @@ def make_phantom_dataset(
     size: int = 128,
     seed: int = 0,
     classes: tuple[str, str] = ("no_tumor", "tumor"),
+    lesion_radius: tuple[float, float] = (0.06, 0.10),
 ) -> Path:
     """Write ``out_dir/<class>/<class>_NNN.png`` (second class has lesions) and ``out_dir/lesions.csv``.
+
+    ``lesion_radius``: range of the lesion radius as a fraction of ``size`` (see :func:`phantom_image`).
 
     Returns:
         The data folder (folder-per-class layout).
@@ -87,7 +98,7 @@ def make_phantom_dataset(
         folder = out / label
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(n_per_class):
-            pixels, lesion = phantom_image(size, rng, lesion=label_index == 1)
+            pixels, lesion = phantom_image(size, rng, lesion=label_index == 1, lesion_radius=lesion_radius)
             path = folder / f"{label}_{i:03d}.png"
             Image.fromarray(pixels).save(path)
             if lesion is not None:

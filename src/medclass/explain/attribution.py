@@ -1,4 +1,4 @@
-"""Pixel attributions with captum: vanilla-gradient saliency and integrated gradients.
+"""Pixel attributions with captum: vanilla-gradient saliency, integrated gradients and occlusion.
 
 Both explain the same target scores as the CAMs (``explain.targets``). Maps have the input's height and width:
 
@@ -6,7 +6,11 @@ Both explain the same target scores as the CAMs (``explain.targets``). Maps have
 - ``integrated-gradients``: the attributions summed over the channels, signed (positive pixels raise the
   target score). The baseline is the caller's (``medclass explain`` uses a black image, i.e. pixel value 0
   normalised like the inputs: background in MRI and X-ray); the attributions of an image add up to the target
-  score at the image minus the score at the baseline (completeness), up to the integration error of ``steps``.
+  score at the image minus the score at the baseline (completeness), up to the integration error of ``steps``;
+- ``occlusion`` (Zeiler & Fergus 2014): the drop of the target score when a square patch of side
+  ``side / OCCLUSION_WINDOW_FRACTION`` is replaced by the baseline, slid with half its side as the stride and
+  averaged over the patches covering each pixel; signed (positive: hiding the pixel lowers the score). No
+  gradients, one forward pass per patch position (225 per image), so slower than the others.
 """
 
 from __future__ import annotations
@@ -15,13 +19,18 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients, Saliency
+from captum.attr import IntegratedGradients, Occlusion, Saliency
 from torch import nn
 
 from medclass.explain.cam import check_targets, frozen_parameters
 from medclass.explain.targets import TargetScores
 
-ATTRIBUTION_METHODS = ("saliency", "integrated-gradients")
+ATTRIBUTION_METHODS = ("saliency", "integrated-gradients", "occlusion")
+# Methods whose maps are signed (drawn on a diverging scale centred on 0).
+SIGNED_METHODS = ("integrated-gradients", "occlusion")
+# Occlusion patch side as a fraction of the image side: 1/8 (16 px at 128 px) covers the phantoms' smallest
+# lesions (radius 3% of the side) in one patch; the stride is half the patch.
+OCCLUSION_WINDOW_FRACTION = 8
 
 
 def compute_attribution(
@@ -38,8 +47,9 @@ def compute_attribution(
         model: the classifier in eval mode.
         inputs: normalised model inputs ``(N, C, H, W)`` on the model's device.
         targets: class index per image (see ``explain.targets`` for one- and two-logit heads).
-        method: ``saliency`` or ``integrated-gradients``.
-        baseline: integrated gradients' reference input, ``(C, H, W)`` or ``(N, C, H, W)``; default zeros.
+        method: ``saliency``, ``integrated-gradients`` or ``occlusion``.
+        baseline: the reference input of integrated gradients and occlusion, ``(C, H, W)`` or
+            ``(N, C, H, W)``; default zeros.
         steps: integration steps of integrated gradients.
 
     Returns:
@@ -62,6 +72,20 @@ def compute_attribution(
         if method == "saliency":
             grads = Saliency(head).attribute(x, target=targets, abs=True)
             maps = grads.amax(dim=1)
+        elif method == "occlusion":
+            base = torch.zeros_like(x) if baseline is None else baseline.to(x).expand_as(x)
+            channels, height, width = x.shape[1:]
+            window = max(min(height, width) // OCCLUSION_WINDOW_FRACTION, 2)
+            stride = max(window // 2, 1)
+            attributions = Occlusion(head).attribute(
+                x.detach(),
+                sliding_window_shapes=(channels, window, window),
+                strides=(channels, stride, stride),
+                baselines=base,
+                target=targets,
+                perturbations_per_eval=16,
+            )
+            maps = attributions.sum(dim=1) / channels
         else:
             base = torch.zeros_like(x) if baseline is None else baseline.to(x).expand_as(x)
             attributions = IntegratedGradients(head).attribute(

@@ -1,4 +1,9 @@
-"""Class activation maps with pytorch-grad-cam: Grad-CAM, Grad-CAM++, Score-CAM and Eigen-CAM.
+"""Class activation maps with pytorch-grad-cam: Grad-CAM, Grad-CAM++, HiResCAM, LayerCAM, Score-CAM, Eigen-CAM.
+
+HiResCAM (Draelos & Carin 2020) multiplies the activations by their gradients cell by cell instead of by the
+channel's mean gradient, so the map stays faithful to what the score depends on; LayerCAM (Jiang et al. 2021)
+weights each cell by its positive gradient, meant for the finer grids of earlier layers. Which layer the CAM
+is taken at matters more than the weighting for small lesions (see ``explain.targets``).
 
 Every call builds the CAM object, computes the maps and releases the library's forward hooks (and the
 activations and graph they hold) before returning, even when the computation fails, so running CAMs over
@@ -18,7 +23,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, ScoreCAM
+from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
@@ -27,6 +32,8 @@ from medclass.explain.targets import TargetLayer, TargetScores, num_targets, res
 CAM_METHODS: dict[str, type] = {
     "gradcam": GradCAM,
     "gradcam++": GradCAMPlusPlus,
+    "hirescam": HiResCAM,
+    "layercam": LayerCAM,
     "scorecam": ScoreCAM,
     "eigencam": EigenCAM,
 }
@@ -78,8 +85,8 @@ def compute_cam(
         model: the classifier (eval mode; one, two or more logits, see ``explain.targets``).
         inputs: normalised model inputs ``(N, C, H, W)`` on the model's device.
         targets: class index per image (for one-logit models 1 is the positive class, 0 the negative).
-        method: ``gradcam``, ``gradcam++``, ``scorecam`` or ``eigencam``.
-        layer: the target layer, its module name, or None for the automatic choice.
+        method: a key of :data:`CAM_METHODS`.
+        layer: the target layer, its module name, or None for the automatic choice at the inputs' size.
 
     Returns:
         ``(N, H, W)`` float32 maps in [0, 1] at the input's height and width.
@@ -91,7 +98,11 @@ def compute_cam(
         raise ValueError(f"CAM method {method!r}: expected one of {', '.join(CAM_METHODS)}")
     if inputs.ndim != 4:
         raise ValueError(f"inputs must be (N, C, H, W), got shape {tuple(inputs.shape)}")
-    target_layer = layer if isinstance(layer, TargetLayer) else resolve_target_layer(model, layer)
+    target_layer = (
+        layer
+        if isinstance(layer, TargetLayer)
+        else resolve_target_layer(model, layer, tuple(inputs.shape[-2:]))
+    )
     model.eval()
     with torch.no_grad():
         num_outputs = model(inputs[:1]).shape[1]

@@ -46,6 +46,43 @@ def _save(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> Path:
     return path
 
 
+# What the colour bar of each method's map measures.
+COLORBAR_LABELS = {
+    "saliency": "|gradient| of the class score",
+    "integrated-gradients": "attribution (red raises the class score)",
+    "occlusion": "class-score drop when hidden",
+    "feature-maps": "mean activation",
+}
+CAM_COLORBAR_LABEL = "class activation (0 = least, 1 = most)"
+
+
+def colorbar_label(method: str) -> str:
+    """The colour-bar label of ``method``'s maps (CAMs: min-max scaled activations)."""
+    return COLORBAR_LABELS.get(method, CAM_COLORBAR_LABEL)
+
+
+def folder_label(path: str | os.PathLike, classes: Sequence[str]) -> str | None:
+    """The true class of an image in a folder-per-class layout: its parent folder's name, if it is a class."""
+    parent = Path(path).parent.name
+    return parent if parent in classes else None
+
+
+def overlay_title(
+    path: str | os.PathLike,
+    predicted: str,
+    confidence: float,
+    true_label: str | None = None,
+    explained: str | None = None,
+) -> str:
+    """``"<file>: predicted <class> (<p>%)[, true <class>][, explaining <class>]"``."""
+    title = f"{Path(path).name}: predicted {predicted} ({confidence:.1%})"
+    if true_label is not None:
+        title += f", true {true_label}"
+    if explained is not None and explained != predicted:
+        title += f", explaining {explained}"
+    return title
+
+
 def save_overlay(
     image: np.ndarray,
     heat: np.ndarray,
@@ -53,6 +90,7 @@ def save_overlay(
     title: str,
     signed: bool = False,
     caption: str | None = None,
+    colorbar: str | None = None,
 ) -> Path:
     """Write the image and the image with ``heat`` over it, side by side, titled ``title``.
 
@@ -63,6 +101,7 @@ def save_overlay(
         title: figure title (e.g. predicted class and confidence).
         signed: colour a signed map with a diverging scale centred on 0.
         caption: small text under the overlay (method, layer, target).
+        colorbar: the colour bar's label (what the map measures, see :func:`colorbar_label`).
 
     Raises:
         ValueError: the map does not have the image's height and width.
@@ -76,13 +115,16 @@ def save_overlay(
     left.imshow(pixels, **image_args)
     right.imshow(pixels, **image_args)
     shown = right.imshow(heat, alpha=HEAT_ALPHA, **_heat_args(heat, signed))
-    fig.colorbar(shown, ax=right, fraction=0.046, pad=0.03)
+    bar = fig.colorbar(shown, ax=right, fraction=0.046, pad=0.03)
+    if colorbar:
+        bar.set_label(colorbar, fontsize=8)
+        bar.ax.tick_params(labelsize=7)
     for ax in (left, right):
         ax.set_xticks([])
         ax.set_yticks([])
     left.set_xlabel("model input")
     right.set_xlabel(caption or "explanation")
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
 

@@ -1,7 +1,16 @@
 """Where an explanation looks and what it explains: the target layer of every model family, the reshape of a
 transformer's tokens into a spatial map, and the score each target class stands for.
 
-Target layer (chosen automatically, overridable with ``--layer NAME``, a name of ``model.named_modules()``):
+Target layer (chosen automatically, overridable with ``--layer NAME``, a name of ``model.named_modules()``).
+When the input size is known (``medclass explain`` always knows it), a CNN's layer is chosen by the resolution
+of its feature map: the deepest stage (:func:`cam_candidate_layers`) whose grid has at least
+:data:`MIN_CAM_GRID` cells on its shorter side. A CAM is one value per grid cell, upsampled: on ResNet-18's
+``layer4`` at 128 px (a 4x4 grid of 32 px cells) its peak is a cell centre that can lie 16 px from a lesion
+inside the cell, so small lesions are missed even when the right cell lights up (pointing game on phantoms
+with lesions of 3-10% of the side: 14/40 at ``layer4``, 27/40 at ``layer3`` (8x8), 40/40 at ``layer2``
+(16x16); see BENCHMARKS.md, "Explanations: localisation"). A warning is logged when the grid used is under
+:data:`WARN_CAM_GRID` cells. Without an input size, and for transformers (whose patch grid is fixed), the
+family's last stage in this table is used:
 
 ==========================================  ============================================================
 model                                       target layer
@@ -39,6 +48,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +60,12 @@ from medclass.models import CustomCNN
 
 # Layers shown by the feature-maps method when a family has more stages than this.
 MAX_STAGES = 5
+# The automatic CAM layer is the deepest stage with at least this many cells on the shorter side of its grid
+# (measured, see the module docstring), and a grid under WARN_CAM_GRID cells is warned about.
+MIN_CAM_GRID = 16
+WARN_CAM_GRID = 8
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -159,6 +175,15 @@ def _timm_feature_modules(model: nn.Module) -> list[str]:
     return [entry["module"] for entry in info if isinstance(entry, dict) and entry.get("module")]
 
 
+def _vgg_before_pool(model: nn.Module) -> list[str]:
+    children = list(model.features.named_children())
+    return [
+        f"features.{name}"
+        for (name, module), (_, following) in itertools.pairwise(children)
+        if isinstance(module, nn.ReLU) and isinstance(following, nn.MaxPool2d)
+    ]
+
+
 def stage_layers(model: nn.Module) -> list[str]:
     """Names of the model's stages from input to output (at most :data:`MAX_STAGES`), for feature maps.
 
@@ -169,13 +194,7 @@ def stage_layers(model: nn.Module) -> list[str]:
     if isinstance(model, torchvision.models.ResNet):
         return ["layer1", "layer2", "layer3", "layer4"]
     if isinstance(model, torchvision.models.VGG):
-        children = list(model.features.named_children())
-        before_pool = [
-            f"features.{name}"
-            for (name, module), (_, following) in itertools.pairwise(children)
-            if isinstance(module, nn.ReLU) and isinstance(following, nn.MaxPool2d)
-        ]
-        return _spread(before_pool)
+        return _spread(_vgg_before_pool(model))
     if isinstance(model, torchvision.models.DenseNet):
         blocks = [f"features.{n}" for n, _ in model.features.named_children() if n.startswith("denseblock")]
         return [*blocks[:-1], "features.norm5"]
@@ -193,8 +212,98 @@ def stage_layers(model: nn.Module) -> list[str]:
     return _spread(convs)
 
 
-def default_target_layer(model: nn.Module) -> str:
-    """The automatically chosen target layer's name (see the module docstring for the rule per family)."""
+def cam_candidate_layers(model: nn.Module) -> list[str]:
+    """Every stage of a CNN from input to output, among which the CAM layer is chosen by grid resolution.
+
+    Like :func:`stage_layers` without thinning to :data:`MAX_STAGES` (EfficientNet's nine ``features``
+    children all count). Empty for transformers (fixed patch grid) and unknown models.
+    """
+    if _is_token_model(model) or getattr(model, "output_fmt", "NCHW") == "NHWC":
+        return []
+    if isinstance(model, CustomCNN | torchvision.models.ResNet | torchvision.models.DenseNet):
+        return stage_layers(model)
+    if isinstance(model, torchvision.models.VGG):
+        return _vgg_before_pool(model)
+    timm_modules = _timm_feature_modules(model)
+    if timm_modules:
+        return timm_modules
+    features = getattr(model, "features", None)
+    if isinstance(features, nn.Sequential) and len(features) > 0:
+        return [f"features.{name}" for name, _ in features.named_children()]
+    return []
+
+
+def _input_channels(model: nn.Module) -> int:
+    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return int(first.in_channels) if first is not None else 3
+
+
+@torch.no_grad()
+def feature_grids(
+    model: nn.Module, layers: list[str], input_size: tuple[int, int]
+) -> dict[str, tuple[int, int]]:
+    """``(h, w)`` of each layer's output for one input of ``input_size``: one forward pass on zeros.
+
+    Works on the meta device too (no values are computed there). Layers that produce no 4-D map are left out.
+    """
+    modules = dict(model.named_modules())
+    grids: dict[str, tuple[int, int]] = {}
+    handles = []
+
+    def recorder(name: str):
+        def hook(module: nn.Module, args: tuple, output: Any) -> None:
+            if isinstance(output, torch.Tensor) and output.ndim == 4:
+                grids[name] = (int(output.shape[-2]), int(output.shape[-1]))
+
+        return hook
+
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    probe = torch.zeros(1, _input_channels(model), *input_size, device=device)
+    training = model.training
+    try:
+        handles = [modules[name].register_forward_hook(recorder(name)) for name in layers if name in modules]
+        model.eval()(probe)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(training)
+    return {name: grids[name] for name in layers if name in grids}
+
+
+def layer_by_resolution(grids: dict[str, tuple[int, int]], min_grid: int = MIN_CAM_GRID) -> str:
+    """The deepest layer of ``grids`` (ordered input to output) with ``min(h, w) >= min_grid``.
+
+    When no layer reaches ``min_grid`` (a small input), the deepest of those with the finest grid.
+    """
+    if not grids:
+        raise ValueError("no layer with a spatial feature map to choose from")
+    fine_enough = [name for name, (h, w) in grids.items() if min(h, w) >= min_grid]
+    if fine_enough:
+        return fine_enough[-1]
+    finest = max(min(h, w) for h, w in grids.values())
+    return [name for name, (h, w) in grids.items() if min(h, w) == finest][-1]
+
+
+def default_target_layer(model: nn.Module, input_size: int | tuple[int, int] | None = None) -> str:
+    """The automatically chosen target layer's name (see the module docstring for the rule).
+
+    Args:
+        model: the network.
+        input_size: the model input's side or ``(H, W)``; with it, a CNN's layer is chosen by the resolution
+            of its feature map (:func:`layer_by_resolution`), without it the family's last stage.
+    """
+    if input_size is not None:
+        size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+        candidates = cam_candidate_layers(model)
+        grids = feature_grids(model, candidates, size) if candidates else {}
+        if grids:
+            return layer_by_resolution(grids)
+    return last_stage_layer(model)
+
+
+def last_stage_layer(model: nn.Module) -> str:
+    """The family's last stage (the table in the module docstring), the layer used without an input size."""
     if _is_token_model(model):
         blocks = getattr(model, "blocks", None)
         if isinstance(blocks, nn.Sequential | nn.ModuleList) and len(blocks) > 0:
@@ -215,13 +324,21 @@ def default_target_layer(model: nn.Module) -> str:
     return stage_layers(model)[-1]
 
 
-def resolve_target_layer(model: nn.Module, layer: str | None = None) -> TargetLayer:
+def resolve_target_layer(
+    model: nn.Module, layer: str | None = None, input_size: int | tuple[int, int] | None = None
+) -> TargetLayer:
     """The target layer ``layer`` (a module name) or the automatic one, with its reshape transform.
+
+    Args:
+        model: the network.
+        layer: a module name, or None for :func:`default_target_layer`.
+        input_size: the model input's side or ``(H, W)``: picks the automatic layer by resolution, and a
+            warning is logged when the chosen layer's grid has fewer than :data:`WARN_CAM_GRID` cells a side.
 
     Raises:
         ValueError: ``layer`` is not a module of the model (the message suggests close names).
     """
-    name = layer or default_target_layer(model)
+    name = layer or default_target_layer(model, input_size)
     modules = dict(model.named_modules())
     if name not in modules or name == "":
         close = difflib.get_close_matches(name, [n for n in modules if n], n=5, cutoff=0.5)
@@ -231,7 +348,22 @@ def resolve_target_layer(model: nn.Module, layer: str | None = None) -> TargetLa
             f"(default: {default_target_layer(model)})"
         )
     module = modules[name]
-    return TargetLayer(name=name, module=module, reshape=reshape_transform(model, module))
+    target = TargetLayer(name=name, module=module, reshape=reshape_transform(model, module))
+    if input_size is not None and not _is_token_model(model):
+        size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+        grid = feature_grids(model, [name], size).get(name)
+        if grid is not None and min(grid) < WARN_CAM_GRID:
+            log.warning(
+                "target layer %s is a %dx%d grid at %dx%d px: a CAM there cannot point at anything smaller "
+                "than a cell (%d px); choose a finer --layer or a pixel method (saliency, occlusion)",
+                name,
+                grid[0],
+                grid[1],
+                size[0],
+                size[1],
+                size[0] // grid[0],
+            )
+    return target
 
 
 def num_targets(num_outputs: int) -> int:
