@@ -9,6 +9,7 @@ import pandas as pd
 
 from medclass.api.inference import infer_files
 from medclass.api.uncertainty import uncertain_inference
+from medclass.data.files import require_regular_file
 from medclass.data.readers import is_image_file
 from medclass.evaluation.predictions import prediction_table
 from medclass.explain.uncertainty import predictive_entropy
@@ -25,13 +26,13 @@ def collect_files(inputs: Sequence[str | Path]) -> list[str]:
             found = [
                 p
                 for p in item.rglob("*")
-                if p.is_file()
+                if not p.is_dir()  # FIFOs, devices, broken links: reported as unreadable rows
                 and is_image_file(p)
                 and not any(part.startswith(".") for part in p.relative_to(item).parts)
             ]
             files += sorted((str(p) for p in found), key=natural_key)
-        elif item.exists():
-            files.append(str(item))
+        elif item.exists() or item.is_symlink():
+            files.append(str(require_regular_file(item, "image file")))
         else:
             raise DataError(f"{item}: no such file or folder")
     if not files:

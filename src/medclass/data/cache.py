@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.format import open_memmap
 
+from medclass.data.files import file_md5 as hash_file
 from medclass.data.preprocess import PreprocessSettings, load_preprocessed
 from medclass.data.readers import UnreadableImage
 from medclass.utils.io import read_json, write_json
@@ -112,12 +113,9 @@ class ImageCache:
 
 
 def file_md5(path: str | os.PathLike) -> str | None:
-    """MD5 hex digest of a file's bytes, or None when the file cannot be read."""
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
-    except OSError:
-        return None
+    """MD5 hex digest of a file's bytes, or None when it is not a regular, readable file."""
+    result = hash_file(path)
+    return None if isinstance(result, str) else result[0]
 
 
 def cache_key(settings: PreprocessSettings, digests: Sequence[str | None]) -> str:

@@ -45,6 +45,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from medclass.config.schema import IMAGE_EXTENSIONS
+from medclass.data.files import file_problem
 
 _DICOM_SUFFIXES = (".dcm", ".dicom")
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -128,15 +129,10 @@ def _short(exc: BaseException) -> str:
 
 
 def _check_file(path: Path) -> None:
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise UnreadableImage(path, "file not found") from None
-    except OSError as exc:
-        raise UnreadableImage(path, f"cannot access file: {_short(exc)}") from None
-    if path.is_dir():
-        raise UnreadableImage(path, "is a folder, not a file")
-    if size == 0:
+    problem = file_problem(path)  # before any decoder opens it: a FIFO or a device would block the open
+    if problem is not None:
+        raise UnreadableImage(path, problem)
+    if path.stat().st_size == 0:
         raise UnreadableImage(path, "empty file")
 
 
