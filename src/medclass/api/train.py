@@ -112,7 +112,7 @@ def describe_choices(config: Config, data: PreparedData, datamodule: MedDataModu
     report = data.report
     counts = split_counts(data.training_table(config.split))
     console.print(
-        f"[bold]data[/] {config.data.path} ({report['layout']}), classes {data.classes}, "
+        f"[bold]data[/] {report['data']} ({report['layout']}), classes {data.classes}, "
         f"{report['n_images']} images; skipped {len(report['skipped'])} unreadable"
     )
     for split in ("train", "val", "test"):

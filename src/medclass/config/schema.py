@@ -46,6 +46,9 @@ class DataConfig(Section):
         0.1, description="Foreground threshold as a fraction of the image's intensity range."
     )
     cache_dir: str | None = Field(None, description="Preprocessed-array cache (default ~/.cache/medclass).")
+    min_images_per_class: Annotated[int, Field(ge=1)] = Field(
+        5, description="Fewest readable images a class may have (fewer: an error, usually a label typo)."
+    )
     batch_size: Annotated[int, Field(ge=1)] = 32
     num_workers: int | Literal["auto"] = "auto"
     sampler: Literal["none", "weighted"] = Field(

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from medclass.config.schema import Config, SplitConfig
+from medclass.data.checks import leak_note
 from medclass.data.discovery import SPLIT_NAMES, DataIndex
 from medclass.data.duplicates import find_duplicates
 from medclass.data.scan import FileInfo
@@ -180,13 +181,9 @@ def make_splits(index: DataIndex, infos: Sequence[FileInfo], cfg: SplitConfig, s
         if not cfg.allow_duplicate_leakage:
             link = _merge_duplicates(link, keys, report.group_ids(), notes)
         if strategy == "predefined":
-            leaks = [g for g in [*report.exact, *report.near] if g.split_leak]
+            leaks = leak_note(report)
             if leaks:
-                example = ", ".join(leaks[0].paths[:2])
-                notes.append(
-                    f"{len(leaks)} duplicate group(s) cross the given splits (e.g. {example}); "
-                    "kept as given: run `medclass inspect` for the list"
-                )
+                notes.append(leaks)
 
     rng = np.random.default_rng(seed)
     fold = None
