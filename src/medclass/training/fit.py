@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar, TQDMProgressBar
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from medclass.config.schema import Config
 from medclass.data.datamodule import MedDataModule
@@ -20,11 +23,30 @@ from medclass.training.callbacks import (
     EpochSummary,
     UnfreezeBackbone,
 )
+from medclass.training.checkpoint import read_checkpoint
 from medclass.training.module import LitClassifier, monitor_mode
 from medclass.training.precise_bn import PreciseBN, use_precise_bn
+from medclass.utils.errors import MedclassError, RunDirError
+from medclass.utils.io import atomic_write
 
 BEST_NAME = "best"
 LAST_NAME = "last"
+# What Lightning reads from last.ckpt to resume; a file without them is refused before Lightning sees it.
+RESUME_KEYS = ("state_dict", "optimizer_states", "lr_schedulers", "loops", "epoch")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written to a temporary file beside the target and renamed onto it.
+
+    Lightning's own save stages the file in the system temporary folder and then moves it, which is a copy
+    when that folder is on another file system: a kill or a full disk during the copy leaves a truncated
+    checkpoint in place of the previous one. A rename within the run folder is atomic, so the previous
+    checkpoint stays whole until the new one is complete.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        with atomic_write(path, "wb") as handle:
+            torch.save(checkpoint, handle)
 
 
 def resolve_precision(setting: str) -> str:
@@ -107,6 +129,7 @@ def build_trainer(
         num_sanity_val_steps=0,
         limit_train_batches=trainer_cfg.limit_train_batches,
         log_every_n_steps=10,
+        plugins=[AtomicCheckpointIO()],
     )
 
 
@@ -131,14 +154,59 @@ def fit(
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     trainer = build_trainer(config, run_dir, build_callbacks(config, run_dir, callbacks), loggers)
     last = run_dir / "checkpoints" / f"{LAST_NAME}.ckpt"
+    if resume and last.exists():
+        check_resumable(last, config)
     with warnings.catch_warnings():
         # Lightning suggests more loader workers; on CPU-only machines the model needs the cores instead.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*`isinstance.*LeafSpec.*")
         # A frozen backbone keeps its BatchNorm layers in eval mode on purpose (models.freeze_backbone).
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
-        trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume and last.exists() else None)
+        # torchmetrics warns that AUROC/F1 are undefined when a class is missing from a validation batch
+        # (and returns 0, which the summary shows); the note repeats every epoch and says nothing more.
+        warnings.filterwarnings("ignore", message=".*No positive samples in targets.*")
+        warnings.filterwarnings("ignore", message=".*No negative samples in targets.*")
+        warnings.filterwarnings("ignore", message=".*samples in target.*are all zero.*")
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume and last.exists() else None)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise RunDirError(
+                f"{run_dir}: no space left on the device while writing the run ({exc.strerror}); the last "
+                f"complete checkpoint is kept: free some space and continue with --resume --out {run_dir}"
+            ) from None
     if trainer.interrupted:
         raise KeyboardInterrupt
     best = run_dir / "checkpoints" / f"{BEST_NAME}.ckpt"
     return best if best.exists() else last
+
+
+def check_resumable(last: Path, config: Config) -> None:
+    """Refuse a ``last.ckpt`` that Lightning could not resume from, before Lightning opens it.
+
+    Raises:
+        RunDirError: a truncated or foreign file, or a change Lightning cannot carry over (a ``onecycle``
+            schedule to a new number of epochs: its step count is fixed when it is built).
+    """
+    try:
+        checkpoint = read_checkpoint(last)
+    except MedclassError as exc:
+        raise RunDirError(f"{exc}; the run cannot be resumed: start it again with --overwrite") from None
+    missing = [k for k in RESUME_KEYS if not isinstance(checkpoint, dict) or k not in checkpoint]
+    if missing:
+        raise RunDirError(
+            f"{last}: not a checkpoint a run can be resumed from (missing {', '.join(missing)}); "
+            "start the run again with --overwrite"
+        )
+    before = (checkpoint.get("medclass") or {}).get("config") or {}
+    epochs_before = (before.get("trainer") or {}).get("epochs")
+    if (
+        config.scheduler.name == "onecycle"
+        and epochs_before is not None
+        and epochs_before != config.trainer.epochs
+    ):
+        raise RunDirError(
+            f"{last}: the run was trained with trainer.epochs = {epochs_before} and a onecycle schedule, which "
+            f"fixes its length at the start; resume with --epochs {epochs_before}, or start a new run"
+        )
