@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from medclass.config.schema import Config
 from medclass.utils.errors import ConfigError
+from medclass.utils.io import atomic_write
 
 # Short names accepted wherever a dotted key is: the names of `medclass train`'s flags.
 ALIASES: dict[str, str] = {
@@ -176,7 +177,8 @@ def config_to_dict(cfg: BaseModel) -> dict[str, Any]:
 def save_config(cfg: Config, path: str | Path) -> Path:
     """Write the resolved config as YAML."""
     path = Path(path)
-    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    with atomic_write(path) as handle:  # an interrupted or failed write keeps the previous file
+        handle.write(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     return path
 
 

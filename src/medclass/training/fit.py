@@ -5,7 +5,8 @@ from __future__ import annotations
 import errno
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -156,17 +157,7 @@ def fit(
     last = run_dir / "checkpoints" / f"{LAST_NAME}.ckpt"
     if resume and last.exists():
         check_resumable(last, config)
-    with warnings.catch_warnings():
-        # Lightning suggests more loader workers; on CPU-only machines the model needs the cores instead.
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*`isinstance.*LeafSpec.*")
-        # A frozen backbone keeps its BatchNorm layers in eval mode on purpose (models.freeze_backbone).
-        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
-        # torchmetrics warns that AUROC/F1 are undefined when a class is missing from a validation batch
-        # (and returns 0, which the summary shows); the note repeats every epoch and says nothing more.
-        warnings.filterwarnings("ignore", message=".*No positive samples in targets.*")
-        warnings.filterwarnings("ignore", message=".*No negative samples in targets.*")
-        warnings.filterwarnings("ignore", message=".*samples in target.*are all zero.*")
+    with known_harmless_warnings_silenced():
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume and last.exists() else None)
         except OSError as exc:
@@ -180,6 +171,26 @@ def fit(
         raise KeyboardInterrupt
     best = run_dir / "checkpoints" / f"{BEST_NAME}.ckpt"
     return best if best.exists() else last
+
+
+@contextmanager
+def known_harmless_warnings_silenced() -> Iterator[None]:
+    """Inside: Lightning's and torchmetrics' notes that say nothing a user can act on are not shown."""
+    with warnings.catch_warnings():
+        # Lightning suggests more loader workers; on CPU-only machines the model needs the cores instead.
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*`isinstance.*LeafSpec.*")
+        # A frozen backbone keeps its BatchNorm layers in eval mode on purpose (models.freeze_backbone).
+        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
+        # torchmetrics warns that AUROC/F1 are undefined when a class is missing from a validation batch
+        # (and returns 0, which the summary shows); the note repeats every epoch and says nothing more.
+        warnings.filterwarnings("ignore", message=".*No positive samples in targets.*")
+        warnings.filterwarnings("ignore", message=".*No negative samples in targets.*")
+        warnings.filterwarnings("ignore", message=".*No positive samples found in target.*")
+        warnings.filterwarnings("ignore", message=".*for one or more classes was `nan`.*")
+        # A resumed run writes into its own checkpoints folder on purpose.
+        warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
+        yield
 
 
 def check_resumable(last: Path, config: Config) -> None:
