@@ -245,6 +245,11 @@ def read_splits(path: str | os.PathLike, classes: Sequence[str] | None = None) -
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not a readable splits CSV ({exc})") from None
     raw.columns = [str(c).strip().lower() for c in raw.columns]
+    repeated = sorted({c for c in raw.columns if list(raw.columns).count(c) > 1})
+    if repeated:
+        raise DataError(
+            f"{path}: line 1 (header): column(s) {', '.join(repr(c) for c in repeated)} appear more than once"
+        )
     missing = [c for c in SPLIT_COLUMNS if c not in raw.columns]
     if missing:
         raise DataError(
