@@ -43,7 +43,7 @@ from medclass.utils.io import read_json, write_json
 from medclass.utils.paths import cache_dir as default_cache_dir
 
 # Bump when the readers or the preprocessing change the pixels they produce, to invalidate old entries.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 MAX_WORKERS = 8
 # Fewer files than this are decoded in-process: starting worker processes costs more than it saves.
 SERIAL_BELOW = 64

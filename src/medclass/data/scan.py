@@ -26,7 +26,7 @@ from medclass.data.readers import UnreadableImage, image_info, read_image
 from medclass.utils.paths import cache_dir as default_cache_dir
 
 # Bump when the decoded facts change (reader rules, hash function): old entries are then ignored.
-SCAN_CACHE_VERSION = 1
+SCAN_CACHE_VERSION = 2
 _CACHE_NAME = f"scan-v{SCAN_CACHE_VERSION}.sqlite"
 # Below this many files to decode, starting worker processes costs more than it saves.
 _MIN_FILES_FOR_POOL = 64
