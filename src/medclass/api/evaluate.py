@@ -130,6 +130,9 @@ def infer_labelled(
 ) -> tuple[Inference, np.ndarray]:
     """Model outputs on the readable files and their true class indices (same order)."""
     inference = infer_files(model, meta, paths)
+    if not inference.paths:
+        first, reason = next(iter(inference.failures.items()), ("-", "no file"))
+        raise DataError(f"none of the {len(paths)} image(s) to evaluate is readable (e.g. {first}: {reason})")
     label_of = dict(zip(paths, labels, strict=True))
     y_true = np.array([meta.classes.index(label_of[p]) for p in inference.paths], dtype=np.int64)
     return inference, y_true

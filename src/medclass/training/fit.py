@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import signal
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar, TQDMProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from medclass.config.schema import Config
 from medclass.data.datamodule import MedDataModule
@@ -27,6 +29,7 @@ from medclass.training.callbacks import (
 from medclass.training.checkpoint import read_checkpoint
 from medclass.training.module import LitClassifier, monitor_mode
 from medclass.training.precise_bn import PreciseBN, use_precise_bn
+from medclass.utils.console import default_console
 from medclass.utils.errors import MedclassError, RunDirError
 from medclass.utils.io import atomic_write
 
@@ -160,6 +163,14 @@ def fit(
     with known_harmless_warnings_silenced():
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume and last.exists() else None)
+        except SIGTERMException:
+            # Lightning stops at the next batch and raises SystemExit with no code, i.e. exit status 0, as if
+            # the run had finished. It has not: say so and exit with the status of a SIGTERM (128 + 15).
+            default_console(stderr=True).print(
+                f"stopped by SIGTERM; the last complete epoch is saved: resume with --resume --out {run_dir}",
+                highlight=False,
+            )
+            raise SystemExit(128 + signal.SIGTERM) from None
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
