@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import write_image
 from rich.console import Console
 
 from medclass.api.prepare import prepare_data
 from medclass.config import build_config
 from medclass.data.checks import check_class_splits
 from medclass.utils.errors import DataError
-from tests.conftest import write_image
 
 
 def _folders(root: Path, counts: dict[str, int]) -> Path:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import write_image
 
 from medclass.data.cache import build_cache
 from medclass.data.files import file_md5, file_problem, require_regular_file
@@ -16,7 +17,6 @@ from medclass.data.preprocess import PreprocessSettings
 from medclass.data.readers import UnreadableImage, read_image
 from medclass.data.scan import scan_files
 from medclass.utils.errors import DataError
-from tests.conftest import write_image
 
 pytestmark = pytest.mark.timeout(60)  # a regression blocks on the FIFO: fail instead of hanging
 

@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from reliability.conftest import SRC, run_cli_process
 
 from medclass.data.cache import build_cache
 from medclass.data.preprocess import PreprocessSettings, load_preprocessed
 from medclass.training.checkpoint import read_checkpoint
 from medclass.training.fit import AtomicCheckpointIO
-from tests.reliability.conftest import SRC, run_cli_process
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 
 def _child(code: str) -> subprocess.Popen:

@@ -21,9 +21,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
-from tests.conftest import write_image
-from tests.reliability.conftest import SRC, Result, run_cli_process, snapshot
+from conftest import write_image
+from reliability.conftest import SRC, Result, run_cli_process, snapshot
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -650,6 +649,7 @@ def test_bad_input(case: Case, workspace: Workspace, cli) -> None:
 SIGNAL_CASES = ["sigint-during-training", "sigterm-during-training"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SIGNAL_CASES)
 def test_signal_during_training_then_resume(name: str, workspace: Workspace) -> None:
     ws = workspace

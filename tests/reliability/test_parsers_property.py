@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from conftest import write_image
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +18,6 @@ from medclass.config.loader import parse_override
 from medclass.data.discovery import Sample, discover
 from medclass.data.splits import _patient_groups, read_splits
 from medclass.utils.errors import MedclassError
-from tests.conftest import write_image
 
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
