@@ -222,7 +222,7 @@ def test_disk_full_while_checkpointing_is_a_clear_error(
 
 
 def test_resume_with_more_epochs_continues_the_warmup_schedule(
-    run_copy: Path, fast_yaml: Path, tiny_data: Path, cli
+    recwarn: pytest.WarningsRecorder, run_copy: Path, fast_yaml: Path, tiny_data: Path, cli
 ) -> None:
     result = cli(
         "train", "--data", tiny_data, "--config", fast_yaml, "--out", run_copy, "--resume", "--epochs", "3"
@@ -230,7 +230,13 @@ def test_resume_with_more_epochs_continues_the_warmup_schedule(
     assert result.code == 0, result.text
     metrics = pd.read_csv(run_copy / "metrics.csv")
     assert metrics["epoch"].tolist() == [1, 2, 3]
+    assert not [w for w in recwarn if "dirpath has changed" in str(w.message)]
     assert "exists and is not empty" not in result.err and "Warning" not in result.err
+    # The run was copied: the best score still carries over (Lightning alone forgets it in a moved folder).
+    state = read_checkpoint(run_copy / "checkpoints" / "last.ckpt")["callbacks"]
+    best = next(v for k, v in state.items() if k.startswith("ModelCheckpoint{'monitor': 'val_loss'"))
+    assert float(best["best_model_score"]) == pytest.approx(metrics["val_loss"].min(), abs=1e-4)
+    assert Path(best["best_model_path"]).parent == run_copy / "checkpoints"
 
 
 def test_known_harmless_torchmetrics_warnings_are_silenced() -> None:

@@ -62,6 +62,38 @@ def resolve_precision(setting: str) -> str:
     return "32-true"
 
 
+class RunCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` whose state survives a moved or copied run folder.
+
+    Lightning keeps the best score only when the checkpoint folder is the one it was saved from; in a moved
+    run it warns and forgets it, so the next epoch would become ``best.ckpt`` however bad it is. The saved
+    paths are re-rooted into this run's folder instead (the file names are fixed: ``best``, ``last``).
+    """
+
+    @property
+    def state_key(self) -> str:
+        # The key of ModelCheckpoint's state in a checkpoint: unchanged, so runs saved before still resume.
+        return super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        saved = state_dict.get("dirpath")
+        if saved and self.dirpath and saved != self.dirpath:
+            here = Path(self.dirpath)
+
+            def moved(path: Any) -> Any:
+                return str(here / Path(path).name) if path else path
+
+            state_dict = {
+                **state_dict,
+                "dirpath": self.dirpath,
+                "best_model_path": moved(state_dict.get("best_model_path")),
+                "kth_best_model_path": moved(state_dict.get("kth_best_model_path")),
+                "last_model_path": moved(state_dict.get("last_model_path")),
+                "best_k_models": {moved(k): v for k, v in (state_dict.get("best_k_models") or {}).items()},
+            }
+        super().load_state_dict(state_dict)
+
+
 def build_callbacks(config: Config, run_dir: Path, extra: Sequence[L.Callback] = ()) -> list[L.Callback]:
     """Checkpointing, early stopping, per-epoch CSV and summary, reseeding, unfreezing, plus ``extra``."""
     trainer_cfg = config.trainer
@@ -71,7 +103,7 @@ def build_callbacks(config: Config, run_dir: Path, extra: Sequence[L.Callback] =
         EpochSeed(config.seed),
         # best.ckpt: weights and medclass metadata only (what evaluate/predict need; no optimizer state, which
         # for Adam is twice the weights). last.ckpt: everything a resume needs.
-        ModelCheckpoint(
+        RunCheckpoint(
             dirpath=checkpoints,
             filename=BEST_NAME,
             monitor=trainer_cfg.monitor,
@@ -83,7 +115,7 @@ def build_callbacks(config: Config, run_dir: Path, extra: Sequence[L.Callback] =
         ),
         # Saved after the whole epoch (not after validation, inside it), last.ckpt is a clean epoch boundary: a
         # resumed run starts the next epoch with every callback's state of this one.
-        ModelCheckpoint(
+        RunCheckpoint(
             dirpath=checkpoints,
             filename=LAST_NAME,  # monitor None + top 1: the latest epoch, replaced every epoch
             save_top_k=1,
