@@ -260,3 +260,21 @@ def test_known_harmless_torchmetrics_warnings_are_silenced() -> None:
         with known_harmless_warnings_silenced():
             auroc()
     assert [str(w.message) for w in seen] == []
+
+
+def test_splits_file_run_names_the_file_and_reports_its_leak(
+    tiny_data: Path, fast_yaml: Path, tmp_path: Path, cli
+):
+    images = sorted(tiny_data.rglob("*.png"))
+    copy = tmp_path / "copy_of_first.png"
+    shutil.copyfile(images[0], copy)
+    rows = [(p, p.parent.name, ["train", "train", "val", "test"][i % 4]) for i, p in enumerate(images)]
+    rows[0] = (images[0], images[0].parent.name, "train")
+    rows.append((copy, images[0].parent.name, "test"))
+    splits = tmp_path / "my_splits.csv"
+    pd.DataFrame(rows, columns=["path", "label", "split"]).to_csv(splits, index=False)
+    result = cli("train", "--splits", splits, "--config", fast_yaml, "--out", tmp_path / "run")
+    assert result.code == 0, result.text
+    assert f"data {splits} (splits-file)" in result.text and "data None" not in result.text
+    assert "1 duplicate group(s) cross the given splits" in result.text
+    assert "kept in one split" not in result.text
