@@ -29,12 +29,16 @@ sysdeps:
 demo: install
 	$(BIN)/medclass demo
 
+# The layers of docs/ARCHITECTURE.md (import-linter contracts in pyproject.toml) are checked first: a crossed
+# layer fails the build before the tests run.
 test: install sysdeps
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) runs demo_data .pytest_cache .ruff_cache

@@ -23,8 +23,8 @@ import torch
 
 from medclass.api.explain import explain_files
 from medclass.data.synthetic import make_phantom_dataset
+from medclass.inference.checkpoint import CheckpointMeta
 from medclass.models import create_model
-from medclass.training.checkpoint import CheckpointMeta
 
 
 def resident_mb() -> float:

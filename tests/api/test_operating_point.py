@@ -11,20 +11,20 @@ import pandas as pd
 import pytest
 
 from medclass.api import evaluate, predict, train
-from medclass.api.decision import fit_decision
-from medclass.api.evaluate import labelled_files
-from medclass.api.inference import infer_files
 from medclass.evaluation.calibration import fit_temperature
+from medclass.evaluation.decision_fit import fit_decision
 from medclass.evaluation.metrics import classification_metrics
 from medclass.evaluation.thresholds import threshold_for_sensitivity, youden_threshold
-from medclass.training.checkpoint import load_for_inference, read_checkpoint
+from medclass.inference.checkpoint import load_for_inference, read_checkpoint
+from medclass.inference.inputs import labelled_files
+from medclass.inference.runner import Predictor
 from medclass.utils.errors import ConfigError, RunDirError
 
 
 def _val_outputs(run: Path):
     model, meta = load_for_inference(run)
     paths, labels = labelled_files(run, meta, None, "val")
-    inference = infer_files(model, meta, paths)
+    inference = Predictor(model, meta).predict_files(paths)
     y = np.array([meta.classes.index(dict(zip(paths, labels, strict=True))[p]) for p in inference.paths])
     return meta, inference, y
 

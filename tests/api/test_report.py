@@ -13,15 +13,15 @@ import pytest
 from PIL import Image
 
 from medclass.api import evaluate
-from medclass.api.artifacts import augmented_views
-from medclass.api.evaluate import evaluate_epochs
-from medclass.api.inference import preprocess_settings
+from medclass.api.evaluate_epochs import evaluate_epochs
+from medclass.api.model_figures import augmented_views
 from medclass.api.report import report
 from medclass.config import build_config
 from medclass.data.preprocess import load_preprocessed
 from medclass.explain.targets import stage_layers
+from medclass.inference.checkpoint import load_for_inference
+from medclass.inference.inputs import preprocess_settings
 from medclass.models.profile import count_macs, count_parameters
-from medclass.training.checkpoint import load_for_inference
 from medclass.transforms.presets import TrainPreset
 
 PLOTS = (

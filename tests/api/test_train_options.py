@@ -60,7 +60,7 @@ def test_frozen_backbone_trains_only_the_head_until_unfrozen(
 ) -> None:
     import torch
 
-    from medclass.training.checkpoint import read_checkpoint
+    from medclass.inference.checkpoint import read_checkpoint
 
     config = fast_config(
         phantom_data,

@@ -7,7 +7,6 @@ import pytest
 from scipy.special import softmax
 
 from medclass.evaluation.calibration import (
-    apply_temperature,
     expected_calibration_error,
     fit_temperature,
     reliability_curve,
@@ -79,17 +78,7 @@ def test_fit_temperature_recovers_known_temperature(true_temperature: float) -> 
     assert fitted == pytest.approx(true_temperature, rel=0.05)
 
 
-def test_apply_temperature() -> None:
+def test_fit_temperature_names_a_bad_shape() -> None:
     logits = np.array([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0]])
-    assert apply_temperature(logits, 1.0) == pytest.approx(softmax(logits, axis=1))
-    soft = apply_temperature(logits, 3.0)
-    assert soft.sum(axis=1) == pytest.approx([1.0, 1.0])
-    assert (soft.argmax(axis=1) == logits.argmax(axis=1)).all()  # accuracy is unchanged
-    assert soft.max() < apply_temperature(logits, 1.0).max()  # T > 1 softens
-    for bad in (0.0, -1.0, np.inf, np.nan):
-        with pytest.raises(ValueError, match="temperature"):
-            apply_temperature(logits, bad)
-    with pytest.raises(ValueError, match=r"\(3,\)"):
-        apply_temperature(np.zeros(3), 1.0)
     with pytest.raises(ValueError, match=r"\(3,\)"):
         fit_temperature(logits, [0, 1, 2])

@@ -1,4 +1,4 @@
-"""classification_metrics, predicted_labels and the text report: hand-computed cases and sklearn agreement."""
+"""classification_metrics, the decision rule and the text report: hand-computed cases and sklearn agreement."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from medclass.evaluation.metrics import (
     binary_auc,
     classification_metrics,
     classification_report_text,
-    predicted_labels,
 )
+from medclass.inference.decision import decide
 
 # Binary hand case: positive class = index 1 ("tumor").
 Y_BIN = np.array([0, 0, 1, 1, 1])
@@ -78,12 +78,12 @@ def test_threshold_half_matches_argmax_here() -> None:
     ]
 
 
-def test_predicted_labels() -> None:
-    assert predicted_labels(P_BIN).tolist() == [0, 1, 0, 1, 1]
-    assert predicted_labels(P_BIN, threshold=0.4).tolist() == [0, 1, 1, 1, 1]
-    assert predicted_labels([[0.2, 0.5, 0.3], [0.1, 0.1, 0.8]]).tolist() == [1, 2]
+def test_decide() -> None:
+    assert decide(P_BIN).tolist() == [0, 1, 0, 1, 1]
+    assert decide(P_BIN, threshold=0.4).tolist() == [0, 1, 1, 1, 1]
+    assert decide([[0.2, 0.5, 0.3], [0.1, 0.1, 0.8]]).tolist() == [1, 2]
     with pytest.raises(ValueError, match="binary"):
-        predicted_labels([[0.2, 0.5, 0.3]], threshold=0.5)
+        decide([[0.2, 0.5, 0.3]], threshold=0.5)
 
 
 def test_four_class_hand_computed() -> None:

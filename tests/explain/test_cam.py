@@ -11,12 +11,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from medclass.api.explain import explain, explain_files, explanation_maps, load_batch, output_stems
-from medclass.api.inference import eval_transform, preprocess_settings
+from medclass.api.explain import explain, explain_files, explanation_maps, output_stems
 from medclass.explain import METHODS, compute_cam, resolve_target_layer
 from medclass.explain.targets import TargetLayer
+from medclass.inference.checkpoint import CheckpointMeta, load_for_inference
+from medclass.inference.inputs import load_images
 from medclass.models import create_model
-from medclass.training.checkpoint import CheckpointMeta, load_for_inference
 from medclass.utils.errors import ConfigError, RunDirError
 
 SMALL_CNN = {"blocks": [{"out_channels": 4}, {"out_channels": 8}], "dense": [8]}
@@ -123,12 +123,17 @@ def _meta(classes: list[str], image_size: int = 32) -> CheckpointMeta:
     )
 
 
+def _inputs(files: list[str], meta: CheckpointMeta) -> torch.Tensor:
+    images = load_images(files, meta)
+    return images.tensor(range(len(images.rows)), meta)
+
+
 def test_one_logit_model_explained_for_its_predicted_class(tmp_path: Path) -> None:
     model = _one_logit_model()
     files = _write_images(tmp_path / "in", 8)
     meta = _meta(["benign", "malignant"])
     with torch.no_grad():  # centre the logits on these images so that both classes are predicted
-        inputs = load_batch(files, preprocess_settings(meta), eval_transform(meta)).inputs
+        inputs = _inputs(files, meta)
         model[-1].bias -= model(inputs)[:, 0].median() + 1e-4
     table = explain_files(model, meta, files, tmp_path / "out", method="gradcam")
     assert list(table["path"]) == files and (table["error"] == "").all()
@@ -138,14 +143,14 @@ def test_one_logit_model_explained_for_its_predicted_class(tmp_path: Path) -> No
         assert raw.shape == (32, 32) and (tmp_path / "out" / row.overlay).stat().st_size > 0
         # The explained class is the predicted one, and the map is that class's CAM (1 = the logit, 0 = -logit).
         assert row.target == row.prediction
-        batch = load_batch([row.path], preprocess_settings(meta), eval_transform(meta))
+        single = _inputs([row.path], meta)
         with torch.no_grad():
-            logit = float(model(batch.inputs)[0, 0])
+            logit = float(model(single)[0, 0])
         logits.append(logit)
         expected_class = int(logit > 0)
         assert row.prediction == meta.classes[expected_class]
         assert row.confidence == pytest.approx(1 / (1 + np.exp(-abs(logit))), rel=1e-5)
-        np.testing.assert_allclose(raw, compute_cam(model, batch.inputs, [expected_class])[0], atol=1e-6)
+        np.testing.assert_allclose(raw, compute_cam(model, single, [expected_class])[0], atol=1e-6)
     assert min(logits) < 0 < max(logits), "both classes were exercised"
 
 
@@ -210,10 +215,10 @@ def test_explain_refuses_folders_it_could_damage(run: Path, phantom_data: Path, 
     foreign = tmp_path / "notes"
     foreign.mkdir()
     (foreign / "keep.txt").write_text("mine")
-    with pytest.raises(RunDirError, match="not empty and holds no explanations.csv"):
+    with pytest.raises(RunDirError, match="not empty and is not a medclass explanations folder"):
         explain(run, [image], out=foreign)
     assert (foreign / "keep.txt").read_text() == "mine"
-    with pytest.raises(RunDirError, match="not empty and holds no explanations.csv"):
+    with pytest.raises(RunDirError, match="holds input image"):
         explain(run, [image], out=image.parent)
     # An explanations folder may be reused, but not when an input lies in it (its overlay could replace it).
     done = tmp_path / "done"

@@ -13,8 +13,8 @@ from PIL import Image
 
 from medclass.api.explain import explain_files
 from medclass.explain import compute_cam
+from medclass.inference.checkpoint import CheckpointMeta
 from medclass.models import create_model
-from medclass.training.checkpoint import CheckpointMeta
 
 SMALL_CNN = {"blocks": [{"out_channels": 8}, {"out_channels": 16}], "dense": [16]}
 

@@ -20,7 +20,7 @@ from reliability.conftest import SRC, run_cli_process
 
 from medclass.data.cache import build_cache
 from medclass.data.preprocess import PreprocessSettings, load_preprocessed
-from medclass.training.checkpoint import read_checkpoint
+from medclass.inference.checkpoint import read_checkpoint
 from medclass.training.fit import AtomicCheckpointIO
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]

@@ -12,15 +12,16 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from medclass.api.decision import Decision
-from medclass.api.evaluate import decision_blocks, score
 from medclass.config import build_config, save_config
-from medclass.evaluation.predictions import prediction_table
+from medclass.evaluation.decision_fit import Decision
+from medclass.evaluation.scoring import decision_blocks, score
+from medclass.inference.decision import decide
+from medclass.inference.runner import Predictions
 from medclass.reporting.figures import prediction_rows, write_run_figures
 from medclass.reporting.html import write_report
-from medclass.reporting.run_files import load_run
 from medclass.reporting.summary import write_summary
 from medclass.reporting.tables import Estimate
+from medclass.runs import load_run
 from medclass.utils.errors import RunDirError
 from medclass.utils.io import write_json
 
@@ -106,7 +107,7 @@ def make_run_folder(root: Path, classes: list[str] = CLASSES, n_test: int = 30, 
     decision = Decision(threshold=THRESHOLD, rule="youden", n=8, sensitivity=1.0, specificity=0.75)
     metrics.update(decision_blocks(decision), split="test")
     write_json(run / "test_metrics.json", metrics)
-    table = prediction_table(list(test["path"]), probs, classes, THRESHOLD)
+    table = Predictions(list(test["path"]), probs, decide(probs, THRESHOLD), {}).table(classes)
     table.insert(1, "label", list(test["label"]))
     table.to_csv(run / "predictions_test.csv", index=False, float_format="%.6f")
     return run

@@ -12,7 +12,7 @@ from reporting.test_html import make_run_folder
 
 from medclass.reporting.figures import write_run_figures
 from medclass.reporting.html import write_report
-from medclass.reporting.run_files import load_run
+from medclass.runs import load_run
 
 CHROMIUM_ARGS = [
     "--no-sandbox",  # root in a container has no user namespace for the sandbox

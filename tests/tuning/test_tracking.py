@@ -7,11 +7,9 @@ from typing import Any
 
 import pytest
 
-from medclass.api.prepare import prepare_data
-from medclass.api.train import build_datamodule, build_module, evaluate_test_split
-from medclass.config import Config, build_config, save_config
-from medclass.training.fit import fit
-from medclass.training.tracking import build_loggers, flatten_config, log_run_artifacts
+from medclass.api.train import train
+from medclass.config import Config, build_config
+from medclass.training.tracking import build_loggers, flatten_config
 from medclass.utils.errors import ConfigError
 from medclass.utils.io import read_json
 
@@ -19,16 +17,11 @@ EPOCHS = 2
 
 
 def _train_with_tracking(tree: dict[str, Any], run_dir: Path) -> Config:
-    """What api.train does, with the loggers of build_loggers passed to fit and the artifacts logged after."""
-    config = build_config(tree, values={"trainer.epochs": EPOCHS, "out": str(run_dir)})
-    run_dir.mkdir(parents=True)
-    save_config(config, run_dir / "config.yaml")
-    data = prepare_data(config, run_dir)
-    datamodule = build_datamodule(config, data)
-    loggers = build_loggers(config, run_dir)
-    best = fit(build_module(config, datamodule), datamodule, config, run_dir, loggers=loggers)
-    evaluate_test_split(best, datamodule, config, run_dir)
-    log_run_artifacts(loggers, run_dir)
+    """Train through the API as a user does; ``tracking`` in ``tree`` turns the loggers on."""
+    config = build_config(
+        tree, values={"trainer.epochs": EPOCHS, "out": str(run_dir), "evaluation.report": False}
+    )
+    train(config)
     return config
 
 

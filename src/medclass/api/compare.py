@@ -26,6 +26,8 @@ from medclass.api.train import train
 from medclass.config import apply_overrides, build_config
 from medclass.reporting.html import CSS, esc, image
 from medclass.reporting.html import table as html_table
+from medclass.reporting.plots_campaigns import plot_comparison
+from medclass.runs import prepare_output_dir
 from medclass.training.tracking import log_summary
 from medclass.tuning.compare import (
     TABLE_HEADER,
@@ -38,11 +40,13 @@ from medclass.tuning.compare import (
     to_markdown,
 )
 from medclass.tuning.grid import load_grid, plan_runs, run_grid
-from medclass.tuning.plots import plot_comparison
 from medclass.utils.console import default_console
 from medclass.utils.errors import ConfigError
 
 COMPARE_ROOT = Path("runs") / "compare"
+
+
+COMPARISON_FILE = "comparison.csv"
 
 
 @dataclass
@@ -146,6 +150,7 @@ def compare(
             "--set, --data and --repeats apply to a grid: use them with --experiments GRID.yaml"
         )
     out_dir = Path(out) if out is not None else default_out(experiments)
+    prepare_output_dir(out_dir, "compare", reuse=True, legacy=(COMPARISON_FILE,))
     tracking_config = None
     if experiments is not None:
         grid = load_grid(experiments)
@@ -157,8 +162,7 @@ def compare(
     if len(runs) < 2:
         raise ConfigError(f"compare needs at least two variants, got {len(runs)}")
     comparison = compare_runs(runs)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    table_csv = out_dir / "comparison.csv"
+    table_csv = out_dir / COMPARISON_FILE
     comparison.table.to_csv(table_csv, index=False, float_format="%.6g")
     comparison.long.to_csv(out_dir / "comparison_long.csv", index=False, float_format="%.6g")
     table_md = out_dir / "comparison.md"

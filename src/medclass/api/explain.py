@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +23,8 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from medclass.api.evaluate import labelled_files
-from medclass.api.inference import eval_transform, preprocess_settings
-from medclass.api.predict import collect_files
-from medclass.data.preprocess import PreprocessSettings, load_preprocessed
-from medclass.data.readers import UnreadableImage, image_info
-from medclass.evaluation.predictions import decide, inference_device, softmax
+from medclass.data.preprocess import PreprocessSettings
+from medclass.data.readers import image_info
 from medclass.explain import (
     ATTRIBUTION_METHODS,
     CAM_METHODS,
@@ -45,8 +40,18 @@ from medclass.explain import (
     save_overlay,
     stage_layers,
 )
+from medclass.inference.checkpoint import CheckpointMeta, load_for_inference
+from medclass.inference.inputs import (
+    collect_files,
+    eval_transform,
+    labelled_files,
+    load_images,
+    preprocess_settings,
+)
+from medclass.inference.runner import Predictor
 from medclass.reporting.plots import plot_feature_maps
-from medclass.training.checkpoint import CheckpointMeta, load_for_inference, resolve_checkpoint
+from medclass.runs import prepare_output_dir, resolve_checkpoint
+from medclass.transforms.tensor import to_chw_tensor
 from medclass.utils.console import default_console
 from medclass.utils.errors import ConfigError, DataError, RunDirError
 from medclass.utils.io import write_json
@@ -65,15 +70,6 @@ INDEX_COLUMNS = [
 ]
 # Margin of the localisation check, as a fraction of the image side (see localisation_check).
 LOCALISATION_MARGIN = 0.05
-
-
-def probabilities(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Class probabilities of ``(N, K)`` logits: softmax, or for one logit ``[1 - sigmoid, sigmoid]``."""
-    logits = np.asarray(logits, dtype=np.float64)
-    if logits.ndim == 2 and logits.shape[1] == 1:
-        positive = 1.0 / (1.0 + np.exp(-logits[:, 0] / temperature))
-        return np.stack([1.0 - positive, positive], axis=1)
-    return softmax(logits, temperature)
 
 
 def target_index(target: str | int | None, classes: Sequence[str]) -> int | None:
@@ -107,56 +103,18 @@ def output_stems(files: Sequence[str]) -> list[str]:
 
 
 def prepare_out_dir(out: Path, files: Sequence[str]) -> Path:
-    """Create ``out`` for explanations, refusing a folder that holds anything else or any of the inputs.
+    """Claim ``out`` for explanations (see :func:`medclass.runs.prepare_output_dir`): a new or empty folder,
+    or one this command wrote before; never a folder that holds any of the input images.
 
     Raises:
-        RunDirError: ``out`` is a non-empty folder without an ``explanations.csv`` (not ours to write into), or
-            an input image lies in it (its overlay could replace it).
+        RunDirError: ``out`` is a file, a folder of something else, or holds an input image.
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise RunDirError(f"--out {out}: is a file, not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / INDEX_FILE).is_file():
-        raise RunDirError(
-            f"--out {out}: folder is not empty and holds no {INDEX_FILE}; refusing to write explanations "
-            "among other files: choose a new or empty folder"
-        )
     resolved = out.resolve()
     inside = [f for f in files if Path(f).resolve().parent == resolved]
     if inside:
         raise RunDirError(f"--out {out}: holds input image {inside[0]}; choose another folder")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-@dataclass
-class LoadedBatch:
-    """Readable images of a batch: paths, uint8 ``H x W x C`` pixels, the normalised inputs, and failures."""
-
-    paths: list[str] = field(default_factory=list)
-    pixels: list[np.ndarray] = field(default_factory=list)
-    inputs: torch.Tensor | None = None
-    failures: dict[str, str] = field(default_factory=dict)
-
-
-def load_batch(files: Sequence[str], settings: PreprocessSettings, transform: Any) -> LoadedBatch:
-    """Preprocess ``files`` exactly as in training; unreadable files go to ``failures`` with the reason."""
-    batch = LoadedBatch()
-    tensors = []
-    for path in files:
-        try:
-            pixels = load_preprocessed(path, settings)
-        except UnreadableImage as exc:
-            batch.failures[path] = exc.reason
-            continue
-        batch.paths.append(path)
-        batch.pixels.append(pixels)
-        tensors.append(
-            transform(torch.from_numpy(np.array(pixels)).permute(2, 0, 1))
-        )  # copy: may be read-only
-    if tensors:
-        batch.inputs = torch.stack(tensors)
-    return batch
+    return prepare_output_dir(out, "explanations", reuse=True, legacy=(INDEX_FILE,)).path
 
 
 def explanation_maps(
@@ -251,8 +209,8 @@ def explain_files(
     files = list(dict.fromkeys(map(str, files)))  # a file given twice (directly and in its folder) once
     settings = preprocess_settings(meta)
     transform = eval_transform(meta)
-    model = model.to(inference_device()).eval()
-    device = next(model.parameters()).device
+    predictor = Predictor(model, meta)
+    device = predictor.device
     _check_head(model, meta, settings)
     fixed_target = target_index(target, meta.classes)
     if layer and method in ATTRIBUTION_METHODS:
@@ -265,26 +223,25 @@ def explain_files(
         raise ConfigError(str(exc)) from None
     # Integrated gradients start from a black image, normalised like the inputs.
     black = np.zeros((settings.image_size, settings.image_size, settings.channels), np.uint8)
-    baseline = transform(torch.from_numpy(black).permute(2, 0, 1))
+    baseline = transform(to_chw_tensor(black))
     out = prepare_out_dir(Path(out), files)
     stems = dict(zip(files, output_stems(files), strict=True))
     if target_layer is not None:
         layer_name = target_layer.name
     else:
         layer_name = "input" if method in ATTRIBUTION_METHODS else "stages"
-    rows: list[dict[str, Any]] = []
-    for start in range(0, len(files), batch_size):
-        batch = load_batch(files[start : start + batch_size], settings, transform)
-        rows += [{"path": p, "method": method, "error": r} for p, r in batch.failures.items()]
-        if batch.inputs is None:
-            continue
-        inputs = batch.inputs.to(device)
-        with torch.no_grad():
-            probs = probabilities(model(inputs).float().cpu().numpy(), meta.temperature)
-        predicted = decide(probs, meta.threshold)
+    images = load_images(files, meta)
+    rows: list[dict[str, Any]] = [
+        {"path": p, "method": method, "error": r} for p, r in images.failures.items()
+    ]
+    for start in range(0, len(images.rows), batch_size):
+        indices = range(start, min(start + batch_size, len(images.rows)))
+        inputs = images.tensor(indices, meta).to(device)
+        probs, predicted = predictor.predict_tensor(inputs)
         targets = [fixed_target if fixed_target is not None else int(p) for p in predicted]
         maps, activations = explanation_maps(model, inputs, targets, method, target_layer, baseline)
-        for i, path in enumerate(batch.paths):
+        for i, index in enumerate(indices):
+            path = images.paths[index]
             pred, goal = int(predicted[i]), targets[i]
             explained = None if method == "eigencam" else meta.classes[goal]  # Eigen-CAM ignores the target
             title = f"predicted {meta.classes[pred]} ({probs[i, pred]:.1%})"
@@ -294,7 +251,7 @@ def explain_files(
             overlay, raw = write_explanation(
                 out,
                 stems[path],
-                batch.pixels[i],
+                images.pixels(index),
                 maps[i],
                 title,
                 f"{method} @ {layer_name}",
@@ -437,27 +394,25 @@ def localisation_check(
     chosen = [(p, label) for p, label in zip(paths, labels, strict=True) if str(Path(p).resolve()) in boxes]
     if not chosen:
         raise DataError(f"{boxes_csv}: none of the {len(paths)} images of the {split} split has a box")
-    transform = eval_transform(meta)
-    model = model.to(inference_device()).eval()
+    predictor = Predictor(model, meta)
     target_layer = None if method not in CAM_METHODS else resolve_target_layer(model, layer)
     size = settings.image_size
     pad = margin * size
+    label_of = dict(chosen)
+    images = load_images([p for p, _ in chosen], meta)
     records = []
-    for start in range(0, len(chosen), 16):
-        part = chosen[start : start + 16]
-        batch = load_batch([p for p, _ in part], settings, transform)
-        if batch.inputs is None:
-            continue
-        label_of = dict(part)
-        targets = [meta.classes.index(label_of[p]) for p in batch.paths]
-        inputs = batch.inputs.to(next(model.parameters()).device)
+    for start in range(0, len(images.rows), 16):
+        indices = range(start, min(start + 16, len(images.rows)))
+        targets = [meta.classes.index(label_of[images.paths[i]]) for i in indices]
+        inputs = images.tensor(indices, meta).to(predictor.device)
         maps, _ = explanation_maps(model, inputs, targets, method, target_layer)
-        for path, pixels, heat in zip(batch.paths, batch.pixels, maps, strict=True):
+        for index, heat in zip(indices, maps, strict=True):
+            path = images.paths[index]
             info = image_info(path)
             sx, sy = size / info.width, size / info.height
             x0, y0, x1, y1 = boxes[str(Path(path).resolve())]
             box = (x0 * sx - pad, y0 * sy - pad, x1 * sx + pad, y1 * sy + pad)
-            records.append((path, pixels, heat, box, peak_in_box(heat, box)))
+            records.append((path, images.pixels(index), heat, box, peak_in_box(heat, box)))
     hits = sum(r[4] for r in records)
     result: dict[str, Any] = {
         "n": len(records),

@@ -7,37 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from medclass.api.inference import infer_files
-from medclass.api.uncertainty import uncertain_inference
-from medclass.data.files import require_regular_file
-from medclass.data.readers import is_image_file
-from medclass.evaluation.predictions import prediction_table
-from medclass.explain.uncertainty import predictive_entropy
-from medclass.training.checkpoint import load_for_inference
-from medclass.utils.errors import ConfigError, DataError
-from medclass.utils.io import natural_key
-
-
-def collect_files(inputs: Sequence[str | Path]) -> list[str]:
-    """Files given directly, plus every image file found recursively in given folders (hidden ones skipped)."""
-    files: list[str] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            found = [
-                p
-                for p in item.rglob("*")
-                if not p.is_dir()  # FIFOs, devices, broken links: reported as unreadable rows
-                and is_image_file(p)
-                and not any(part.startswith(".") for part in p.relative_to(item).parts)
-            ]
-            files += sorted((str(p) for p in found), key=natural_key)
-        elif item.exists() or item.is_symlink():
-            files.append(str(require_regular_file(item, "image file")))
-        else:
-            raise DataError(f"{item}: no such file or folder")
-    if not files:
-        raise DataError(f"no image files found in {', '.join(map(str, inputs))}")
-    return files
+from medclass.inference.inputs import collect_files
+from medclass.inference.passes import predictive_entropy
+from medclass.inference.runner import Predictor
+from medclass.runs import prepare_output_file
+from medclass.utils.errors import ConfigError
 
 
 def predict(
@@ -49,6 +23,7 @@ def predict(
     tta: int = 0,
     flag_uncertain: float | None = None,
     seed: int = 0,
+    overwrite: bool = False,
 ) -> pd.DataFrame:
     """Predict every image of ``inputs``; unreadable files get a row with an ``error`` instead of stopping.
 
@@ -62,6 +37,7 @@ def predict(
             small shifts from the eval-safe part of the training augmentation).
         flag_uncertain: mark rows whose predictive entropy (nats) exceeds this in an ``uncertain`` column.
         seed: seed of the dropout masks and augmentations.
+        overwrite: replace ``out`` when it exists (otherwise that is an error, checked before any work).
 
     Returns:
         ``path, prediction, confidence, p_<class>..., [entropy, std,] [uncertain,] error`` in input order
@@ -74,31 +50,25 @@ def predict(
     """
     if flag_uncertain is not None and flag_uncertain < 0:
         raise ConfigError(f"--flag-uncertain {flag_uncertain}: an entropy threshold must be >= 0 (nats)")
-    model, meta = load_for_inference(checkpoint)
+    if out is not None:
+        prepare_output_file(out, overwrite=overwrite)
+    predictor = Predictor.load(checkpoint)
     files = collect_files(inputs)
-    dropout_count = None
-    if mc_dropout or tta:
-        result = uncertain_inference(model, meta, files, mc_dropout, tta, batch_size=batch_size, seed=seed)
-        table = prediction_table(result.paths, result.probs, meta.classes, meta.threshold)
-        table["entropy"] = result.entropy
-        table["std"] = result.std
-        failures, dropout_count = result.failures, result.dropout_layers
-    else:
-        inference = infer_files(model, meta, files, batch_size=batch_size)
-        table = prediction_table(inference.paths, inference.probs, meta.classes, meta.threshold)
-        if flag_uncertain is not None:
-            table["entropy"] = predictive_entropy(inference.probs)
-        failures = inference.failures
+    result = predictor.predict_files(files, batch_size=batch_size, mc_dropout=mc_dropout, tta=tta, seed=seed)
+    table = result.table(predictor.classes)
+    if result.entropy is not None:
+        table["entropy"], table["std"] = result.entropy, result.std
+    elif flag_uncertain is not None:
+        table["entropy"] = predictive_entropy(result.probs)
     if flag_uncertain is not None:
         table["uncertain"] = table["entropy"] > flag_uncertain
     table["error"] = ""
-    failed = pd.DataFrame({"path": list(failures), "error": list(failures.values())})
+    failed = pd.DataFrame({"path": list(result.failures), "error": list(result.failures.values())})
     table = pd.concat([table, failed], ignore_index=True) if len(failed) else table
     order = {path: i for i, path in enumerate(files)}
     table = table.sort_values("path", key=lambda s: s.map(order)).reset_index(drop=True)
-    if dropout_count is not None and mc_dropout:
-        table.attrs["dropout_layers"] = dropout_count
+    if mc_dropout:
+        table.attrs["dropout_layers"] = result.dropout_layers
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(out, index=False, float_format="%.6f")
     return table

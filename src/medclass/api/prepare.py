@@ -18,12 +18,10 @@ from medclass.data.duplicates import find_duplicates
 from medclass.data.preprocess import PreprocessSettings
 from medclass.data.scan import FileInfo, scan_files
 from medclass.data.splits import read_splits, write_splits
+from medclass.runs import DATA_REPORT_FILE, SPLITS_FILE, training_view
 from medclass.utils.console import default_console
 from medclass.utils.errors import DataError
 from medclass.utils.io import write_json
-
-SPLITS_FILE = "splits.csv"
-DATA_REPORT_FILE = "data_report.json"
 
 
 @dataclass
@@ -48,17 +46,6 @@ class PreparedData:
 
     def _readable(self, path: str) -> bool:
         return bool(self.cache.readable[self.cache.index_of(path)])
-
-
-def training_view(table: pd.DataFrame, fold: int) -> pd.DataFrame:
-    """Rows of fold ``fold`` become validation, the other folds training; tables without folds pass through."""
-    if "fold" not in table.columns or table["fold"].isna().all():
-        return table
-    view = table.copy()
-    in_folds = view["split"].isin(["train", "val"]) & view["fold"].notna()
-    view.loc[in_folds, "split"] = "train"
-    view.loc[in_folds & (view["fold"].astype("Int64") == fold), "split"] = "val"
-    return view
 
 
 def prepare_data(

@@ -2,43 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
 
-from medclass.api.artifacts import (
-    AUGMENTED_FILE,
-    FEATURE_MAPS_FILE,
-    MODEL_PROFILE_FILE,
-    PLOTS_DIR,
-    write_model_artifacts,
-)
-from medclass.reporting.figures import Figures, write_run_figures
-from medclass.reporting.html import write_report
-from medclass.reporting.run_files import load_run
-from medclass.reporting.summary import write_summary
+from medclass.api.model_figures import write_model_figures
+from medclass.reporting.build import ReportResult, build_report
 from medclass.utils.console import default_console
-from medclass.utils.errors import RunDirError, WeightsError
-
-
-@dataclass
-class ReportResult:
-    """What ``report`` wrote."""
-
-    html: Path
-    summary: Path
-    figures: Figures
-
-
-def missing_model_artifacts(run_dir: Path) -> list[str]:
-    """The model-based artifacts a run folder lacks (older runs, or a run whose end was interrupted)."""
-    wanted = [
-        run_dir / MODEL_PROFILE_FILE,
-        run_dir / PLOTS_DIR / AUGMENTED_FILE,
-        run_dir / PLOTS_DIR / FEATURE_MAPS_FILE,
-    ]
-    return [path.name for path in wanted if not path.is_file()]
 
 
 def report(
@@ -61,23 +32,5 @@ def report(
         RunDirError: ``run_dir`` is not a run folder (no config.yaml) or a file in it is malformed.
     """
     console = console or default_console()
-    run_dir = Path(run_dir)
-    load_run(run_dir)  # fails early, with the reason, on a folder that is not a run
-    missing = missing_model_artifacts(run_dir)
-    model_failure = None
-    if missing:
-        try:
-            write_model_artifacts(run_dir, only_missing=True, console=console)
-        except (RunDirError, WeightsError) as exc:
-            model_failure = f"it needs the model ({exc})"
-    figures = write_run_figures(load_run(run_dir))
-    if model_failure is not None:
-        for name in ("augmented_samples", "feature_maps"):
-            if not (run_dir / PLOTS_DIR / f"{name}.png").is_file():
-                figures.skipped[name] = model_failure
-    for name, reason in figures.skipped.items():
-        console.print(f"[yellow]{name}.png skipped: {reason}[/]")
-    html = write_report(run_dir, out, figures)
-    summary = write_summary(run_dir)
-    console.print(f"report written to {html} (summary: {summary})")
-    return ReportResult(html=html, summary=summary, figures=figures)
+    figures = partial(write_model_figures, only_missing=True, console=console)
+    return build_report(run_dir, figures, console, out)

@@ -26,9 +26,9 @@ from rich.console import Console
 
 from medclass.api.train import train
 from medclass.config import build_config, config_to_dict
-from medclass.training.module import monitor_mode
+from medclass.reporting import plots_campaigns as plots
+from medclass.runs import monitor_mode, prepare_output_dir
 from medclass.training.tracking import log_summary
-from medclass.tuning import plots
 from medclass.tuning.objective import FOLDS_ATTR, TRIALS_DIR, Objective, final_config
 from medclass.tuning.space import Param, SearchSpace, check_space
 from medclass.tuning.study import (
@@ -44,7 +44,7 @@ from medclass.tuning.study import (
     trials_table,
 )
 from medclass.utils.console import default_console
-from medclass.utils.errors import ConfigError, RunDirError
+from medclass.utils.errors import ConfigError
 from medclass.utils.io import atomic_write, write_json
 
 TRIALS_FILE = "trials.csv"
@@ -80,20 +80,6 @@ class TuneResult:
     best_config: Path | None
     plots: list[Path]
     ran: int
-
-
-def prepare_out_dir(out_dir: Path) -> Path:
-    """Create the output folder; an existing non-empty folder must be a tuning folder (this study, resumed).
-
-    Raises:
-        RunDirError: the folder holds other files (it is never written into, so nothing of the user's is lost).
-    """
-    if out_dir.exists() and any(out_dir.iterdir()) and not any((out_dir / m).exists() for m in _TUNE_MARKERS):
-        raise RunDirError(
-            f"{out_dir} exists and is not a tuning folder (no {', '.join(_TUNE_MARKERS)}); choose another --out"
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return out_dir
 
 
 def tune(
@@ -152,7 +138,7 @@ def tune(
         n_trials = space.grid_size()
     monitor = base.trainer.monitor
     direction = "minimize" if monitor_mode(monitor) == "min" else "maximize"
-    prepare_out_dir(out_dir)
+    prepare_output_dir(out_dir, "tune", reuse=True, legacy=_TUNE_MARKERS)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     timing = {
         k: v

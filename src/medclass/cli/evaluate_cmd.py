@@ -44,7 +44,7 @@ def evaluate(
 ) -> None:
     """Evaluate a checkpoint: accuracy, F1, AUROC, per-class sensitivity/specificity with 95% CIs, calibration."""
     from medclass.api.evaluate import evaluate as run_evaluation
-    from medclass.api.evaluate import evaluate_epochs
+    from medclass.api.evaluate_epochs import evaluate_epochs
 
     if all_epochs:
         others = {

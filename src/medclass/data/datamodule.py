@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from medclass.config.schema import AugmentConfig, DataConfig
 from medclass.data.cache import ImageCache, channel_stats
 from medclass.transforms.presets import IMAGENET_MEAN, IMAGENET_STD, EvalPreset, TrainPreset
+from medclass.transforms.tensor import to_chw_tensor
 from medclass.utils.errors import DataError
 
 SampleKey = int | tuple[int, int]
@@ -64,9 +65,7 @@ class CachedImageDataset(Dataset):
 
     def image(self, index: int) -> torch.Tensor:
         """The cached uint8 ``C x H x W`` tensor of item ``index`` (no transform)."""
-        return torch.from_numpy(np.array(self.arrays[self.rows[index]])).permute(
-            2, 0, 1
-        )  # copy: memmap is read-only
+        return to_chw_tensor(self.arrays[self.rows[index]])
 
     def __getitem__(self, key: SampleKey) -> tuple[torch.Tensor, int]:
         if isinstance(key, tuple):

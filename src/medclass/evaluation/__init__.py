@@ -3,7 +3,6 @@ thresholds, tests). See :mod:`medclass.evaluation.metrics` for the conventions s
 
 from medclass.evaluation.bootstrap import bootstrap_ci
 from medclass.evaluation.calibration import (
-    apply_temperature,
     expected_calibration_error,
     fit_temperature,
     reliability_curve,
@@ -11,7 +10,6 @@ from medclass.evaluation.calibration import (
 from medclass.evaluation.metrics import (
     classification_metrics,
     classification_report_text,
-    predicted_labels,
 )
 from medclass.evaluation.stats import mcnemar_test
 from medclass.evaluation.thresholds import (
@@ -23,7 +21,6 @@ from medclass.evaluation.thresholds import (
 )
 
 __all__ = [
-    "apply_temperature",
     "bootstrap_ci",
     "choose_threshold",
     "classification_metrics",
@@ -32,7 +29,6 @@ __all__ = [
     "fit_temperature",
     "mcnemar_test",
     "parse_operating_point",
-    "predicted_labels",
     "reliability_curve",
     "threshold_for_sensitivity",
     "threshold_for_specificity",

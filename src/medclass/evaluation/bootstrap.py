@@ -22,8 +22,8 @@ from numpy.typing import ArrayLike
 from medclass.evaluation.metrics import (
     check_classification_inputs,
     classification_metrics,
-    predicted_labels,
 )
+from medclass.inference.decision import decide
 
 __all__ = ["bootstrap_ci"]
 
@@ -122,7 +122,7 @@ def bootstrap_ci(
     names = [str(c) for c in classes]
     n, k = p.shape
     point = classification_metrics(y, p, names, threshold)
-    y_pred = predicted_labels(p, threshold)
+    y_pred = decide(p, threshold)
 
     support = np.bincount(y, minlength=k).astype(float)
     present = support > 0

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
-from scipy.special import logsumexp, softmax
+from scipy.special import logsumexp
 
 from medclass.evaluation.metrics import check_classification_inputs
 
-__all__ = ["apply_temperature", "expected_calibration_error", "fit_temperature", "reliability_curve"]
+__all__ = ["expected_calibration_error", "fit_temperature", "reliability_curve"]
 
 # Search range of log T for fit_temperature: T in [0.01, 100] covers every temperature seen in practice
 # (Guo et al. report fitted T between about 1 and 3 for modern CNNs).
@@ -100,23 +100,6 @@ def _check_logits(logits: ArrayLike) -> np.ndarray:
     if not np.all(np.isfinite(z)):
         raise ValueError(f"logits of shape {z.shape} contain NaN or infinite values")
     return z
-
-
-def _check_temperature(temperature: float) -> float:
-    t = float(temperature)
-    if not np.isfinite(t) or t <= 0.0:
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-    return t
-
-
-def apply_temperature(logits: ArrayLike, temperature: float) -> np.ndarray:
-    """Probabilities ``softmax(logits / temperature)``, shape ``(N, K)``.
-
-    Raises:
-        ValueError: logits not of shape ``(N, K)`` (named) or a temperature that is not finite and > 0.
-    """
-    z = _check_logits(logits)
-    return softmax(z / _check_temperature(temperature), axis=1)
 
 
 def fit_temperature(logits: ArrayLike, y_true: ArrayLike) -> float:

@@ -6,8 +6,9 @@ Conventions used throughout :mod:`medclass.evaluation`:
 * ``probs`` is a float array of shape ``(N, K)``; column ``k`` is the score of class ``k`` (usually softmax
   probabilities, but only their order matters for AUROC).
 * Binary problems (``K == 2``): the *positive* class is index 1 (``classes[1]``, e.g. ``"tumor"``); AUROC is
-  the AUC of ``probs[:, 1]``. A ``threshold`` predicts positive when ``probs[:, 1] >= threshold``; without one
-  the prediction is the argmax (ties go to the lower index, as :func:`numpy.argmax` does).
+  the AUC of ``probs[:, 1]``. Predictions follow the one decision rule,
+  :func:`medclass.inference.decision.decide`: with a ``threshold``, positive when ``probs[:, 1] >= threshold``;
+  without one the argmax.
 * Every per-class quantity is one-vs-rest: for class ``k`` the positives are the images whose true class is
   ``k``.
   ``sensitivity`` is the recall of the class, TP / (TP + FN); ``specificity`` is TN / (TN + FP).
@@ -27,13 +28,14 @@ from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score
 from sklearn.metrics import classification_report as _sk_classification_report
 
+from medclass.inference.decision import decide
+
 __all__ = [
     "binary_auc",
     "check_classification_inputs",
     "classification_metrics",
     "classification_report_text",
     "confusion_matrix_counts",
-    "predicted_labels",
 ]
 
 
@@ -95,45 +97,6 @@ def check_classification_inputs(
         if len(set(map(str, names))) != len(names):
             raise ValueError(f"classes must be distinct, got {names}")
     return y, p
-
-
-def _check_threshold(threshold: float | None, n_classes: int) -> float | None:
-    if threshold is None:
-        return None
-    if n_classes != 2:
-        raise ValueError(
-            f"a decision threshold applies to binary problems only; probs has {n_classes} columns "
-            "(multi-class predictions use the argmax)"
-        )
-    value = float(threshold)
-    if not np.isfinite(value):
-        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
-    return value
-
-
-def predicted_labels(probs: ArrayLike, threshold: float | None = None) -> np.ndarray:
-    """Predicted class index per image.
-
-    Args:
-        probs: scores, shape ``(N, K)``.
-        threshold: binary only. Predict the positive class 1 when ``probs[:, 1] >= threshold``, else 0.
-            ``None`` (default) takes the argmax.
-
-    Returns:
-        ``int64`` array of shape ``(N,)``.
-
-    Raises:
-        ValueError: bad ``probs`` shape, or a threshold with ``K != 2``.
-
-    Example:
-        >>> predicted_labels([[0.7, 0.3], [0.4, 0.6]], threshold=0.25).tolist()
-        [1, 1]
-    """
-    p = _check_probs(probs)
-    t = _check_threshold(threshold, p.shape[1])
-    if t is None:
-        return np.argmax(p, axis=1).astype(np.int64)
-    return (p[:, 1] >= t).astype(np.int64)
 
 
 def confusion_matrix_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -210,7 +173,7 @@ def classification_metrics(
     y, p = check_classification_inputs(y_true, probs, classes)
     names = [str(c) for c in classes]
     n, k = p.shape
-    y_pred = predicted_labels(p, threshold)
+    y_pred = decide(p, threshold)
     cm = confusion_matrix_counts(y, y_pred, k)
 
     tp = np.diag(cm).astype(float)
@@ -281,7 +244,7 @@ def classification_report_text(
         ValueError: as :func:`classification_metrics`.
     """
     y, p = check_classification_inputs(y_true, probs, classes)
-    y_pred = predicted_labels(p, threshold)
+    y_pred = decide(p, threshold)
     return _sk_classification_report(
         y,
         y_pred,

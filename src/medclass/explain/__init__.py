@@ -1,4 +1,5 @@
-"""Explanations and uncertainty: CAMs, attributions, feature maps, overlays, MC dropout, TTA, referral.
+"""Explanations: CAMs, attributions, feature maps, overlays (uncertainty lives in medclass.inference and
+medclass.evaluation.uncertainty).
 
 Example:
     >>> from medclass.explain import compute_cam, resolve_target_layer
@@ -18,18 +19,6 @@ from medclass.explain.targets import (
     stage_layers,
     target_scores,
 )
-from medclass.explain.uncertainty import (
-    PassSummary,
-    accuracy_at_referral,
-    dropout_active,
-    dropout_layers,
-    mc_dropout_predict,
-    predictive_entropy,
-    referral_curve,
-    referral_point,
-    summarize_passes,
-    tta_predict,
-)
 
 # Every method of `medclass explain --method`, in the order the help lists them.
 METHODS: tuple[str, ...] = (*CAM_METHODS, *ATTRIBUTION_METHODS, "feature-maps")
@@ -38,27 +27,17 @@ __all__ = [
     "ATTRIBUTION_METHODS",
     "CAM_METHODS",
     "METHODS",
-    "PassSummary",
     "TargetLayer",
     "TargetScores",
-    "accuracy_at_referral",
     "capture_activations",
     "compute_attribution",
     "compute_cam",
     "default_target_layer",
-    "dropout_active",
-    "dropout_layers",
-    "mc_dropout_predict",
     "mean_activation_map",
     "num_targets",
-    "predictive_entropy",
-    "referral_curve",
-    "referral_point",
     "resolve_target_layer",
     "save_localisation_grid",
     "save_overlay",
     "stage_layers",
-    "summarize_passes",
     "target_scores",
-    "tta_predict",
 ]

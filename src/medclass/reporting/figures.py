@@ -1,7 +1,7 @@
 """Every file-based figure of a run, written to ``RUN_DIR/plots/`` from the run's saved files.
 
 Each figure is drawn by :mod:`medclass.reporting.plots`; this module only reads the inputs out of a
-:class:`~medclass.reporting.run_files.RunFiles`. A figure whose inputs are absent or unusable is skipped with
+:class:`~medclass.runs.RunFiles`. A figure whose inputs are absent or unusable is skipped with
 a note (the report then says why it is missing) instead of stopping the others.
 """
 
@@ -19,7 +19,7 @@ from medclass.data.preprocess import PreprocessSettings, load_preprocessed
 from medclass.data.readers import UnreadableImage
 from medclass.reporting import plots
 from medclass.reporting.plots_common import check_columns, new_figure, save_figure, styled
-from medclass.reporting.run_files import RunFiles
+from medclass.runs import RunFiles
 
 # Images in the test-prediction grid (errors first, most confident first).
 PREDICTION_GRID_SIZE = 24
@@ -51,7 +51,7 @@ def plot_referral_curve(table: pd.DataFrame, path: str | os.PathLike) -> Path:
 
     Args:
         table: one row per referred fraction: ``fraction_referred`` (as written by
-            ``medclass.api.uncertainty``; or ``referred_fraction`` / ``fraction``) in [0, 1] and ``accuracy`` of
+            ``medclass.api.evaluate.referral_evaluation``; or ``referred_fraction`` / ``fraction``) in [0, 1] and ``accuracy`` of
             the images kept; an optional ``method`` column draws one line per method.
         path: PNG to write.
 

@@ -1,7 +1,7 @@
 """One self-contained HTML report of a run: every figure embedded as a base64 PNG, inline CSS, no scripts and
 no external requests, so the file opens offline and can be mailed or archived as it is.
 
-Built only from the files of the run folder (see :mod:`medclass.reporting.run_files`); figures are taken
+Built only from the files of the run folder (see :mod:`medclass.runs`); figures are taken
 from ``RUN_DIR/plots/`` (draw them first with :func:`medclass.reporting.figures.write_run_figures`).
 """
 
@@ -19,7 +19,6 @@ import pandas as pd
 import yaml
 
 from medclass.reporting.figures import Figures
-from medclass.reporting.run_files import RunFiles, load_run
 from medclass.reporting.tables import (
     PER_CLASS,
     Estimate,
@@ -28,9 +27,9 @@ from medclass.reporting.tables import (
     split_counts_table,
     threshold_rows,
 )
+from medclass.runs import REPORT_FILE, RunFiles, load_run
 from medclass.utils.errors import RunDirError
 
-REPORT_FILE = "report.html"
 # Skipped files listed in the report (the full list is in data_report.json).
 MAX_SKIPPED_ROWS = 50
 # Figures shown two to a row are at most this wide, and never shrunk below MIN_SCALE of their pixel size

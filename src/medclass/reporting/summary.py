@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medclass.reporting.run_files import RunFiles, load_run
 from medclass.reporting.tables import (
     PER_CLASS,
     headline_rows,
@@ -12,8 +11,7 @@ from medclass.reporting.tables import (
     split_counts_table,
     threshold_rows,
 )
-
-SUMMARY_FILE = "summary.md"
+from medclass.runs import SUMMARY_FILE, RunFiles, load_run
 
 
 def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:

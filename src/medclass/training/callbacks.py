@@ -10,6 +10,7 @@ from typing import Any
 import lightning as L
 from rich.console import Console
 
+from medclass.runs import epoch_checkpoint_name
 from medclass.utils.console import default_console
 from medclass.utils.seed import seed_everything
 
@@ -162,8 +163,3 @@ class EpochCheckpoint(L.Callback):
         trainer.save_checkpoint(
             self.directory / epoch_checkpoint_name(trainer.current_epoch + 1), weights_only=True
         )
-
-
-def epoch_checkpoint_name(epoch: int) -> str:
-    """File name of the checkpoint kept for ``epoch`` (1-based)."""
-    return f"epoch={epoch:02d}.ckpt"

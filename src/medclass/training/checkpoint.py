@@ -1,123 +1,47 @@
-"""Checkpoint contents for standalone inference, and loading a model back from a checkpoint or run folder."""
+"""Writing into checkpoints what was decided after training (temperature, threshold), and reading it back."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import torch
-from torch import nn
 
-from medclass.models import create_model
-from medclass.utils.errors import RunDirError, WeightsError
-
-CHECKPOINT_FORMAT = 1
+from medclass.evaluation.decision_fit import Decision
+from medclass.inference.checkpoint import CheckpointMeta, read_checkpoint
+from medclass.utils.io import atomic_write
 
 
-@dataclass
-class CheckpointMeta:
-    """What evaluate/predict/explain need besides the weights (stored under ``checkpoint["medclass"]``).
+def store_decision(checkpoint: str | Path, decision: Decision) -> None:
+    """Write ``temperature`` and ``threshold`` (and how they were chosen) into a checkpoint's ``medclass`` entry.
 
-    Attributes:
-        model: ``create_model`` arguments (name, num_classes, in_chans, drop_rate, cnn, image_size, kwargs).
-        classes: class names; index i is logit i.
-        preprocess: ``PreprocessSettings.to_dict()`` plus ``mean`` and ``std``.
-        config: the resolved run config.
-        threshold: binary decision threshold on the positive-class probability (None: argmax).
-        temperature: softmax temperature from calibration (1.0: none).
+    The file is replaced atomically (temporary file, then ``os.replace``), so an interruption leaves the old
+    checkpoint intact.
     """
-
-    model: dict[str, Any]
-    classes: list[str]
-    preprocess: dict[str, Any]
-    config: dict[str, Any] = field(default_factory=dict)
-    threshold: float | None = None
-    temperature: float = 1.0
-    format: int = CHECKPOINT_FORMAT
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CheckpointMeta:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+    path = Path(checkpoint)
+    state = read_checkpoint(path)
+    meta = state.setdefault("medclass", {})
+    meta["temperature"] = decision.temperature
+    meta["threshold"] = decision.threshold
+    meta["decision"] = asdict(decision)
+    with atomic_write(path, "wb") as handle:
+        torch.save(state, handle)
 
 
-def resolve_checkpoint(path: str | Path, epoch: int | None = None) -> Path:
-    """A checkpoint file from a file path or a run folder (its best checkpoint, or the given epoch's).
-
-    Raises:
-        RunDirError: naming what was looked for.
-    """
-    from medclass.training.callbacks import epoch_checkpoint_name
-
-    path = Path(path)
-    if path.is_file():
-        if epoch is not None:
-            raise RunDirError(f"--epoch needs a run folder, not the checkpoint file {path}")
-        return path
-    if not path.is_dir():
-        raise RunDirError(f"{path}: no such run folder or checkpoint file")
-    if epoch is None:
-        candidate = path / "checkpoints" / "best.ckpt"
-    else:
-        candidate = path / "checkpoints" / epoch_checkpoint_name(epoch)
-    if not candidate.is_file():
-        kept = (
-            sorted(p.name for p in (path / "checkpoints").glob("*.ckpt"))
-            if (path / "checkpoints").is_dir()
-            else []
-        )
-        hint = f" (kept: {', '.join(kept)})" if kept else ""
-        extra = "; train with checkpoint.every_epoch: true to keep every epoch" if epoch is not None else ""
-        raise RunDirError(f"{candidate}: not found{hint}{extra}")
-    return candidate
+def stored_decision(checkpoint: str | Path, meta: CheckpointMeta) -> Decision:
+    """The decision stored in a checkpoint (by :func:`store_decision`), or the bare temperature/threshold of
+    ``meta`` when the checkpoint has no record."""
+    stored = read_checkpoint(checkpoint).get("medclass", {}).get("decision") or {}
+    known = {k: v for k, v in stored.items() if k in Decision.__dataclass_fields__}
+    decision = Decision(**known)
+    # The meta values are what inference applies; they win over the record should both disagree.
+    decision.temperature, decision.threshold = float(meta.temperature), meta.threshold
+    if decision.threshold is None:
+        decision.rule = None
+    return decision
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint dict on the CPU.
-
-    medclass checkpoints hold plain Python values next to tensors, so they are loaded with
-    ``weights_only=False``: only open checkpoints you trust, as with any pickle.
-    """
-    try:
-        return torch.load(Path(path), map_location="cpu", weights_only=False)
-    except Exception as exc:  # a truncated or foreign file
-        raise WeightsError(f"{path}: not a readable checkpoint ({exc})") from exc
-
-
-def load_for_inference(path: str | Path, epoch: int | None = None) -> tuple[nn.Module, CheckpointMeta]:
-    """The model in eval mode and its metadata, from a checkpoint file or a run folder."""
-    file = resolve_checkpoint(path, epoch)
-    checkpoint = read_checkpoint(file)
-    # A checkpoint is a pickle: anything can be in it. Check its shape here, so that a tensor, a bare state
-    # dict or a foreign checkpoint is one clear error instead of a KeyError or TypeError further down.
-    if not isinstance(checkpoint, dict):
-        raise WeightsError(
-            f"{file}: not a medclass checkpoint (holds a {type(checkpoint).__name__}, not a dict); "
-            "train with medclass first"
-        )
-    if not isinstance(checkpoint.get("medclass"), dict):
-        raise WeightsError(
-            f"{file}: not a medclass checkpoint (no 'medclass' entry); train with medclass first"
-        )
-    weights = checkpoint.get("state_dict")
-    if not isinstance(weights, dict) or not any(str(k).startswith("model.") for k in weights):
-        raise WeightsError(
-            f"{file}: a medclass checkpoint without model weights ('state_dict' missing or empty)"
-        )
-    try:
-        meta = CheckpointMeta.from_dict(checkpoint["medclass"])
-        model = create_model(**meta.model)
-        state = {k.removeprefix("model."): v for k, v in weights.items() if str(k).startswith("model.")}
-        model.load_state_dict(state)
-    except WeightsError:
-        raise
-    except Exception as exc:  # metadata or weights that do not fit each other
-        raise WeightsError(
-            f"{file}: the checkpoint's model cannot be rebuilt ({type(exc).__name__}: {exc})"
-        ) from None
-    model.eval()
-    return model, meta
+def checkpoint_epoch(checkpoint: Path) -> int | None:
+    """The 1-based epoch a checkpoint was saved at (as numbered in metrics.csv)."""
+    epoch = read_checkpoint(checkpoint).get("epoch")
+    return None if epoch is None else int(epoch) + 1

@@ -19,6 +19,8 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from medclass.config.schema import Config
 from medclass.data.datamodule import MedDataModule
+from medclass.inference.checkpoint import read_checkpoint
+from medclass.runs import METRICS_FILE, RunLayout, monitor_mode
 from medclass.training.callbacks import (
     EpochCheckpoint,
     EpochMetricsCSV,
@@ -26,15 +28,12 @@ from medclass.training.callbacks import (
     EpochSummary,
     UnfreezeBackbone,
 )
-from medclass.training.checkpoint import read_checkpoint
-from medclass.training.module import LitClassifier, monitor_mode
+from medclass.training.module import LitClassifier
 from medclass.training.precise_bn import PreciseBN, use_precise_bn
 from medclass.utils.console import default_console
 from medclass.utils.errors import MedclassError, RunDirError
 from medclass.utils.io import atomic_write
 
-BEST_NAME = "best"
-LAST_NAME = "last"
 # What Lightning reads from last.ckpt to resume; a file without them is refused before Lightning sees it.
 RESUME_KEYS = ("state_dict", "optimizer_states", "lr_schedulers", "loops", "epoch")
 
@@ -98,14 +97,14 @@ def build_callbacks(config: Config, run_dir: Path, extra: Sequence[L.Callback] =
     """Checkpointing, early stopping, per-epoch CSV and summary, reseeding, unfreezing, plus ``extra``."""
     trainer_cfg = config.trainer
     mode = monitor_mode(trainer_cfg.monitor)
-    checkpoints = run_dir / "checkpoints"
+    layout = RunLayout(run_dir)
     callbacks: list[L.Callback] = [
         EpochSeed(config.seed),
         # best.ckpt: weights and medclass metadata only (what evaluate/predict need; no optimizer state, which
         # for Adam is twice the weights). last.ckpt: everything a resume needs.
         RunCheckpoint(
-            dirpath=checkpoints,
-            filename=BEST_NAME,
+            dirpath=layout.checkpoints,
+            filename=layout.best_checkpoint.stem,
             monitor=trainer_cfg.monitor,
             mode=mode,
             save_top_k=1,
@@ -116,19 +115,19 @@ def build_callbacks(config: Config, run_dir: Path, extra: Sequence[L.Callback] =
         # Saved after the whole epoch (not after validation, inside it), last.ckpt is a clean epoch boundary: a
         # resumed run starts the next epoch with every callback's state of this one.
         RunCheckpoint(
-            dirpath=checkpoints,
-            filename=LAST_NAME,  # monitor None + top 1: the latest epoch, replaced every epoch
+            dirpath=layout.checkpoints,
+            filename=layout.last_checkpoint.stem,  # monitor None + top 1: the latest epoch, replaced every epoch
             save_top_k=1,
             enable_version_counter=False,
             save_on_train_epoch_end=True,
         ),
-        EpochMetricsCSV(run_dir / "metrics.csv"),
+        EpochMetricsCSV(layout.file(METRICS_FILE)),
         EpochSummary(trainer_cfg.monitor, mode),
     ]
     if trainer_cfg.patience is not None:
         callbacks.append(EarlyStopping(monitor=trainer_cfg.monitor, mode=mode, patience=trainer_cfg.patience))
     if config.checkpoint.every_epoch:
-        callbacks.append(EpochCheckpoint(checkpoints))
+        callbacks.append(EpochCheckpoint(layout.checkpoints))
     if config.model.freeze_backbone and config.model.unfreeze_after_epochs:
         callbacks.append(UnfreezeBackbone(config.model.unfreeze_after_epochs))
     if trainer_cfg.progress_bar:
@@ -189,7 +188,7 @@ def fit(
     # Lightning's start-up notes (GPU/TPU availability, advertising tips) are noise in medclass's output.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     trainer = build_trainer(config, run_dir, build_callbacks(config, run_dir, callbacks), loggers)
-    last = run_dir / "checkpoints" / f"{LAST_NAME}.ckpt"
+    last = RunLayout(run_dir).last_checkpoint
     if resume and last.exists():
         check_resumable(last, config)
     with known_harmless_warnings_silenced():
@@ -212,7 +211,7 @@ def fit(
             ) from None
     if trainer.interrupted:
         raise KeyboardInterrupt
-    best = run_dir / "checkpoints" / f"{BEST_NAME}.ckpt"
+    best = RunLayout(run_dir).best_checkpoint
     return best if best.exists() else last
 
 

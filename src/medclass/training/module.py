@@ -16,15 +16,9 @@ from torchmetrics.classification import (
 )
 
 from medclass.config.schema import Config
+from medclass.runs import monitor_mode
 from medclass.training.losses import ClassificationLoss
 from medclass.training.optim import build_optimizer, build_scheduler
-
-MONITOR_MODES = {"val_loss": "min"}  # every other monitor (accuracy, F1, AUROC) is maximised
-
-
-def monitor_mode(monitor: str) -> str:
-    """``min`` for losses, ``max`` for scores."""
-    return MONITOR_MODES.get(monitor, "max")
 
 
 def validation_metrics(num_classes: int) -> MetricCollection:

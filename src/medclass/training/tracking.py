@@ -23,6 +23,18 @@ from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger
 from PIL import Image
 
 from medclass.config.schema import Config
+from medclass.runs import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    PLOTS_DIR,
+    REPORT_FILE,
+    SUMMARY_FILE,
+    TENSORBOARD_DIR,
+    TEST_METRICS_FILE,
+    TEST_PREDICTIONS_FILE,
+    RunLayout,
+)
+from medclass.runs.layout import BEST_CHECKPOINT, CHECKPOINT_SUFFIX, CHECKPOINTS_DIR
 from medclass.utils.errors import ConfigError
 from medclass.utils.io import read_json
 
@@ -30,17 +42,16 @@ DEFAULT_MLFLOW_DIR = "mlruns"
 MLFLOW_DB = "mlflow.db"
 DEFAULT_EXPERIMENT = "medclass"
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
-TENSORBOARD_DIR = "tensorboard"
 # Files of a run folder sent to MLflow as artifacts (when present), and their artifact sub-folders.
 RUN_ARTIFACTS: tuple[tuple[str, str | None], ...] = (
-    ("config.yaml", None),
-    ("metrics.csv", None),
-    ("test_metrics.json", None),
-    ("predictions_test.csv", None),
-    ("report.html", None),
-    ("summary.md", None),
-    ("plots", "plots"),
-    ("checkpoints/best.ckpt", "checkpoints"),
+    (CONFIG_FILE, None),
+    (METRICS_FILE, None),
+    (TEST_METRICS_FILE, None),
+    (TEST_PREDICTIONS_FILE, None),
+    (REPORT_FILE, None),
+    (SUMMARY_FILE, None),
+    (PLOTS_DIR, PLOTS_DIR),
+    (f"{CHECKPOINTS_DIR}/{BEST_CHECKPOINT}{CHECKPOINT_SUFFIX}", CHECKPOINTS_DIR),
 )
 # Headline test metrics logged as test_<name>.
 TEST_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "auroc")
@@ -157,15 +168,15 @@ def log_run_artifacts(loggers: Sequence[Logger], run_dir: str | Path) -> None:
     with the test metrics (its HParams tab) and the PNGs of ``plots/`` as images.
     """
     run_dir = Path(run_dir)
-    config_file = run_dir / "config.yaml"
+    config_file = run_dir / CONFIG_FILE
     params = flatten_config(yaml.safe_load(config_file.read_text()) or {}) if config_file.is_file() else {}
-    test_file = run_dir / "test_metrics.json"
+    test_file = run_dir / TEST_METRICS_FILE
     metrics = headline_test_metrics(read_json(test_file) if test_file.is_file() else None)
     for logger in loggers:
         if isinstance(logger, MLFlowLogger):
             _log_mlflow(logger, params, metrics, _existing(run_dir, RUN_ARTIFACTS))
         elif isinstance(logger, TensorBoardLogger):
-            _log_tensorboard(logger, params, metrics, sorted((run_dir / "plots").glob("*.png")))
+            _log_tensorboard(logger, params, metrics, sorted(RunLayout(run_dir).plots.glob("*.png")))
 
 
 def log_summary(

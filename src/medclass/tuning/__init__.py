@@ -6,7 +6,7 @@
 - :mod:`~medclass.tuning.objective`: one trial = K fold trainings, scored by the mean best validation metric.
 - :mod:`~medclass.tuning.grid`: GRID.yaml -> planned runs, run resumably.
 - :mod:`~medclass.tuning.compare`: the comparison table (CIs, cost, McNemar) from finished run folders.
-- :mod:`~medclass.tuning.plots`: study and comparison plots.
+- study and comparison plots: :mod:`medclass.reporting.plots_campaigns`.
 
 The workflows that string these together are :func:`medclass.api.tune.tune` and
 :func:`medclass.api.compare.compare`.

@@ -26,34 +26,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy import stats
 
 from medclass.config import build_config
 from medclass.evaluation.stats import mcnemar_test
 from medclass.models import count_macs, count_parameters, create_model_from_config
-from medclass.training.module import monitor_mode
+from medclass.runs import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    TEST_METRICS_FILE,
+    TEST_PREDICTIONS_FILE,
+    RunFiles,
+    load_run,
+)
 from medclass.utils.errors import DataError, RunDirError
-from medclass.utils.io import read_json
 
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auroc")
 PRIMARY_METRIC = "macro_f1"
-REQUIRED_FILES = ("config.yaml", "metrics.csv", "test_metrics.json", "predictions_test.csv")
-
-
-@dataclass
-class RunArtifacts:
-    """The files of one finished run that the comparison reads."""
-
-    run_dir: Path
-    config: dict[str, Any]
-    metrics: pd.DataFrame
-    test: dict[str, Any]
-    predictions: pd.DataFrame
-
-    @property
-    def seed(self) -> int | None:
-        return self.config.get("seed")
+REQUIRED_FILES = (METRICS_FILE, TEST_METRICS_FILE, TEST_PREDICTIONS_FILE)
 
 
 @dataclass
@@ -75,46 +65,21 @@ class Comparison:
     repeats: int
 
 
-def load_run(run_dir: str | Path) -> RunArtifacts:
-    """Read a finished run folder.
+def load_finished_run(run_dir: str | Path) -> RunFiles:
+    """Read a finished run folder with a test split.
 
     Raises:
         RunDirError: a required file is missing (named), e.g. the run has no test split or is unfinished.
     """
-    run_dir = Path(run_dir)
-    missing = [name for name in REQUIRED_FILES if not (run_dir / name).is_file()]
-    if missing:
-        raise RunDirError(
-            f"{run_dir}: not a finished run with a test split (missing {', '.join(missing)}); compare needs "
-            "runs trained with a test split"
-        )
-    return RunArtifacts(
-        run_dir=run_dir,
-        config=yaml.safe_load((run_dir / "config.yaml").read_text()) or {},
-        metrics=pd.read_csv(run_dir / "metrics.csv"),
-        test=read_json(run_dir / "test_metrics.json"),
-        predictions=pd.read_csv(run_dir / "predictions_test.csv"),
-    )
+    run = load_run(run_dir)
+    run.require(*REQUIRED_FILES, purpose="compare needs finished runs trained with a test split")
+    return run
 
 
-def best_epoch(run: RunArtifacts) -> int | None:
-    """The 1-based epoch of the kept checkpoint: ``best_epoch`` of test_metrics.json, else the epoch with the
-    best ``trainer.monitor`` value in metrics.csv (the first on ties, as the checkpoint callback keeps the
-    first); None when neither is known."""
-    if isinstance(run.test.get("best_epoch"), int):  # recorded from the checkpoint by newer runs
-        return run.test["best_epoch"]
-    monitor = run.config.get("trainer", {}).get("monitor", "val_loss")
-    if monitor not in run.metrics.columns or run.metrics[monitor].isna().all():
-        return None
-    values = run.metrics[monitor]
-    index = values.idxmin() if monitor_mode(monitor) == "min" else values.idxmax()
-    return int(run.metrics.loc[index, "epoch"])
-
-
-def model_cost(run: RunArtifacts, cache: dict[str, tuple[int, int]] | None = None) -> tuple[int, int]:
+def model_cost(run: RunFiles, cache: dict[str, tuple[int, int]] | None = None) -> tuple[int, int]:
     """``(parameters, MACs per image)`` of the model the run's config describes (weights are not needed)."""
-    config = build_config(run.config, source=str(run.run_dir / "config.yaml"))
-    num_classes = len(run.test["classes"])
+    config = build_config(run.config, source=str(run.run_dir / CONFIG_FILE))
+    num_classes = len(run.test_metrics["classes"])
     key = json.dumps(
         [config.model.model_dump(mode="json"), config.data.image_size, config.data.channels, num_classes]
     )
@@ -127,15 +92,15 @@ def model_cost(run: RunArtifacts, cache: dict[str, tuple[int, int]] | None = Non
     return cost
 
 
-def correct_by_path(run: RunArtifacts) -> pd.Series:
+def correct_by_path(run: RunFiles) -> pd.Series:
     """True/False per test image (indexed by path): prediction equals label."""
     table = run.predictions
     if not {"path", "label", "prediction"} <= set(table.columns):
-        raise RunDirError(f"{run.run_dir / 'predictions_test.csv'}: needs columns path, label, prediction")
+        raise RunDirError(f"{run.run_dir / TEST_PREDICTIONS_FILE}: needs columns path, label, prediction")
     return pd.Series((table["prediction"] == table["label"]).to_numpy(), index=table["path"].astype(str))
 
 
-def paired_correct(a: RunArtifacts, b: RunArtifacts) -> tuple[np.ndarray, np.ndarray]:
+def paired_correct(a: RunFiles, b: RunFiles) -> tuple[np.ndarray, np.ndarray]:
     """Correctness of two runs on the same test images, aligned by path.
 
     Raises:
@@ -194,7 +159,7 @@ def compare_runs(
     """
     if not runs:
         raise RunDirError("nothing to compare: give at least two run folders or a grid")
-    loaded = {variant: [load_run(d) for d in dirs] for variant, dirs in runs.items()}
+    loaded = {variant: [load_finished_run(d) for d in dirs] for variant, dirs in runs.items()}
     empty = [variant for variant, items in loaded.items() if not items]
     if empty:
         raise RunDirError(f"variants without a run: {', '.join(empty)}")
@@ -204,9 +169,9 @@ def compare_runs(
     for variant, items in loaded.items():
         row: dict[str, Any] = {"variant": variant, "runs": len(items)}
         for metric in metrics:
-            values = np.array([_metric_value(r.test, metric) for r in items])
+            values = np.array([_metric_value(r.test_metrics, metric) for r in items])
             if len(items) == 1:
-                low, high = _metric_ci(items[0].test, metric)
+                low, high = _metric_ci(items[0].test_metrics, metric)
                 row.update({metric: values[0], f"{metric}_ci_low": low, f"{metric}_ci_high": high})
             else:
                 low, high = _ci_of_mean(values)
@@ -214,12 +179,12 @@ def compare_runs(
             long_rows.append(
                 {"variant": variant, "metric": metric, "value": row[metric], "ci_low": low, "ci_high": high}
             )
-        epochs = [best_epoch(r) for r in items]
+        epochs = [r.best_epoch for r in items]
         row["best_epoch"] = epochs[0] if len(items) == 1 else "/".join(str(e) for e in epochs)
         params, macs = model_cost(items[0], cost_cache)
         row["params"], row["gmacs"] = params, macs / 1e9
         row["train_seconds"] = float(np.mean([pd.to_numeric(r.metrics["seconds"]).sum() for r in items]))
-        row["n_test"] = int(items[0].test["n"])
+        row["n_test"] = int(items[0].test_metrics["n"])
         row["run_dirs"] = ";".join(str(r.run_dir) for r in items)
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -228,7 +193,7 @@ def compare_runs(
     return Comparison(table=table, long=pd.DataFrame(long_rows), best=best, primary=primary, repeats=repeats)
 
 
-def _add_mcnemar(table: pd.DataFrame, loaded: Mapping[str, list[RunArtifacts]], best: str) -> None:
+def _add_mcnemar(table: pd.DataFrame, loaded: Mapping[str, list[RunFiles]], best: str) -> None:
     """``mcnemar_b`` (best right, other wrong), ``mcnemar_c`` (the reverse) and ``mcnemar_p`` per variant."""
     columns: dict[str, list[Any]] = {"mcnemar_b": [], "mcnemar_c": [], "mcnemar_p": [], "mcnemar_method": []}
     for variant in table["variant"]:

@@ -21,7 +21,7 @@ import pandas as pd
 from rich.console import Console
 
 from medclass.config import Config, build_config
-from medclass.training.module import monitor_mode
+from medclass.runs import monitor_mode
 from medclass.tuning.pruning import PruningCallback
 from medclass.tuning.space import SearchSpace, apply_values
 

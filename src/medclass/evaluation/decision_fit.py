@@ -1,5 +1,6 @@
-"""How a trained model turns logits into a decision: temperature and binary operating point, fitted on the
-validation split and stored in the checkpoint so that ``evaluate`` and ``predict`` apply them unchanged.
+"""Fitting how a trained model turns logits into a decision: the temperature and the binary operating point,
+chosen on the validation split (then stored in the checkpoint by ``medclass.training.checkpoint`` so that
+``evaluate`` and ``predict`` apply them unchanged through ``medclass.inference``).
 
 Both are chosen on validation images only; the test split is scored afterwards with the stored values (a
 threshold picked on the test split would flatter the test metrics).
@@ -7,19 +8,15 @@ threshold picked on the test split would flatter the test metrics).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from medclass.evaluation.calibration import expected_calibration_error, fit_temperature
-from medclass.evaluation.predictions import softmax
 from medclass.evaluation.thresholds import choose_threshold, parse_operating_point
-from medclass.training.checkpoint import read_checkpoint
+from medclass.inference.decision import probabilities
 from medclass.utils.errors import ConfigError, DataError
-from medclass.utils.io import atomic_write
 
 # Equal-width confidence bins of the ECE (Guo et al., ICML 2017 use 15).
 ECE_BINS = 15
@@ -128,8 +125,8 @@ def fit_decision(
         raise DataError(f"the {split} split is empty: nothing to calibrate or choose a threshold on")
     if calibrate:
         temperature = fit_temperature(logits, y_true)
-    before = expected_calibration_error(y_true, softmax(logits), ECE_BINS)
-    probs = softmax(logits, temperature)
+    before = expected_calibration_error(y_true, probabilities(logits), ECE_BINS)
+    probs = probabilities(logits, temperature)
     decision = Decision(
         temperature=float(temperature),
         chosen_on=split,
@@ -147,33 +144,4 @@ def fit_decision(
         decision.rule, decision.threshold = rule, float(threshold)
         decision.sensitivity = float(predicted[positive == 1].mean())
         decision.specificity = float((~predicted[positive == 0]).mean())
-    return decision
-
-
-def store_decision(checkpoint: str | Path, decision: Decision) -> None:
-    """Write ``temperature`` and ``threshold`` (and how they were chosen) into a checkpoint's ``medclass`` entry.
-
-    The file is replaced atomically (temporary file, then ``os.replace``), so an interruption leaves the old
-    checkpoint intact.
-    """
-    path = Path(checkpoint)
-    state = read_checkpoint(path)
-    meta = state.setdefault("medclass", {})
-    meta["temperature"] = decision.temperature
-    meta["threshold"] = decision.threshold
-    meta["decision"] = asdict(decision)
-    with atomic_write(path, "wb") as handle:
-        torch.save(state, handle)
-
-
-def stored_decision(checkpoint: str | Path, meta: Any) -> Decision:
-    """The decision stored in a checkpoint (by :func:`store_decision`), or the bare temperature/threshold of
-    ``meta`` (a :class:`~medclass.training.checkpoint.CheckpointMeta`) when the checkpoint has no record."""
-    stored = read_checkpoint(checkpoint).get("medclass", {}).get("decision") or {}
-    known = {k: v for k, v in stored.items() if k in Decision.__dataclass_fields__}
-    decision = Decision(**known)
-    # The meta values are what inference applies; they win over the record should both disagree.
-    decision.temperature, decision.threshold = float(meta.temperature), meta.threshold
-    if decision.threshold is None:
-        decision.rule = None
     return decision

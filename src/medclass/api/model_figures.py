@@ -23,25 +23,31 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from medclass.api.inference import eval_transform, preprocess_settings
-from medclass.api.prepare import SPLITS_FILE, training_view
 from medclass.config import build_config, read_yaml
 from medclass.data.preprocess import load_preprocessed
 from medclass.data.readers import UnreadableImage
 from medclass.data.splits import read_splits
 from medclass.explain.feature_maps import capture_activations
+from medclass.inference.checkpoint import CheckpointMeta, load_for_inference
+from medclass.inference.inputs import eval_transform, preprocess_settings
 from medclass.models.profile import MAC_CONVENTION, count_macs, count_parameters
 from medclass.reporting import plots
-from medclass.training.checkpoint import CheckpointMeta, load_for_inference
+from medclass.reporting.build import AUGMENTED_FIGURE, FEATURE_MAPS_FIGURE
+from medclass.runs import (
+    ARTIFACTS_INFO_FILE,
+    CONFIG_FILE,
+    MODEL_PROFILE_FILE,
+    PLOTS_DIR,
+    SPLITS_FILE,
+    training_view,
+)
 from medclass.transforms.presets import TrainPreset
+from medclass.transforms.tensor import to_chw_tensor
 from medclass.utils.console import default_console
 from medclass.utils.io import read_json, write_json
 
-PLOTS_DIR = "plots"
-AUGMENTED_FILE = "augmented_samples.png"
-FEATURE_MAPS_FILE = "feature_maps.png"
-MODEL_PROFILE_FILE = "model_profile.json"
-ARTIFACTS_INFO_FILE = "model_artifacts.json"
+AUGMENTED_FILE = f"{AUGMENTED_FIGURE}.png"
+FEATURE_MAPS_FILE = f"{FEATURE_MAPS_FIGURE}.png"
 
 
 def pick_per_class(table: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -55,11 +61,6 @@ def pick_per_class(table: pd.DataFrame, n: int) -> pd.DataFrame:
             if len(picked) == n:
                 return pd.DataFrame(picked)
     return pd.DataFrame(picked, columns=table.columns)
-
-
-def image_tensor(pixels: np.ndarray) -> torch.Tensor:
-    """An ``H x W x C`` uint8 array as a ``C x H x W`` tensor (copied: decoded arrays may be read-only)."""
-    return torch.from_numpy(np.array(pixels)).permute(2, 0, 1).contiguous()
 
 
 def denormalize(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
@@ -78,7 +79,7 @@ def augmented_views(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for path in paths:
-            pixels = image_tensor(load_preprocessed(path, settings))
+            pixels = to_chw_tensor(load_preprocessed(path, settings))
             views.append(denormalize(preset(pixels), meta.preprocess["mean"], meta.preprocess["std"]))
     return views
 
@@ -116,7 +117,7 @@ def _readable(rows: pd.DataFrame, n: int, settings: Any) -> pd.DataFrame:
     return rows.loc[keep]
 
 
-def write_model_artifacts(
+def write_model_figures(
     run_dir: str | Path,
     checkpoint: str | Path | None = None,
     n_augmented: int = 12,
@@ -161,7 +162,7 @@ def write_model_artifacts(
             pick_per_class(table[table["split"] == "train"], 3 * n_augmented), n_augmented, settings
         )
         if len(rows):
-            config = build_config(read_yaml(run_dir / "config.yaml"), source=str(run_dir / "config.yaml"))
+            config = build_config(read_yaml(run_dir / CONFIG_FILE), source=str(run_dir / CONFIG_FILE))
             preset = TrainPreset(
                 config.augment, settings.image_size, meta.preprocess["mean"], meta.preprocess["std"]
             )
@@ -186,7 +187,7 @@ def write_model_artifacts(
         rows = _readable(source if len(source) else table, 1, settings)
         if len(rows):
             path, label = rows["path"].iloc[0], rows["label"].iloc[0]
-            pixels = image_tensor(load_preprocessed(path, settings))
+            pixels = to_chw_tensor(load_preprocessed(path, settings))
             try:
                 maps = capture_activations(model, eval_transform(meta)(pixels).unsqueeze(0))
             except ValueError as exc:  # no conv layer or known stage (explain.targets.stage_layers)

@@ -1,0 +1,37 @@
+"""The one path from files (or arrays) to decisions: loading and preprocessing as in training, the model, the
+temperature, probabilities, the decision at the stored operating point, MC dropout and TTA.
+
+``medclass.inference.decision`` is pure numpy; the names below load torch on first use, so importing this
+package stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "Predictor": "medclass.inference.runner",
+    "Predictions": "medclass.inference.runner",
+    "inference_device": "medclass.inference.runner",
+    "CheckpointMeta": "medclass.inference.checkpoint",
+    "load_for_inference": "medclass.inference.checkpoint",
+    "read_checkpoint": "medclass.inference.checkpoint",
+    "collect_files": "medclass.inference.inputs",
+    "labelled_files": "medclass.inference.inputs",
+    "load_images": "medclass.inference.inputs",
+    "preprocess_settings": "medclass.inference.inputs",
+    "eval_transform": "medclass.inference.inputs",
+    "decide": "medclass.inference.decision",
+    "probabilities": "medclass.inference.decision",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'medclass.inference' has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)

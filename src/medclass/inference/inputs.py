@@ -1,0 +1,123 @@
+"""From what a user gives (files, folders, a run's split, a labelled folder) to model-sized pixels, preprocessed
+exactly as in training: the checkpoint's preprocessing through the array cache, and its normalisation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from medclass.data.cache import ImageCache, build_cache
+from medclass.data.discovery import discover
+from medclass.data.files import require_regular_file
+from medclass.data.preprocess import PreprocessSettings
+from medclass.data.readers import is_image_file
+from medclass.data.splits import read_splits
+from medclass.inference.checkpoint import CheckpointMeta
+from medclass.runs import SPLITS_FILE, run_dir_of, training_view
+from medclass.transforms.presets import EvalPreset
+from medclass.transforms.tensor import to_chw_tensor
+from medclass.utils.errors import DataError
+from medclass.utils.io import natural_key
+
+
+def preprocess_settings(meta: CheckpointMeta) -> PreprocessSettings:
+    """The checkpoint's preprocessing (without its normalisation statistics)."""
+    fields = {k: v for k, v in meta.preprocess.items() if k not in ("mean", "std")}
+    return PreprocessSettings.from_dict(fields)
+
+
+def eval_transform(meta: CheckpointMeta) -> EvalPreset:
+    """The deterministic eval transform with the training split's normalisation."""
+    return EvalPreset(meta.preprocess["mean"], meta.preprocess["std"])
+
+
+@dataclass
+class CachedImages:
+    """Readable images of a request: rows of a preprocessed-array cache, in input order.
+
+    Attributes:
+        cache: the cache holding the model-sized uint8 ``H x W x C`` pixels.
+        rows: the cache row of each readable image.
+        failures: unreadable file -> reason.
+    """
+
+    cache: ImageCache
+    rows: list[int]
+    failures: dict[str, str]
+
+    @property
+    def paths(self) -> list[str]:
+        return [self.cache.paths[i] for i in self.rows]
+
+    def pixels(self, index: int) -> np.ndarray:
+        """The uint8 ``H x W x C`` pixels of the ``index``-th readable image (what the model sees)."""
+        return np.asarray(self.cache.arrays[self.rows[index]])
+
+    def tensor(self, indices: Sequence[int], meta: CheckpointMeta) -> torch.Tensor:
+        """The normalised model inputs ``(n, C, H, W)`` of the readable images at ``indices``."""
+        transform = eval_transform(meta)
+        return torch.stack([transform(to_chw_tensor(self.pixels(i))) for i in indices])
+
+
+def load_images(paths: Sequence[str], meta: CheckpointMeta, cache_dir: str | None = None) -> CachedImages:
+    """Preprocess ``paths`` as the checkpoint's training did (cached by content), keeping failures apart."""
+    cache = build_cache(list(paths), preprocess_settings(meta), cache_dir=cache_dir)
+    rows = [i for i in range(len(cache.paths)) if cache.readable[i]]
+    return CachedImages(cache=cache, rows=rows, failures=dict(cache.reasons))
+
+
+def collect_files(inputs: Sequence[str | Path]) -> list[str]:
+    """Files given directly, plus every image file found recursively in given folders (hidden ones skipped).
+
+    Raises:
+        DataError: an input does not exist, or no image file is found.
+    """
+    files: list[str] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = [
+                p
+                for p in item.rglob("*")
+                if not p.is_dir()  # FIFOs, devices, broken links: reported as unreadable rows
+                and is_image_file(p)
+                and not any(part.startswith(".") for part in p.relative_to(item).parts)
+            ]
+            files += sorted((str(p) for p in found), key=natural_key)
+        elif item.exists() or item.is_symlink():
+            files.append(str(require_regular_file(item, "image file")))
+        else:
+            raise DataError(f"{item}: no such file or folder")
+    if not files:
+        raise DataError(f"no image files found in {', '.join(map(str, inputs))}")
+    return files
+
+
+def labelled_files(
+    source: str | Path, meta: CheckpointMeta, data: str | Path | None, split: str
+) -> tuple[list[str], list[str]]:
+    """Paths and labels to evaluate: every image of ``data`` (any layout), or the run's ``split`` rows.
+
+    Raises:
+        DataError: ``data`` holds classes the model does not know, or the run has no such split.
+        RunDirError: ``source`` is a checkpoint outside a run folder and no ``data`` is given.
+    """
+    if data is not None:
+        index = discover(data)
+        unknown = sorted(set(index.classes) - set(meta.classes))
+        if unknown:
+            raise DataError(
+                f"{data}: classes {unknown} are not classes of the model {meta.classes}; "
+                "class folder names must match the checkpoint's"
+            )
+        return [str(s.path) for s in index.samples], [s.label for s in index.samples]
+    run_dir = run_dir_of(source)
+    table = read_splits(run_dir / SPLITS_FILE, meta.classes)
+    table = training_view(table, meta.config.get("split", {}).get("fold", 0))
+    rows = table[table["split"] == split]
+    if rows.empty:
+        raise DataError(f"{run_dir / SPLITS_FILE}: no rows with split '{split}'")
+    return list(rows["path"]), list(rows["label"])

@@ -1,0 +1,224 @@
+"""The one path from images to decisions: batches through the model, temperature, probabilities, the decision
+at the stored threshold (or the argmax), with MC dropout and test-time augmentation as options of the same run.
+
+``evaluate``, ``predict``, ``explain``, the end-of-training test evaluation, export parity and the server all
+call :class:`Predictor`; no other module turns model outputs into probabilities or decisions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from medclass.config.schema import AugmentConfig
+from medclass.data.datamodule import CachedImageDataset
+from medclass.inference.checkpoint import CheckpointMeta, load_for_inference
+from medclass.inference.decision import decide, probabilities
+from medclass.inference.inputs import CachedImages, eval_transform, load_images, preprocess_settings
+from medclass.inference.passes import summarize_passes
+from medclass.inference.stochastic import dropout_active, stacked_logits
+from medclass.transforms.presets import TrainPreset, eval_safe_augment
+from medclass.utils.errors import ConfigError
+
+
+def inference_device() -> torch.device:
+    """CUDA when available, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class Predictions:
+    """What a model decided for the readable images of a request.
+
+    Attributes:
+        paths: the readable files, in input order.
+        probs: ``(N, K)`` probabilities after the temperature (the mean over passes when there are several).
+        predicted: ``(N,)`` class index at the model's decision rule.
+        failures: unreadable file -> reason.
+        logits: ``(N, K')`` raw outputs of a single plain pass (None for several passes).
+        entropy, std: predictive entropy (nats) and spread of the predicted class's probability over the
+            passes (None for a single plain pass).
+        passes: forward passes per image.
+        dropout_layers: dropout modules switched on by MC dropout.
+    """
+
+    paths: list[str]
+    probs: np.ndarray
+    predicted: np.ndarray
+    failures: dict[str, str]
+    logits: np.ndarray | None = None
+    entropy: np.ndarray | None = None
+    std: np.ndarray | None = None
+    passes: int = 1
+    dropout_layers: int = 0
+
+    def table(self, classes: Sequence[str]) -> pd.DataFrame:
+        """``path, prediction, confidence, p_<class>...``: confidence is the probability of the predicted class."""
+        rows = np.arange(len(self.predicted))
+        table = pd.DataFrame(
+            {
+                "path": list(self.paths),
+                "prediction": [classes[i] for i in self.predicted],
+                "confidence": self.probs[rows, self.predicted] if len(rows) else [],
+            }
+        )
+        for i, name in enumerate(classes):
+            table[f"p_{name}"] = self.probs[:, i]
+        return table
+
+
+def tta_augment(meta: CheckpointMeta) -> AugmentConfig:
+    """The eval-safe part (flips, shifts of at most 5%) of the checkpoint's training augmentation.
+
+    A checkpoint without a config gets the eval-safe part of the default (standard) preset.
+    """
+    augment = meta.config.get("augment") if meta.config else None
+    return eval_safe_augment(AugmentConfig.model_validate(augment or {}))
+
+
+class Predictor:
+    """A trained model with its metadata (classes, preprocessing, temperature, threshold), ready to decide."""
+
+    def __init__(self, model: nn.Module, meta: CheckpointMeta, device: torch.device | None = None) -> None:
+        self.device = device or inference_device()
+        self.model = model.to(self.device).eval()
+        self.meta = meta
+
+    @classmethod
+    def load(cls, source: str | Path, epoch: int | None = None) -> Predictor:
+        """The predictor of a checkpoint file or a run folder (its best checkpoint, or ``epoch``'s)."""
+        model, meta = load_for_inference(source, epoch)
+        return cls(model, meta)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.meta.classes)
+
+    def decide(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(probs, predicted)`` of raw outputs at the model's temperature and decision rule."""
+        probs = probabilities(logits, self.meta.temperature)
+        return probs, decide(probs, self.meta.threshold)
+
+    @torch.inference_mode()
+    def logits(
+        self, batches: Iterable[torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor]]
+    ) -> np.ndarray:
+        """Raw outputs ``(N, K)`` over ``batches`` (tensors, or tuples whose first item is the input)."""
+        outputs = []
+        for batch in batches:
+            images = batch[0] if isinstance(batch, tuple | list) else batch
+            outputs.append(self.model(images.to(self.device)).float().cpu())
+        if not outputs:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        return torch.cat(outputs).numpy()
+
+    def predict_tensor(self, inputs: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """``(probs, predicted)`` of a batch of normalised model inputs ``(N, C, H, W)``."""
+        return self.decide(self.logits([inputs]))
+
+    def predict_files(
+        self,
+        paths: Sequence[str],
+        batch_size: int = 64,
+        mc_dropout: int = 0,
+        tta: int = 0,
+        seed: int = 0,
+        cache_dir: str | None = None,
+    ) -> Predictions:
+        """Preprocess ``paths`` as in training, run the model and decide; unreadable files become failures.
+
+        See :meth:`predict_cached` for ``mc_dropout``, ``tta`` and ``seed``.
+        """
+        images = load_images(paths, self.meta, cache_dir=cache_dir)
+        return self.predict_cached(images, batch_size, mc_dropout, tta, seed)
+
+    def predict_labelled(
+        self, paths: Sequence[str], labels: Sequence[str], **options: int
+    ) -> tuple[Predictions, np.ndarray]:
+        """:meth:`predict_files` plus the true class index of each readable file (same order).
+
+        ``options`` are those of :meth:`predict_cached` (``batch_size``, ``mc_dropout``, ``tta``, ``seed``).
+        """
+        result = self.predict_files(paths, **options)
+        label_of = dict(zip(paths, labels, strict=True))
+        y_true = np.array([self.classes.index(label_of[p]) for p in result.paths], dtype=np.int64)
+        return result, y_true
+
+    def predict_cached(
+        self, images: CachedImages, batch_size: int = 64, mc_dropout: int = 0, tta: int = 0, seed: int = 0
+    ) -> Predictions:
+        """Decide for images already in the array cache.
+
+        Args:
+            images: cache rows to predict.
+            batch_size: images per forward pass.
+            mc_dropout: N > 0: average N passes with the dropout layers active (batch-norm stays in eval mode).
+            tta: N > 0: average N test-time augmented views (view 0 is the image itself; then flips and small
+                shifts from the eval-safe part of the training augmentation, seeded per view and image).
+            seed: seed of the dropout masks and augmentations.
+
+        Raises:
+            ConfigError: a negative pass count.
+        """
+        if mc_dropout < 0 or tta < 0:
+            raise ConfigError(f"--mc-dropout {mc_dropout} / --tta {tta}: pass counts must be >= 0")
+        plain = self._dataset(images, eval_transform(self.meta))
+        if not (mc_dropout or tta):
+            logits = self.logits(DataLoader(plain, batch_size=batch_size))
+            probs, predicted = self.decide(logits)
+            return Predictions(images.paths, probs, predicted, images.failures, logits=logits)
+        return self._predict_passes(images, plain, batch_size, mc_dropout, tta, seed)
+
+    def _dataset(self, images: CachedImages, transform: object, seed: int = 0) -> CachedImageDataset:
+        zeros = np.zeros(len(images.rows), dtype=np.int64)
+        return CachedImageDataset(images.cache.arrays, images.rows, zeros, transform, seed=seed)
+
+    def _predict_passes(
+        self,
+        images: CachedImages,
+        plain: CachedImageDataset,
+        batch_size: int,
+        mc_dropout: int,
+        tta: int,
+        seed: int,
+    ) -> Predictions:
+        """Pass ``(t, m)`` uses TTA view ``t`` and MC-dropout draw ``m``: ``max(tta, 1) * max(mc_dropout, 1)``
+        passes in all. With ``tta=1`` and no MC dropout the result equals plain prediction exactly."""
+        mean, std = self.meta.preprocess["mean"], self.meta.preprocess["std"]
+        size = preprocess_settings(self.meta).image_size
+        augmented = self._dataset(images, TrainPreset(tta_augment(self.meta), size, mean, std), seed=seed)
+        draws, views, n = max(mc_dropout, 1), max(tta, 1), len(images.rows)
+
+        def batches_of_pass(p: int) -> DataLoader:
+            if p // draws == 0:
+                return DataLoader(plain, batch_size=batch_size)
+            # (view, index) keys seed each augmentation by view and image, whatever the batch size.
+            return DataLoader(augmented, batch_size=batch_size, sampler=[(p // draws, i) for i in range(n)])
+
+        switched = dropout_active(self.model) if mc_dropout > 0 else contextlib.nullcontext([])
+        with switched as layers:
+            if n:
+                logits = stacked_logits(self.model, batches_of_pass, draws * views, seed=seed)
+            else:
+                logits = np.zeros((draws * views, 0, len(self.classes)), dtype=np.float32)
+        self.model.eval()
+        pass_probs = np.stack([probabilities(run, self.meta.temperature) for run in logits])
+        summary = summarize_passes(pass_probs, self.meta.threshold)
+        return Predictions(
+            images.paths,
+            summary.probs,
+            summary.predicted,
+            images.failures,
+            entropy=summary.entropy,
+            std=summary.std,
+            passes=draws * views,
+            dropout_layers=len(layers),
+        )

@@ -1,0 +1,81 @@
+"""Building the whole report of a run folder: the figures from its files, report.html and summary.md.
+
+The figures that need the trained model (augmented samples, feature maps, the model profile) are drawn by a
+function the caller passes in (``model_figures``), so this package keeps reading files only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from medclass.reporting.figures import Figures, write_run_figures
+from medclass.reporting.html import write_report
+from medclass.reporting.summary import write_summary
+from medclass.runs import MODEL_PROFILE_FILE, RunLayout, load_run
+from medclass.utils.errors import RunDirError, WeightsError
+
+AUGMENTED_FIGURE = "augmented_samples"
+FEATURE_MAPS_FIGURE = "feature_maps"
+
+
+@dataclass
+class ReportResult:
+    """What a report build wrote."""
+
+    html: Path
+    summary: Path
+    figures: Figures
+
+
+def missing_model_figures(run_dir: Path) -> list[str]:
+    """The model-based files a run folder lacks (older runs, or a run whose end was interrupted)."""
+    layout = RunLayout(run_dir)
+    wanted = [
+        layout.file(MODEL_PROFILE_FILE),
+        layout.plot(AUGMENTED_FIGURE),
+        layout.plot(FEATURE_MAPS_FIGURE),
+    ]
+    return [path.name for path in wanted if not path.is_file()]
+
+
+def build_report(
+    run_dir: str | Path,
+    model_figures: Callable[[Path], object],
+    console: Console,
+    out: str | Path | None = None,
+) -> ReportResult:
+    """Draw the figures of a run and write ``report.html`` (or ``out``) and ``summary.md``.
+
+    Args:
+        run_dir: the run folder.
+        model_figures: draws the missing model-based figures of a run folder; a :class:`RunDirError` or
+            :class:`WeightsError` from it (no usable checkpoint) leaves those figures out with the reason.
+        console: where notes go.
+        out: the HTML file (default ``RUN_DIR/report.html``).
+
+    Raises:
+        RunDirError: ``run_dir`` is not a run folder (no config.yaml) or a file in it is malformed.
+    """
+    run_dir = Path(run_dir)
+    load_run(run_dir)  # fails early, with the reason, on a folder that is not a run
+    model_failure = None
+    if missing_model_figures(run_dir):
+        try:
+            model_figures(run_dir)
+        except (RunDirError, WeightsError) as exc:
+            model_failure = f"it needs the model ({exc})"
+    figures = write_run_figures(load_run(run_dir))
+    if model_failure is not None:
+        for name in (AUGMENTED_FIGURE, FEATURE_MAPS_FIGURE):
+            if not RunLayout(run_dir).plot(name).is_file():
+                figures.skipped[name] = model_failure
+    for name, reason in figures.skipped.items():
+        console.print(f"[yellow]{name}.png skipped: {reason}[/]")
+    html = write_report(run_dir, out, figures)
+    summary = write_summary(run_dir)
+    console.print(f"report written to {html} (summary: {summary})")
+    return ReportResult(html=html, summary=summary, figures=figures)

@@ -1,0 +1,63 @@
+"""What a training run prints about itself: data, splits, model and settings, then the chosen decision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from medclass.config import Config
+from medclass.evaluation.decision_fit import Decision
+
+
+def fmt(value: float | None) -> str:
+    """A metric with 4 decimals, or ``-`` when it is undefined."""
+    return "-" if value is None or not np.isfinite(value) else f"{value:.4f}"
+
+
+def describe_choices(
+    config: Config,
+    report: dict[str, Any],
+    counts: dict[str, dict[str, int]],
+    classes: list[str],
+    num_workers: int,
+    console: Console,
+) -> None:
+    """Print what the run will do: data, splits (``counts``: images per split and class), model and settings."""
+    console.print(
+        f"[bold]data[/] {report['data']} ({report['layout']}), classes {classes}, "
+        f"{report['n_images']} images; skipped {len(report['skipped'])} unreadable"
+    )
+    for split in ("train", "val", "test"):
+        if split in counts:
+            console.print(f"  {split:5s} {sum(counts[split].values()):5d}  {counts[split]}")
+    dup = report["duplicates"]
+    console.print(
+        f"  duplicates: {dup['exact']['groups']} exact and {dup['near']['groups']} near groups "
+        f"(distance <= {dup['near_distance']}), {report['duplicate_policy']}"
+    )
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    console.print(
+        f"[bold]model[/] {config.model.name} ({config.data.channels} channel(s), {config.data.image_size} px, "
+        f"pretrained={config.model.pretrained}) | {config.optim.name} lr {config.optim.lr:g} "
+        f"wd {config.optim.weight_decay:g} | {config.scheduler.name} | batch {config.data.batch_size} | "
+        f"{config.trainer.epochs} epochs, early stop on {config.trainer.monitor} "
+        f"(patience {config.trainer.patience}) | augment {config.augment.preset} | {device}, "
+        f"{num_workers} loader workers"
+    )
+
+
+def describe_decision(decision: Decision, console: Console) -> None:
+    """Print the temperature and threshold chosen on the validation split, when any."""
+    if decision.temperature != 1.0:
+        console.print(
+            f"[bold]calibration[/] temperature {decision.temperature:.3f} (val ECE {fmt(decision.ece_before)} -> "
+            f"{fmt(decision.ece_after)})"
+        )
+    if decision.rule is not None:
+        console.print(
+            f"[bold]operating point[/] {decision.rule}: threshold {decision.threshold:.4f} (val sensitivity "
+            f"{decision.sensitivity:.3f}, specificity {decision.specificity:.3f})"
+        )
