@@ -609,7 +609,74 @@ def _weights_only_last(ws: Workspace) -> Path:
     return out
 
 
-CASES = [*DATA_CASES, *CONFIG_CASES, *CHECKPOINT_CASES]
+# --- run folder (medclass.runs guards every output folder and file) ---------------------------------------
+RUN_FOLDER_CASES = [
+    Case(
+        "out-inside-the-data-folder",
+        lambda ws: ["train", "--config", ws.config, "--data", ws.data, "--out", ws.data / "run"],
+        lambda ws: str(ws.data),
+    ),
+    Case(
+        "out-is-a-user-folder",
+        lambda ws: ["train", "--config", ws.config, "--data", ws.data, "--out", _user_folder(ws)],
+        lambda ws: str(ws.root / "mine"),
+    ),
+    Case(
+        "overwrite-a-user-folder",
+        lambda ws: [
+            "train",
+            "--config",
+            ws.config,
+            "--data",
+            ws.data,
+            "--out",
+            _user_folder(ws),
+            "--overwrite",
+        ],
+        lambda ws: str(ws.root / "mine"),
+    ),
+    Case(
+        "out-is-an-existing-file",
+        lambda ws: ["train", "--config", ws.config, "--data", ws.data, "--out", _user_file(ws, "notes.txt")],
+        lambda ws: str(ws.root / "notes.txt"),
+    ),
+    Case(
+        "split-out-replaces-a-user-file",
+        lambda ws: ["split", ws.data, "--out", _user_file(ws, "splits.csv")],
+        lambda ws: str(ws.root / "splits.csv"),
+    ),
+    Case(
+        "predict-out-is-a-folder",
+        lambda ws: ["predict", ws.run, ws.images()[0], "--out", _user_folder(ws)],
+        lambda ws: str(ws.root / "mine"),
+    ),
+    Case(
+        "evaluate-out-replaces-a-user-file",
+        lambda ws: ["evaluate", ws.run, "--out", _user_file(ws, "metrics.json")],
+        lambda ws: str(ws.root / "metrics.json"),
+    ),
+    Case(
+        "train-into-a-finished-run",
+        lambda ws: ["train", "--config", ws.config, "--data", ws.data, "--out", ws.run],
+        lambda ws: str(ws.run),
+    ),
+]
+
+
+def _user_folder(ws: Workspace) -> Path:
+    folder = ws.root / "mine"
+    folder.mkdir(exist_ok=True)
+    (folder / "thesis.tex").write_text("months of work\n")
+    return folder
+
+
+def _user_file(ws: Workspace, name: str) -> Path:
+    path = ws.root / name
+    path.write_text("a file medclass did not write\n")
+    return path
+
+
+CASES = [*DATA_CASES, *CONFIG_CASES, *CHECKPOINT_CASES, *RUN_FOLDER_CASES]
 
 
 def test_the_matrix_is_large_enough() -> None:
