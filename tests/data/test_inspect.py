@@ -48,7 +48,10 @@ def test_presplit_counts_and_leak_relation(tmp_path: Path) -> None:
     for split, n in (("train", 4), ("test", 2)):
         for label in ("a", "b"):
             for i in range(n):
-                write_image(root / split / label / f"{split}{i}.png", seed=hash((split, label, i)) % 1000)
+                # A fixed seed per image: hash() of strings changes between processes, and two equal seeds
+                # would make an extra duplicate group.
+                seed = 100 * (split == "test") + 10 * (label == "b") + i
+                write_image(root / split / label / f"{split}{i}.png", seed=seed)
     shutil.copy(root / "train" / "a" / "train0.png", root / "test" / "a" / "leak.png")
     report = inspect_data(root, cache_dir=tmp_path / "cache")
     assert report["counts"] == {"train": {"a": 4, "b": 4}, "test": {"a": 3, "b": 2}}

@@ -114,12 +114,12 @@ def test_jpeg_any_case(tmp_path: Path, name: str) -> None:
     assert image_info(path) == ImageInfo(40, 32, "RGB", "JPEG")
 
 
-def test_16_bit_png_is_min_max_scaled(tmp_path: Path) -> None:
-    pixels = np.array([[1000, 2000], [3000, 5000]], dtype=np.uint16)
+def test_16_bit_png_is_scaled_by_its_bit_depth(tmp_path: Path) -> None:
+    pixels = np.array([[1000, 2000], [3000, 65535]], dtype=np.uint16)
     Image.fromarray(pixels).save(tmp_path / "deep.png")
     assert image_info(tmp_path / "deep.png").mode.startswith("I")
     out = read_image(tmp_path / "deep.png")[..., 0]
-    expected = np.rint((pixels - 1000) * 255.0 / 4000).astype(np.uint8)  # [[0, 64], [128, 255]]
+    expected = np.rint(pixels * 255.0 / 65535).astype(np.uint8)  # [[4, 8], [12, 255]], not min-max
     np.testing.assert_array_equal(out, expected)
 
 
@@ -210,16 +210,16 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
 # --- DICOM -----------------------------------------------------------------------------------------------
 
 
-def test_dicom_min_max_and_info(tmp_path: Path) -> None:
-    path = _write_dicom(tmp_path / "a.dcm", np.array([[0, 100], [200, 300]]))
-    np.testing.assert_array_equal(read_image(path)[..., 0], [[0, 85], [170, 255]])
+def test_dicom_stored_range_and_info(tmp_path: Path) -> None:
+    path = _write_dicom(tmp_path / "a.dcm", np.array([[0, 257], [2570, 65535]]))  # 16 bits stored
+    np.testing.assert_array_equal(read_image(path)[..., 0], [[0, 1], [10, 255]])
     assert read_image(path, channels=3).shape == (2, 2, 3)
     assert image_info(path) == ImageInfo(2, 2, "DICOM MONOCHROME2", "DICOM")
 
 
 def test_dicom_monochrome1_is_inverted(tmp_path: Path) -> None:
-    path = _write_dicom(tmp_path / "b.DCM", np.array([[0, 100], [200, 300]]), photometric="MONOCHROME1")
-    np.testing.assert_array_equal(read_image(path)[..., 0], [[255, 170], [85, 0]])
+    path = _write_dicom(tmp_path / "b.DCM", np.array([[0, 257], [2570, 65535]]), photometric="MONOCHROME1")
+    np.testing.assert_array_equal(read_image(path)[..., 0], [[255, 254], [245, 0]])
     assert image_info(path).mode == "DICOM MONOCHROME1"
 
 
@@ -230,20 +230,20 @@ def test_dicom_rescale_then_window(tmp_path: Path) -> None:
         tmp_path / "c.dicom", np.array([[0, 100], [200, 300]]), slope=2, intercept=-100, window=(200, 201)
     )
     np.testing.assert_array_equal(read_image(path)[..., 0], [[0, 1], [255, 255]])
-    # Same rescale, no window: min-max over the rescaled values gives the same as over the stored ones.
-    plain = _write_dicom(tmp_path / "d.dcm", np.array([[0, 100], [200, 300]]), slope=2, intercept=-100)
-    np.testing.assert_array_equal(read_image(plain)[..., 0], [[0, 85], [170, 255]])
+    # Same rescale, no window: the stored range through the rescale, [-100, 131070 - 100], scales.
+    plain = _write_dicom(tmp_path / "d.dcm", np.array([[0, 257], [2570, 65535]]), slope=2, intercept=-100)
+    np.testing.assert_array_equal(read_image(plain)[..., 0], [[0, 1], [10, 255]])
+    # A window given in the config replaces the file's: [99.5, 299.5] again, now from data.window.
+    np.testing.assert_array_equal(read_image(plain, window=(200, 201))[..., 0], [[0, 255], [255, 255]])
     mid = _write_dicom(tmp_path / "e.dcm", np.array([[100, 150], [200, 250]]), window=(175.5, 101))
     np.testing.assert_array_equal(read_image(mid)[..., 0], [[0, 64], [191, 255]])
 
 
 def test_dicom_multiframe_picks_middle_or_given_frame(tmp_path: Path) -> None:
-    frames = np.stack([np.full((2, 3), k) for k in range(3)])
-    frames[:, 0, 0] = 0
-    frames[:, 1, 2] = 10
+    frames = np.stack([np.full((2, 3), k * 50 * 257) for k in range(3)])  # frame k reads as k * 50
     path = _write_dicom(tmp_path / "m.dcm", frames)
-    assert read_image(path)[0, 1, 0] == round(255 * 1 / 10)
-    assert read_image(path, slice_index=2)[0, 1, 0] == round(255 * 2 / 10)
+    assert (read_image(path) == 50).all()
+    assert (read_image(path, slice_index=2) == 100).all()
     assert "out of range 0-2" in _reason(path, slice_index=3)
 
 

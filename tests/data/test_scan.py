@@ -42,7 +42,7 @@ def test_scan_reports_facts_and_reasons(tmp_path: Path) -> None:
 
 def test_missing_file_is_unreadable_not_an_error(tmp_path: Path) -> None:
     (info,) = scan_files([tmp_path / "gone.png"], cache_dir=tmp_path / "cache", workers=1)
-    assert not info.readable and info.md5 == "" and "cannot read" in info.reason
+    assert not info.readable and info.md5 == "" and info.reason == "file not found"
 
 
 def test_second_scan_only_hashes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,7 @@ from medclass.inference.runner import Predictor
 from medclass.runs import REFERRAL_FILE, prepare_output_file, resolve_checkpoint, run_dir_of
 from medclass.training.checkpoint import stored_decision
 from medclass.utils.console import default_console
-from medclass.utils.errors import ConfigError, RunDirError
+from medclass.utils.errors import ConfigError, DataError, RunDirError
 from medclass.utils.io import write_json
 
 
@@ -91,6 +91,9 @@ def evaluate(
         meta.threshold = decision.threshold
     paths, labels = labelled_files(source, meta, data, split)
     result, y_true = predictor.predict_labelled(paths, labels)
+    if len(y_true) == 0:
+        first, reason = next(iter(result.failures.items()), ("-", "no file"))
+        raise DataError(f"none of the {len(paths)} image(s) to evaluate is readable (e.g. {first}: {reason})")
     if bootstrap is None:
         bootstrap = int(meta.config.get("evaluation", {}).get("bootstrap", 1000))
     metrics = score(y_true, result.probs, meta.classes, decision.threshold, bootstrap, seed=0)

@@ -12,6 +12,7 @@ from rich.console import Console
 from medclass.api.data import split_index
 from medclass.config.schema import Config, SplitConfig
 from medclass.data.cache import ImageCache, build_cache
+from medclass.data.checks import check_class_splits, leak_note
 from medclass.data.discovery import DataIndex, discover
 from medclass.data.duplicates import find_duplicates
 from medclass.data.preprocess import PreprocessSettings
@@ -74,12 +75,20 @@ def prepare_data(
         classes = sorted(table["label"].unique())
 
     console.print(f"scanning {len(index.samples) if index else len(table)} files (hashes, duplicates) ...")
+    from_file = table is not None
     if table is None:
         table, infos = split_index(config, index)
         for note in table.attrs.get("notes", []):
             console.print(f"[yellow]note:[/] {note}", highlight=False)
     else:
         infos = scan_files(list(table["path"]), cache_dir=config.data.cache_dir)
+    readable = {info.path for info in infos if info.readable}
+    check_class_splits(
+        training_view(table, config.split.fold)[lambda t: t["path"].isin(readable)],
+        classes,
+        config.data.min_images_per_class,
+        source=data_source(config),
+    )
     if run_dir is not None and not reuse_splits:
         write_splits(table, run_dir / SPLITS_FILE)
 
@@ -90,9 +99,16 @@ def prepare_data(
     known = [md5[p] for p in paths] if all(p in md5 for p in paths) else None  # the scan read every file once
     cache = build_cache(paths, settings, cache_dir=config.data.cache_dir, digests=known)
     report = data_report(config, index, infos, table, cache)
+    if from_file and report["duplicate_leaks"]:
+        console.print(f"[yellow]note:[/] {report['duplicate_leaks']}", highlight=False)
     if run_dir is not None:
         write_json(run_dir / DATA_REPORT_FILE, report)
     return PreparedData(classes=list(classes), table=table, cache=cache, report=report)
+
+
+def data_source(config: Config) -> str:
+    """What the images of a run were given as: the data folder or manifest, else the splits file."""
+    return str(config.data.path or config.split.splits_file)
 
 
 def data_report(
@@ -108,8 +124,15 @@ def data_report(
     skipped += [
         {"path": p, "reason": r} for p, r in cache.reasons.items() if p not in {s["path"] for s in skipped}
     ]
+    leaks = leak_note(duplicates)
+    if leaks:
+        policy = "kept as given (duplicates cross the splits)"
+    elif config.split.allow_duplicate_leakage:
+        policy = "allowed across splits"
+    else:
+        policy = "kept in one split"
     return {
-        "data": config.data.path,
+        "data": data_source(config),
         "layout": index.layout if index is not None else "splits-file",
         "classes": sorted(table["label"].unique()),
         "n_images": len(table),
@@ -117,9 +140,8 @@ def data_report(
         "skipped": skipped,
         "ignored": [{"path": str(p), "reason": r} for p, r in (index.ignored if index else [])],
         "duplicates": duplicates.to_dict(),
-        "duplicate_policy": "allowed across splits"
-        if config.split.allow_duplicate_leakage
-        else "kept in one split",
+        "duplicate_policy": policy,
+        "duplicate_leaks": leaks,
         "preprocess": PreprocessSettings.from_config(config.data).to_dict(),
     }
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from medclass.config.schema import Config
 from medclass.utils.errors import ConfigError
+from medclass.utils.io import atomic_write
 
 # Short names accepted wherever a dotted key is: the names of `medclass train`'s flags.
 ALIASES: dict[str, str] = {
@@ -67,9 +68,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {path}: not found")
     try:
-        tree = yaml.safe_load(path.read_text()) or {}
+        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path}: not valid YAML ({exc})") from exc
+        raise ConfigError(f"config file {path}: not valid YAML ({exc})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path}: not a text file (expected UTF-8 YAML)") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot be read ({exc.strerror or exc})") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"config file {path}: expected a mapping of sections, got {type(tree).__name__}")
     return tree
@@ -104,8 +109,14 @@ def read_config_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str
         raise ConfigError(f"config file {path}: 'base' refers back to itself ({chain})")
     tree = read_yaml(path)
     bases = tree.pop(BASE_KEY, None) or []
+    bases = [bases] if isinstance(bases, str) else bases
+    if not isinstance(bases, list) or not all(isinstance(b, str) and b.strip() for b in bases):
+        raise ConfigError(
+            f"config file {path}: base = {_short(bases)}: expected a file name or a list of file names "
+            "(e.g. base: defaults.yaml)"
+        )
     merged: dict[str, Any] = {}
-    for base in [bases] if isinstance(bases, str) else bases:
+    for base in bases:
         merged = merge_trees(merged, read_config_tree(path.parent / base, (*_seen, path)))
     return merge_trees(merged, tree)
 
@@ -166,7 +177,8 @@ def config_to_dict(cfg: BaseModel) -> dict[str, Any]:
 def save_config(cfg: Config, path: str | Path) -> Path:
     """Write the resolved config as YAML."""
     path = Path(path)
-    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    with atomic_write(path) as handle:  # an interrupted or failed write keeps the previous file
+        handle.write(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     return path
 
 

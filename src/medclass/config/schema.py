@@ -41,11 +41,18 @@ class DataConfig(Section):
         "stretch", description="stretch: squash to a square; letterbox: keep aspect ratio, pad with black."
     )
     slice_index: int | None = Field(None, description="NIfTI slice (last axis); default the middle one.")
+    window: tuple[float, Annotated[float, Field(ge=1)]] | None = Field(
+        None,
+        description="[center, width] for DICOM/NIfTI values (CT: HU), e.g. [40, 400]; default the file's.",
+    )
     crop_foreground: bool = Field(False, description="Crop to the largest bright component before resizing.")
     crop_threshold: Annotated[float, Field(gt=0, lt=1)] = Field(
         0.1, description="Foreground threshold as a fraction of the image's intensity range."
     )
     cache_dir: str | None = Field(None, description="Preprocessed-array cache (default ~/.cache/medclass).")
+    min_images_per_class: Annotated[int, Field(ge=1)] = Field(
+        5, description="Fewest readable images a class may have (fewer: an error, usually a label typo)."
+    )
     batch_size: Annotated[int, Field(ge=1)] = 32
     num_workers: int | Literal["auto"] = "auto"
     sampler: Literal["none", "weighted"] = Field(

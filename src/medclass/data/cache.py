@@ -36,13 +36,14 @@ from typing import Any
 import numpy as np
 from numpy.lib.format import open_memmap
 
+from medclass.data.files import file_md5 as hash_file
 from medclass.data.preprocess import PreprocessSettings, load_preprocessed
 from medclass.data.readers import UnreadableImage
 from medclass.utils.io import read_json, write_json
 from medclass.utils.paths import cache_dir as default_cache_dir
 
 # Bump when the readers or the preprocessing change the pixels they produce, to invalidate old entries.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 MAX_WORKERS = 8
 # Fewer files than this are decoded in-process: starting worker processes costs more than it saves.
 SERIAL_BELOW = 64
@@ -112,12 +113,9 @@ class ImageCache:
 
 
 def file_md5(path: str | os.PathLike) -> str | None:
-    """MD5 hex digest of a file's bytes, or None when the file cannot be read."""
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
-    except OSError:
-        return None
+    """MD5 hex digest of a file's bytes, or None when it is not a regular, readable file."""
+    result = hash_file(path)
+    return None if isinstance(result, str) else result[0]
 
 
 def cache_key(settings: PreprocessSettings, digests: Sequence[str | None]) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from medclass.config.schema import IMAGE_EXTENSIONS
+from medclass.data.files import file_problem
 from medclass.data.readers import is_image_file
 from medclass.utils.errors import DataError
 from medclass.utils.io import natural_key
@@ -291,8 +292,9 @@ def _discover_csv(csv_path: Path) -> DataIndex:
                     f"(allowed: {', '.join(sorted(SPLIT_NAMES))})"
                 )
                 continue
-        if not path.is_file():
-            problems.append(f"{where}, column 'path': file not found: {path}")
+        problem = file_problem(path)
+        if problem is not None:
+            problems.append(f"{where}, column 'path': {problem}: {path}")
             continue
         if not is_image_file(path):
             problems.append(f"{where}, column 'path': {_not_image_reason(path)}: {path}")

@@ -31,6 +31,7 @@ class PreprocessSettings:
         crop_foreground: Crop to the largest bright component before resizing.
         crop_threshold: Foreground level as a fraction of the image's intensity range.
         slice_index: NIfTI slice (last axis) or DICOM frame; None: the middle one.
+        window: ``(center, width)`` for DICOM (after the modality LUT, e.g. HU) and NIfTI; None: the file's own.
     """
 
     image_size: int
@@ -39,6 +40,7 @@ class PreprocessSettings:
     crop_foreground: bool = False
     crop_threshold: float = 0.1
     slice_index: int | None = None
+    window: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if (
@@ -60,6 +62,11 @@ class PreprocessSettings:
         object.__setattr__(self, "crop_threshold", float(self.crop_threshold))
         if self.slice_index is not None:
             object.__setattr__(self, "slice_index", int(self.slice_index))
+        if self.window is not None:
+            center, width = (float(v) for v in self.window)
+            if not width >= 1:
+                raise ValueError(f"window = {self.window!r}: the width must be at least 1")
+            object.__setattr__(self, "window", (center, width))
 
     @classmethod
     def from_config(cls, data_cfg: DataConfig) -> PreprocessSettings:
@@ -71,11 +78,17 @@ class PreprocessSettings:
             crop_foreground=data_cfg.crop_foreground,
             crop_threshold=data_cfg.crop_threshold,
             slice_index=data_cfg.slice_index,
+            window=data_cfg.window,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (stored in checkpoints and in the cache key)."""
-        return asdict(self)
+        data = asdict(self)
+        if data["window"] is None:
+            del data["window"]  # absent unless set: the same cache keys and checkpoints as before the option
+        else:
+            data["window"] = list(data["window"])
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PreprocessSettings:
@@ -103,7 +116,9 @@ def load_preprocessed(path: str | os.PathLike, settings: PreprocessSettings) -> 
     Raises:
         UnreadableImage: the file cannot be read (see ``data.readers``).
     """
-    image = read_image(path, channels=settings.channels, slice_index=settings.slice_index)
+    image = read_image(
+        path, channels=settings.channels, slice_index=settings.slice_index, window=settings.window
+    )
     if settings.crop_foreground:
         image = crop_foreground(image, settings.crop_threshold)
     return resize_array(image, settings.image_size, settings.resize)

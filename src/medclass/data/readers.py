@@ -10,18 +10,28 @@ Intensity and colour rules (every reader ends in the same two steps: intensities
 * **Transparency** (an alpha channel, or a ``tRNS`` transparent colour/palette entry) is composited over
   **black**, because medical images have black backgrounds: ``out = round(value * alpha / 255)``.
 * **EXIF orientation** is applied (``ImageOps.exif_transpose``) before anything else.
-* **High bit depth and float** (Pillow ``I;16*``, ``I``, ``F``; DICOM without a VOI window; NIfTI) are
-  scaled by the per-image min-max rule: ``out = round(255 * (x - min) / (max - min))`` where ``min`` and
-  ``max`` are taken over the finite values of the image; NaN/inf pixels become 0; a constant (or all
-  non-finite) image becomes all zeros. This is a display rule: it throws away absolute units, which 2D
-  classifiers trained on mixed sources cannot rely on anyway.
-* **DICOM**: the modality LUT (``RescaleSlope``/``RescaleIntercept``) is applied first. When the file has a
-  VOI window (``WindowCenter``/``WindowWidth``, the first one if several), the linear window of DICOM PS3.3
-  C.11.2.1.2.1 maps ``[c - 0.5 - (w-1)/2, c - 0.5 + (w-1)/2]`` onto 0-255 and clips outside it; otherwise the
-  min-max rule above. ``MONOCHROME1`` (white is low) is inverted last (``255 - out``) so that every image has
-  a dark background. Colour DICOM (``SamplesPerPixel = 3``) is read as RGB (pydicom converts YBR). Multi-frame
-  files give the middle frame, or frame ``slice_index``.
-* **NIfTI**: singleton trailing axes are dropped; a 3D volume gives the middle slice of its **last** axis (or
+* **Intensity scale: the stored value range, never the image's own minimum and maximum**, so that the same
+  picture gives the same pixels whatever the file format, and a darker scan stays darker than a brighter one.
+  ``out = round(255 * (x - lo) / (hi - lo))`` clipped to 0-255, where ``[lo, hi]`` is the range the format
+  can store: 8-bit files keep their values (``[0, 255]``); 16-bit PNG/TIFF (Pillow ``I;16*``) use
+  ``[0, 65535]`` (so a 16-bit copy of an 8-bit picture, ``v * 257``, reads back as ``v``); Pillow ``I``
+  (32-bit integer) uses ``[0, 65535]`` when its values fit (Pillow opens some 16-bit files in this mode).
+  Data that carries no stored range (float TIFF ``F``, 32-bit integers beyond 16 bits, NIfTI without
+  ``cal_min``/``cal_max``) fall back to the per-image min-max rule over the finite values, ``lo = min`` and
+  ``hi = max``: give such data a window (``data.window``) for a fixed scale. NaN/inf pixels become 0; a
+  constant image under min-max becomes all zeros.
+* **DICOM**: the modality LUT (``RescaleSlope``/``RescaleIntercept`` or a Modality LUT Sequence) is applied
+  first (``pydicom.pixels.apply_modality_lut``), then the VOI transform (``apply_voi_lut``): the window
+  ``data.window: [center, width]`` when set (for CT, in Hounsfield units), else the file's own
+  ``WindowCenter``/``WindowWidth`` (the first one if several) or VOI LUT, else none. The result is scaled by
+  the stored value range of the file (``BitsStored`` and ``PixelRepresentation`` through the modality LUT,
+  as pydicom computes it), so an 8-bit DICOM keeps its values and a 16-bit one is divided by 257.
+  ``MONOCHROME1`` (white is low) is inverted last (``255 - out``) so that every image has a dark
+  background. Colour DICOM (``SamplesPerPixel = 3``) is read as RGB (pydicom converts YBR), scaled by its
+  stored range. Multi-frame files give the middle frame, or frame ``slice_index``.
+* **NIfTI**: values after the header's ``scl_slope``/``scl_inter``; ``data.window`` when set, else
+  ``cal_min``/``cal_max`` when the header has them, else ``uint8`` data keeps its values, else min-max over
+  the slice (NIfTI stores no display range of its own). Singleton trailing axes are dropped; a 3D volume gives the middle slice of its **last** axis (or
   ``slice_index``); a 4D series uses its first volume, then the same rule. A 2D slice ``a`` (file axes
   ``i, j``) is shown as ``np.rot90(a)`` (rows = ``j`` with ``+j`` up, columns = ``i``), the usual way of
   displaying a voxel slice; no reorientation to RAS is done, so ``slice_index`` counts along the file's own
@@ -36,7 +46,7 @@ raises :class:`UnreadableImage` with a short human reason; no other exception ty
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +55,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from medclass.config.schema import IMAGE_EXTENSIONS
+from medclass.data.files import file_problem
 
 _DICOM_SUFFIXES = (".dcm", ".dicom")
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -128,15 +139,10 @@ def _short(exc: BaseException) -> str:
 
 
 def _check_file(path: Path) -> None:
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise UnreadableImage(path, "file not found") from None
-    except OSError as exc:
-        raise UnreadableImage(path, f"cannot access file: {_short(exc)}") from None
-    if path.is_dir():
-        raise UnreadableImage(path, "is a folder, not a file")
-    if size == 0:
+    problem = file_problem(path)  # before any decoder opens it: a FIFO or a device would block the open
+    if problem is not None:
+        raise UnreadableImage(path, problem)
+    if path.stat().st_size == 0:
         raise UnreadableImage(path, "empty file")
 
 
@@ -156,6 +162,27 @@ def scale_to_uint8(values: np.ndarray) -> np.ndarray:
     scaled = np.rint((x[finite] - lo) * (255.0 / (hi - lo)))
     out[finite] = np.clip(scaled, 0, 255).astype(np.uint8)
     return out
+
+
+def scale_range(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``round(255 * (x - lo) / (hi - lo))`` clipped to ``uint8``; non-finite values become 0."""
+    x = np.asarray(values, dtype=np.float64)
+    if not hi > lo:
+        return np.zeros(x.shape, dtype=np.uint8)
+    out = np.rint((x - lo) * (255.0 / (hi - lo)))
+    return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), 0, 255).astype(np.uint8)
+
+
+def window_range(center: float, width: float) -> tuple[float, float]:
+    """The values a linear DICOM window (PS3.3 C.11.2.1.2.1) maps onto the full output range."""
+    return center - 0.5 - (width - 1) / 2, center - 0.5 + (width - 1) / 2
+
+
+def _wide_to_uint8(array: np.ndarray) -> np.ndarray:
+    """Pillow's wide modes by their stored range (16 bits), or min-max where there is none."""
+    if array.dtype.kind in "ui" and array.size and array.min() >= 0 and array.max() <= 65535:
+        return scale_range(array, 0, 65535)
+    return scale_to_uint8(array)
 
 
 def _composite_over_black(array: np.ndarray) -> np.ndarray:
@@ -198,7 +225,7 @@ def _pil_to_array(image: Image.Image, channels: int) -> np.ndarray:
     elif mode == "La":
         image = image.convert("LA")
     elif mode in _WIDE_MODES:
-        return scale_to_uint8(np.asarray(image))[..., None]
+        return _wide_to_uint8(np.asarray(image))[..., None]
 
     if image.mode not in ("L", "LA", "RGB", "RGBA"):
         image = image.convert("RGB")  # any other mode Pillow can convert
@@ -244,34 +271,41 @@ def _pick(n: int, slice_index: int | None, what: str) -> int:
     return slice_index
 
 
-def _first_number(value) -> float:
-    with contextlib.suppress(TypeError, IndexError, KeyError):
-        value = value[0]  # multi-valued (several windows): the first one
-    return float(value)
-
-
-def _dicom_window(ds) -> tuple[float, float] | None:
-    center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
-    if center is None or width is None or center == "" or width == "":
-        return None
-    try:
-        center, width = _first_number(center), _first_number(width)
-    except (TypeError, ValueError):
-        return None
-    return (center, width) if np.isfinite(center) and np.isfinite(width) and width >= 1 else None
-
-
-def _apply_window(values: np.ndarray, center: float, width: float) -> np.ndarray:
-    """Linear VOI window of DICOM PS3.3 C.11.2.1.2.1 onto 0-255."""
-    x = np.asarray(values, dtype=np.float64)
-    if width <= 1:
-        out = np.where(x > center - 0.5, 255.0, 0.0)
+def _stored_range(ds) -> tuple[float, float]:
+    """The values the file can hold after its modality LUT (the output range pydicom's windowing uses)."""
+    if ds.get("ModalityLUTSequence"):
+        return 0.0, float(2 ** int(ds.ModalityLUTSequence[0].LUTDescriptor[2]) - 1)
+    bits = int(ds.get("BitsStored") or ds.get("BitsAllocated") or 16)
+    if int(ds.get("PixelRepresentation", 0)) == 0:
+        lo, hi = 0.0, float(2**bits - 1)
     else:
-        out = ((x - (center - 0.5)) / (width - 1) + 0.5) * 255.0
-    return np.clip(np.rint(np.nan_to_num(out, nan=0.0)), 0, 255).astype(np.uint8)
+        lo, hi = float(-(2 ** (bits - 1))), float(2 ** (bits - 1) - 1)
+    slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+    if slope is not None and intercept is not None:
+        lo, hi = sorted((lo * float(slope) + float(intercept), hi * float(slope) + float(intercept)))
+    return lo, hi
 
 
-def _read_dicom(path: Path, slice_index: int | None) -> np.ndarray:
+def _dicom_voi(values: np.ndarray, ds, window: tuple[float, float] | None) -> tuple[np.ndarray, float, float]:
+    """The VOI transform (given window, else the file's window or LUT, else none) and its output range."""
+    from pydicom.pixels import apply_voi_lut
+
+    lo, hi = _stored_range(ds)
+    if window is not None:
+        ds = copy.copy(ds)  # the given window replaces the file's own VOI for this read only
+        for keyword in ("VOILUTSequence", "VOILUTFunction"):
+            if keyword in ds:
+                delattr(ds, keyword)
+        ds.WindowCenter, ds.WindowWidth = float(window[0]), float(window[1])
+    elif "VOILUTSequence" in ds and "WindowCenter" not in ds:
+        bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
+        return apply_voi_lut(values, ds), 0.0, float(2**bits - 1)
+    elif "WindowCenter" not in ds or "WindowWidth" not in ds:
+        return values, lo, hi
+    return apply_voi_lut(values, ds, prefer_lut=False), lo, hi
+
+
+def _read_dicom(path: Path, slice_index: int | None, window: tuple[float, float] | None) -> np.ndarray:
     import pydicom
     from pydicom.pixels import apply_modality_lut
 
@@ -291,19 +325,29 @@ def _read_dicom(path: Path, slice_index: int | None) -> np.ndarray:
         except ValueError as exc:
             raise UnreadableImage(path, str(exc)) from None
         pixels = pixels[frame]
-    if samples == 3:  # colour: already RGB (pydicom converts YBR); keep 8-bit values, else min-max
+    if samples == 3:  # colour: already RGB (pydicom converts YBR); scaled by the stored range
         if pixels.dtype == np.uint8:
             return np.ascontiguousarray(pixels)
-        return scale_to_uint8(pixels)
-    values = apply_modality_lut(pixels, ds)
-    window = _dicom_window(ds)
-    out = _apply_window(values, *window) if window else scale_to_uint8(values)
+        return scale_range(pixels, *_stored_range(ds))
+    values, lo, hi = _dicom_voi(apply_modality_lut(pixels, ds), ds, window)
+    out = scale_range(values, lo, hi)
     if photometric == "MONOCHROME1":
         out = 255 - out
     return out[..., None]
 
 
-def _read_nifti(path: Path, slice_index: int | None) -> np.ndarray:
+def _nifti_to_uint8(plane: np.ndarray, header, window: tuple[float, float] | None) -> np.ndarray:
+    if window is not None:
+        return scale_range(plane, *window_range(*window))
+    cal = (float(header.get("cal_min", 0) or 0), float(header.get("cal_max", 0) or 0))
+    if cal[1] > cal[0]:
+        return scale_range(plane, *cal)
+    if plane.dtype == np.uint8:
+        return np.ascontiguousarray(plane)
+    return scale_to_uint8(plane)
+
+
+def _read_nifti(path: Path, slice_index: int | None, window: tuple[float, float] | None) -> np.ndarray:
     import nibabel as nib
 
     try:
@@ -324,19 +368,26 @@ def _read_nifti(path: Path, slice_index: int | None) -> np.ndarray:
     if len(shape) < 2:
         raise UnreadableImage(path, f"NIfTI of shape {tuple(image.shape)} is not an image")
     plane = np.asarray(image.dataobj[tuple(index)])
-    if plane.dtype.names:  # RGB24 / RGBA32 structured voxels
+    if plane.dtype.names:  # RGB24 / RGBA32 structured voxels: 8 bits per channel
         plane = np.stack([plane[name] for name in plane.dtype.names[:3]], axis=-1)
-        return np.ascontiguousarray(np.rot90(scale_to_uint8(plane)))
-    return np.ascontiguousarray(np.rot90(scale_to_uint8(plane)))[..., None]
+        return np.ascontiguousarray(np.rot90(plane.astype(np.uint8)))
+    return np.ascontiguousarray(np.rot90(_nifti_to_uint8(plane, image.header, window)))[..., None]
 
 
-def read_image(path: str | os.PathLike, channels: int = 1, slice_index: int | None = None) -> np.ndarray:
+def read_image(
+    path: str | os.PathLike,
+    channels: int = 1,
+    slice_index: int | None = None,
+    window: tuple[float, float] | None = None,
+) -> np.ndarray:
     """Decode an image file into a ``uint8`` array of shape ``H x W x channels``.
 
     Args:
         path: JPEG, PNG, BMP, TIFF, DICOM or NIfTI file (extension in any case).
         channels: 1 (grey, ITU-R 601-2 luma from colour) or 3 (RGB, grey repeated).
         slice_index: NIfTI slice along the last axis / DICOM frame; default the middle one.
+        window: ``(center, width)`` of a linear window on DICOM values after the modality LUT (CT: HU) and on
+            NIfTI values; None: the file's own window or stored range (see the module docstring).
 
     Returns:
         ``np.ndarray`` of dtype ``uint8``, shape ``(H, W, channels)``; see the module docstring for the rules.
@@ -358,9 +409,9 @@ def read_image(path: str | os.PathLike, channels: int = 1, slice_index: int | No
         # Decoder warnings (odd but readable files) are left to the caller's warning filters:
         # warnings.catch_warnings() would not be thread-safe here.
         if kind == "dicom":
-            array = _read_dicom(path, slice_index)
+            array = _read_dicom(path, slice_index, window)
         elif kind == "nifti":
-            array = _read_nifti(path, slice_index)
+            array = _read_nifti(path, slice_index, window)
         else:
             array = _read_pil(path, channels)
     except UnreadableImage:

@@ -8,7 +8,6 @@ on the installed readers. Decoding runs in a process pool.
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 import sqlite3
@@ -22,15 +21,15 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from medclass.data.files import file_md5
 from medclass.data.readers import UnreadableImage, image_info, read_image
 from medclass.utils.paths import cache_dir as default_cache_dir
 
 # Bump when the decoded facts change (reader rules, hash function): old entries are then ignored.
-SCAN_CACHE_VERSION = 1
+SCAN_CACHE_VERSION = 2
 _CACHE_NAME = f"scan-v{SCAN_CACHE_VERSION}.sqlite"
 # Below this many files to decode, starting worker processes costs more than it saves.
 _MIN_FILES_FOR_POOL = 64
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -117,16 +116,11 @@ def phash_of(array: np.ndarray) -> int:
 
 
 def _md5(path: str) -> tuple[str, int, str | None]:
-    """``(md5, size, None)`` or ``("", size, reason)`` when the bytes cannot be read."""
-    digest = hashlib.md5(usedforsecurity=False)
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-    except OSError as exc:
-        return "", 0, f"cannot read file: {exc.strerror or exc}"
-    return digest.hexdigest(), size, None
+    """``(md5, size, None)`` or ``("", size, reason)`` when the path is not a regular, readable file."""
+    result = file_md5(path)
+    if isinstance(result, str):
+        return "", 0, result
+    return result[0], result[1], None
 
 
 def _decode_one(path: str) -> _Decoded:

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from medclass.config.schema import Config, SplitConfig
+from medclass.data.checks import leak_note
 from medclass.data.discovery import SPLIT_NAMES, DataIndex
 from medclass.data.duplicates import find_duplicates
 from medclass.data.scan import FileInfo
@@ -180,13 +181,9 @@ def make_splits(index: DataIndex, infos: Sequence[FileInfo], cfg: SplitConfig, s
         if not cfg.allow_duplicate_leakage:
             link = _merge_duplicates(link, keys, report.group_ids(), notes)
         if strategy == "predefined":
-            leaks = [g for g in [*report.exact, *report.near] if g.split_leak]
+            leaks = leak_note(report)
             if leaks:
-                example = ", ".join(leaks[0].paths[:2])
-                notes.append(
-                    f"{len(leaks)} duplicate group(s) cross the given splits (e.g. {example}); "
-                    "kept as given: run `medclass inspect` for the list"
-                )
+                notes.append(leaks)
 
     rng = np.random.default_rng(seed)
     fold = None
@@ -248,6 +245,11 @@ def read_splits(path: str | os.PathLike, classes: Sequence[str] | None = None) -
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not a readable splits CSV ({exc})") from None
     raw.columns = [str(c).strip().lower() for c in raw.columns]
+    repeated = sorted({c for c in raw.columns if list(raw.columns).count(c) > 1})
+    if repeated:
+        raise DataError(
+            f"{path}: line 1 (header): column(s) {', '.join(repr(c) for c in repeated)} appear more than once"
+        )
     missing = [c for c in SPLIT_COLUMNS if c not in raw.columns]
     if missing:
         raise DataError(

@@ -65,15 +65,32 @@ def load_for_inference(path: str | Path, epoch: int | None = None) -> tuple[nn.M
     """The model in eval mode and its metadata, from a checkpoint file or a run folder."""
     file = resolve_checkpoint(path, epoch)
     checkpoint = read_checkpoint(file)
-    if "medclass" not in checkpoint:
+    # A checkpoint is a pickle: anything can be in it. Check its shape here, so that a tensor, a bare state
+    # dict or a foreign checkpoint is one clear error instead of a KeyError or TypeError further down.
+    if not isinstance(checkpoint, dict):
+        raise WeightsError(
+            f"{file}: not a medclass checkpoint (holds a {type(checkpoint).__name__}, not a dict); "
+            "train with medclass first"
+        )
+    if not isinstance(checkpoint.get("medclass"), dict):
         raise WeightsError(
             f"{file}: not a medclass checkpoint (no 'medclass' entry); train with medclass first"
         )
-    meta = CheckpointMeta.from_dict(checkpoint["medclass"])
-    model = create_model(**meta.model)
-    state = {
-        k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")
-    }
-    model.load_state_dict(state)
+    weights = checkpoint.get("state_dict")
+    if not isinstance(weights, dict) or not any(str(k).startswith("model.") for k in weights):
+        raise WeightsError(
+            f"{file}: a medclass checkpoint without model weights ('state_dict' missing or empty)"
+        )
+    try:
+        meta = CheckpointMeta.from_dict(checkpoint["medclass"])
+        model = create_model(**meta.model)
+        state = {k.removeprefix("model."): v for k, v in weights.items() if str(k).startswith("model.")}
+        model.load_state_dict(state)
+    except WeightsError:
+        raise
+    except Exception as exc:  # metadata or weights that do not fit each other
+        raise WeightsError(
+            f"{file}: the checkpoint's model cannot be rebuilt ({type(exc).__name__}: {exc})"
+        ) from None
     model.eval()
     return model, meta

@@ -12,6 +12,7 @@ import torch
 
 from medclass.data.cache import ImageCache, build_cache
 from medclass.data.discovery import discover
+from medclass.data.files import require_regular_file
 from medclass.data.preprocess import PreprocessSettings
 from medclass.data.readers import is_image_file
 from medclass.data.splits import read_splits
@@ -81,13 +82,13 @@ def collect_files(inputs: Sequence[str | Path]) -> list[str]:
             found = [
                 p
                 for p in item.rglob("*")
-                if p.is_file()
+                if not p.is_dir()  # FIFOs, devices, broken links: reported as unreadable rows
                 and is_image_file(p)
                 and not any(part.startswith(".") for part in p.relative_to(item).parts)
             ]
             files += sorted((str(p) for p in found), key=natural_key)
-        elif item.exists():
-            files.append(str(item))
+        elif item.exists() or item.is_symlink():
+            files.append(str(require_regular_file(item, "image file")))
         else:
             raise DataError(f"{item}: no such file or folder")
     if not files:

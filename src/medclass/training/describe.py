@@ -27,7 +27,7 @@ def describe_choices(
 ) -> None:
     """Print what the run will do: data, splits (``counts``: images per split and class), model and settings."""
     console.print(
-        f"[bold]data[/] {config.data.path} ({report['layout']}), classes {classes}, "
+        f"[bold]data[/] {report['data']} ({report['layout']}), classes {classes}, "
         f"{report['n_images']} images; skipped {len(report['skipped'])} unreadable"
     )
     for split in ("train", "val", "test"):
