@@ -46,8 +46,8 @@ def test_option_trains_two_epochs(
 def test_weighted_sampler_draws_the_configured_epoch_size(
     phantom_data: Path, tmp_path: Path, fast_config: Callable[..., Config]
 ) -> None:
-    from medclass.api.prepare import prepare_data
     from medclass.api.train import build_datamodule
+    from medclass.data.run_data import prepare_data
 
     config = fast_config(phantom_data, tmp_path / "run", ["data.sampler=weighted", "data.epoch_size=24"])
     datamodule = build_datamodule(config, prepare_data(config))

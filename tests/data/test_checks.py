@@ -11,9 +11,9 @@ import pytest
 from conftest import write_image
 from rich.console import Console
 
-from medclass.api.prepare import prepare_data
 from medclass.config import build_config
 from medclass.data.checks import check_class_splits
+from medclass.data.run_data import prepare_data
 from medclass.utils.errors import DataError
 
 

@@ -8,10 +8,10 @@ from typing import Any
 import pandas as pd
 
 from medclass.config.schema import Config
-from medclass.data.discovery import DataIndex, discover
+from medclass.data.discovery import discover
 from medclass.data.inspect import inspect_data
-from medclass.data.scan import FileInfo, scan_files
-from medclass.data.splits import make_splits, split_seed, write_splits
+from medclass.data.run_data import split_index
+from medclass.data.splits import write_splits
 from medclass.runs import prepare_output_file
 from medclass.utils.errors import DataError
 from medclass.utils.io import write_json
@@ -32,15 +32,6 @@ def inspect(
     if json_out is not None:
         write_json(json_out, report)
     return report
-
-
-def split_index(
-    config: Config, index: DataIndex, progress: bool = False
-) -> tuple[pd.DataFrame, list[FileInfo]]:
-    """Scan the files of ``index`` (hashes, readability, perceptual hashes) and split them as ``config.split``
-    says; returns the splits table and the scan results."""
-    infos = scan_files([s.path for s in index.samples], cache_dir=config.data.cache_dir, progress=progress)
-    return make_splits(index, infos, config.split, split_seed(config)), infos
 
 
 def split(

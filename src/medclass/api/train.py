@@ -12,9 +12,9 @@ import pandas as pd
 from rich.console import Console
 
 from medclass.api.model_figures import write_model_figures
-from medclass.api.prepare import PreparedData, prepare_data, split_counts
 from medclass.config import Config, save_config
 from medclass.data.datamodule import MedDataModule
+from medclass.data.run_data import PreparedData, prepare_data, split_counts
 from medclass.evaluation.decision_fit import Decision, fit_decision
 from medclass.evaluation.scoring import decision_blocks, score
 from medclass.inference.inputs import CachedImages

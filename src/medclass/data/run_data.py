@@ -1,4 +1,5 @@
-"""Data preparation shared by train, tune and compare: discover, scan, split, cache, report."""
+"""The data of a training run, prepared once: discover, scan, split, check, cache, and the run's splits.csv and
+data_report.json. Shared by train, tune and compare (through train) and by split."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
-from medclass.api.data import split_index
 from medclass.config.schema import Config, SplitConfig
 from medclass.data.cache import ImageCache, build_cache
 from medclass.data.checks import check_class_splits, leak_note
@@ -17,11 +17,20 @@ from medclass.data.discovery import DataIndex, discover
 from medclass.data.duplicates import find_duplicates
 from medclass.data.preprocess import PreprocessSettings
 from medclass.data.scan import FileInfo, scan_files
-from medclass.data.splits import read_splits, write_splits
+from medclass.data.splits import make_splits, read_splits, split_seed, write_splits
 from medclass.runs import DATA_REPORT_FILE, SPLITS_FILE, training_view
 from medclass.utils.console import default_console
 from medclass.utils.errors import DataError
 from medclass.utils.io import write_json
+
+
+def split_index(
+    config: Config, index: DataIndex, progress: bool = False
+) -> tuple[pd.DataFrame, list[FileInfo]]:
+    """Scan the files of ``index`` (hashes, readability, perceptual hashes) and split them as ``config.split``
+    says; returns the splits table and the scan results."""
+    infos = scan_files([s.path for s in index.samples], cache_dir=config.data.cache_dir, progress=progress)
+    return make_splits(index, infos, config.split, split_seed(config)), infos
 
 
 @dataclass
