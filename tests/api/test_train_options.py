@@ -94,7 +94,9 @@ def test_class_weights_reach_the_loss(
     plain = _metrics(_train(fast_config, phantom_data, tmp_path / "plain", ["trainer.epochs=1"]))
     again = _metrics(_train(fast_config, phantom_data, tmp_path / "again", ["trainer.epochs=1"]))
     weighted = _metrics(
-        _train(fast_config, phantom_data, tmp_path / "w", ["trainer.epochs=1", "loss.class_weights=[1.0, 3.0]"])
+        _train(
+            fast_config, phantom_data, tmp_path / "w", ["trainer.epochs=1", "loss.class_weights=[1.0, 3.0]"]
+        )
     )
     assert plain["train_loss"].tolist() == again["train_loss"].tolist()  # training is repeatable
     assert weighted["train_loss"].iloc[0] != pytest.approx(plain["train_loss"].iloc[0], rel=1e-4)
