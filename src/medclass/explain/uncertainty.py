@@ -26,8 +26,12 @@ Batches = Iterable[torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor]]
 
 
 def dropout_layers(model: nn.Module) -> list[nn.Module]:
-    """The dropout modules of ``model`` (``nn.Dropout``, ``Dropout1d/2d/3d``, ``AlphaDropout`` ...)."""
-    return [m for m in model.modules() if isinstance(m, _DropoutNd)]
+    """The dropout modules of ``model`` that drop something (``nn.Dropout``, ``Dropout1d/2d/3d`` ...).
+
+    A layer with ``p == 0`` is left out: torchvision and timm models keep a ``Dropout(p=0.0)`` placeholder in
+    their heads (the default ResNet-18 here does), and counting it would hide that MC dropout cannot vary.
+    """
+    return [m for m in model.modules() if isinstance(m, _DropoutNd) and m.p > 0]
 
 
 @contextlib.contextmanager
