@@ -15,8 +15,8 @@ from medclass.api import predict
 from medclass.api.evaluate import labelled_files
 from medclass.api.uncertainty import referral_evaluation, uncertain_inference
 from medclass.explain import (
-    dropout_layers,
     dropout_active,
+    dropout_layers,
     mc_dropout_predict,
     predictive_entropy,
     referral_curve,
