@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 # System packages used by some tests (a browser for the HTML report, a PostgreSQL server for shared
-# tuning studies). Installed when missing and possible; the tests that need them skip with a reason otherwise.
+# tuning studies). Installed when missing and possible; the tests that need them skip with a reason otherwise
+# (with CI=true the script and those tests fail instead, naming what is missing).
 sysdeps:
 	@./scripts/install-sysdeps.sh
 

@@ -11,11 +11,15 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from requirements_gate import missing
 
-from medclass.utils.paths import shared_data_dir
+from medclass.utils.paths import DATA_DIR_ENV, shared_data_dir
 
 # Preprocessing cache of this test process (never the user's ~/.cache/medclass).
 _SESSION_CACHE = Path(os.environ.get("TMPDIR", "/tmp")) / f"medclass-test-cache-{os.getpid()}"
+
+# The data sets the real-data tests read, under $MEDCLASS_DATA_DIR.
+SHARED_DATA_SETS = ("brain_mri_yesno", "brain_tumor_mri_4class")
 
 # Keep each test process to one thread: `make test` runs two pytest workers on two cores.
 torch.set_num_threads(1)
@@ -73,8 +77,11 @@ def phantom_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
-    """The real data sets (``$MEDCLASS_DATA_DIR``); skips with the reason when they are absent."""
+    """The real data sets (``$MEDCLASS_DATA_DIR``): skips when one is absent, fails in CI (``CI=true``)."""
     root = shared_data_dir()
-    if not (root / "brain_mri_yesno").is_dir():
-        pytest.skip(f"shared data sets not found at {root} (set MEDCLASS_DATA_DIR)")
+    absent = [name for name in SHARED_DATA_SETS if not (root / name).is_dir()]
+    if absent:
+        missing(
+            f"data set folder(s) {', '.join(str(root / n) for n in absent)} not found (set {DATA_DIR_ENV})"
+        )
     return root

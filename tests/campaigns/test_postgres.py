@@ -1,7 +1,7 @@
 """Two worker processes share one study in a real PostgreSQL server and finish N trials, none twice.
 
 The server is Debian's (``/usr/lib/postgresql/<version>/bin``, installed by ``make sysdeps``), started on
-loopback in a temporary folder for this test only; the test skips with the reason when it is absent.
+loopback in a temporary folder for this test only; the test skips with the reason when it is absent (fails in CI).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 from optuna.trial import TrialState
+from requirements_gate import missing
 
 from medclass.campaigns.study import SURPLUS_ATTR, with_installed_driver
 
@@ -55,11 +56,9 @@ def postgres_url() -> Iterator[str]:
     """``postgresql://postgres@127.0.0.1:<port>/postgres`` of a throwaway server."""
     binaries = _server_binaries()
     if binaries is None:
-        reason = "PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin (run `make sysdeps`)"
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
+        missing("PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin (run `make sysdeps`)")
     if os.geteuid() == 0 and shutil.which("runuser") is None:
-        pytest.skip("running as root without runuser: cannot start PostgreSQL as another user")
+        missing("running as root without runuser: cannot start PostgreSQL as another user")
     # Not under pytest's tmp_path: its parents are private to root, and the server runs as `postgres`.
     root = Path(tempfile.mkdtemp(prefix="medclass-pg-"))
     root.chmod(0o755)

@@ -47,6 +47,17 @@ def _net(dropout: float | None) -> nn.Module:
     return model.eval()
 
 
+def test_dropout_layers_leave_out_layers_that_drop_nothing() -> None:
+    from medclass.models import create_model
+
+    assert len(dropout_layers(nn.Sequential(nn.Dropout(0.0), nn.Linear(2, 2), nn.Dropout2d(0.3)))) == 1
+    # The default model's head holds a Dropout(p=0.0) placeholder: MC dropout on it has nothing to switch on.
+    resnet = create_model("resnet18", num_classes=2, in_chans=1)
+    assert any(isinstance(m, nn.Dropout) and m.p == 0 for m in resnet.modules())
+    assert dropout_layers(resnet) == []
+    assert len(dropout_layers(create_model("resnet18", num_classes=2, in_chans=1, drop_rate=0.2))) == 1
+
+
 def test_dropout_active_switches_only_dropout_and_restores_modes() -> None:
     model = _net(0.5)
     model[1].train()  # a caller's odd mode is restored too
@@ -190,7 +201,12 @@ def test_flag_alone_uses_the_plain_entropy_and_bad_values_are_refused(run: Path,
     table = predict(run, images, flag_uncertain=0.0)
     probs = table[[c for c in table.columns if c.startswith("p_")]].to_numpy()
     np.testing.assert_allclose(table["entropy"], predictive_entropy(probs))
-    assert "std" not in table.columns and table["uncertain"].all() == (table["entropy"] > 0).all()
+    assert "std" not in table.columns and table["uncertain"].tolist() == (table["entropy"] > 0.0).tolist()
+    # A threshold between the entropies splits the rows: flagged exactly those above it, some but not all.
+    cutoff = float(np.median(table["entropy"]))
+    split = predict(run, images, flag_uncertain=cutoff)
+    assert split["uncertain"].tolist() == (split["entropy"] > cutoff).tolist()
+    assert 0 < split["uncertain"].sum() < len(split)
     with pytest.raises(ConfigError, match="--flag-uncertain -1"):
         predict(run, images, flag_uncertain=-1)
     with pytest.raises(ConfigError, match="pass counts must be >= 0"):

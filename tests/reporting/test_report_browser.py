@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from reporting.test_html import make_run_folder
+from requirements_gate import missing
 
 from medclass.reporting.figures import write_run_figures
 from medclass.reporting.html import write_report
@@ -34,10 +35,11 @@ def chromium_path() -> str | None:
 def chromium() -> str:
     path = chromium_path()
     if path is None:
-        reason = "Chromium not installed (/usr/bin/chromium); `bash scripts/install-sysdeps.sh` installs it"
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
-    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+        missing("Chromium not installed (/usr/bin/chromium); `bash scripts/install-sysdeps.sh` installs it")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing("the playwright Python package is not installed (pip install -e '.[dev]')")
     return path
 
 
