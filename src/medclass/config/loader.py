@@ -163,10 +163,15 @@ def config_to_dict(cfg: BaseModel) -> dict[str, Any]:
     return cfg.model_dump(mode="json")
 
 
+def config_yaml(cfg: BaseModel) -> str:
+    """The resolved config as YAML text, keys in schema order (what ``config.yaml`` holds)."""
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+
+
 def save_config(cfg: Config, path: str | Path) -> Path:
     """Write the resolved config as YAML."""
     path = Path(path)
-    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    path.write_text(config_yaml(cfg))
     return path
 
 
