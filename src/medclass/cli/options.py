@@ -69,6 +69,13 @@ def _default_text(key: str, flag: str, described: str | None) -> str:
     return escape(f"[default: {text}]")  # Typer renders help text as rich markup
 
 
+@cache
+def _validator(key: str) -> TypeAdapter:
+    """The schema's check of one key, built when first used (building it costs more than parsing a flag)."""
+    field = schema_field(key)
+    return TypeAdapter(Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
+
+
 def config_option(key: str, *names: str, help: str, default: str | None = None, **kwargs: Any) -> Any:
     """A ``typer.Option`` that sets config ``key``: help shows its schema default and range, and a value
     outside the range is a usage error naming the flag (exit 2).
@@ -76,14 +83,12 @@ def config_option(key: str, *names: str, help: str, default: str | None = None, 
     ``default`` describes the default in words where it is not the schema's value (e.g. "the run's").
     """
     field = schema_field(key)
-    annotation = Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
-    adapter = TypeAdapter(annotation)
 
     def check(value: Any) -> Any:
         if value is None:
             return None
         try:
-            return adapter.validate_python(value)
+            return _validator(key).validate_python(value)
         except ValidationError as exc:
             raise typer.BadParameter(exc.errors()[0]["msg"]) from None
 
