@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -93,7 +94,7 @@ def train(
     }
     cfg = build_config(tree, set_ or [], values, source=str(config or "flags"))
     if print_config:
-        console.print(config_yaml(cfg), end="", markup=False, highlight=False)
+        sys.stdout.write(config_yaml(cfg))  # plain text: YAML for a file or a pipe, no rich markup or emoji
         return
     from medclass.api.train import train as run_training
     from medclass.cli.interrupt import InterruptWatch
