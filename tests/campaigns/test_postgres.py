@@ -11,7 +11,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,16 +20,13 @@ import optuna
 import pandas as pd
 import pytest
 import yaml
+from console_script import console_script, script_env
 from optuna.trial import TrialState
 from requirements_gate import missing
 
 from medclass.campaigns.study import SURPLUS_ATTR, with_installed_driver
 
 N_TRIALS = 4
-# The CLI of this checkout, whether or not cli/app.py lists the tune command yet.
-WORKER = (
-    "import sys, medclass.cli.tune_cmd; from medclass.cli.app import run_app; sys.exit(run_app(sys.argv[1:]))"
-)
 
 
 def _server_binaries() -> Path | None:
@@ -91,8 +87,8 @@ def test_two_workers_fill_one_study_without_duplicates(
     space.write_text(
         "lr: {type: float, low: 1.0e-3, high: 3.0e-2, log: true}\nbatch_size: {type: int, low: 8, high: 24}\n"
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-c", WORKER, "tune", "--config", str(base), "--space", str(space)]
+    env = script_env(OMP_NUM_THREADS="1")
+    command = [*console_script(), "tune", "--config", str(base), "--space", str(space)]
     command += ["--trials", str(N_TRIALS), "--storage", postgres_url, "--study", "shared"]
     workers = [
         subprocess.Popen(

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import medclass.cli.explain_cmd  # noqa: F401  (registers the command until cli/app.py imports it)
 from medclass.cli.app import run_app
 
 

@@ -8,8 +8,6 @@ import pandas as pd
 import pytest
 import yaml
 
-import medclass.cli.compare_cmd
-import medclass.cli.tune_cmd  # noqa: F401  (registers the commands until cli/app.py imports them)
 from medclass.cli.app import run_app
 from medclass.utils.io import read_json
 

@@ -87,24 +87,19 @@ def test_profile_model_report() -> None:
 
 
 def test_profile_command_with_a_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from medclass.cli.profile_cmd import profile
+    from medclass.cli.app import run_app
 
     out = tmp_path / "profile.json"
-    profile(
-        config=EXAMPLES / "seed_cnn3.yaml",
-        num_classes=4,
-        image_size=64,
-        json_path=out,
-        batch_sizes="1,2",
-        repeats=1,
-        latency=True,
-        layers=True,
-        model=None,
-        in_chans=None,
-        overrides=None,
-        threads=None,
-        device="cpu",
-    )
+    argv = [
+        "profile",
+        "--config",
+        str(EXAMPLES / "seed_cnn3.yaml"),
+        "--num-classes",
+        "4",
+        "--image-size",
+        "64",
+    ]
+    assert run_app([*argv, "--json", str(out), "--batch-sizes", "1,2", "--repeats", "1"]) == 0
     report = json.loads(out.read_text())
     assert report["model"] == "cnn" and report["in_chans"] == 3 and report["image_size"] == 64
     # At 64 px the flattened map is 256 x 2 x 2, so fc1 is 1024 -> 512.
@@ -115,12 +110,8 @@ def test_profile_command_with_a_config(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_profile_command_through_the_cli(tmp_path: Path) -> None:
-    """End to end through Typer when the whole CLI application imports (other commands may be in progress)."""
-    try:
-        from medclass.cli.app import run_app
-    except ImportError as exc:
-        pytest.skip(f"medclass.cli.app does not import yet: {exc}")
-    from medclass.cli import profile_cmd  # noqa: F401  (registers the command if app.py does not yet)
+    """End to end through the application, as a user runs it."""
+    from medclass.cli.app import run_app
 
     out = tmp_path / "p.json"
     code = run_app(

@@ -7,27 +7,36 @@ from typing import Annotated
 
 import typer
 
-from medclass.cli.base import app, console
+from medclass.cli.base import console
 from medclass.cli.options import DataOpt, SetOpt
 
 
-@app.command()
 def compare(
     run_dirs: Annotated[
-        list[Path] | None, typer.Argument(help="Finished run folders to compare (instead of --experiments).")
+        list[Path] | None,
+        typer.Argument(
+            help="Finished run folders to compare (instead of --experiments).", show_default="none"
+        ),
     ] = None,
     experiments: Annotated[
         Path | None,
-        typer.Option("--experiments", help="GRID.yaml: a base config plus named variants and/or models."),
+        typer.Option(
+            "--experiments",
+            help="GRID.yaml: a base config plus named variants and/or models.",
+            show_default="none",
+        ),
     ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", help="Output folder (default runs/compare/<grid name>; the same command resumes)."
+            "--out",
+            help="Output folder (the same command resumes).",
+            show_default="runs/compare/<grid name>",
         ),
     ] = None,
     repeats: Annotated[
-        int | None, typer.Option("--repeats", help="Seeds per variant (default: the grid's repeats).")
+        int | None,
+        typer.Option("--repeats", min=1, help="Seeds per variant.", show_default="the grid's repeats"),
     ] = None,
     data: DataOpt = None,
     set_: SetOpt = None,

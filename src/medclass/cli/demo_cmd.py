@@ -7,19 +7,18 @@ from typing import Annotated
 
 import typer
 
-from medclass.cli.base import app, console
+from medclass.cli.base import console
 from medclass.cli.options import SetOpt
 
 
-@app.command()
 def demo(
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Where the phantom images go.")] = Path(
         "demo_data"
     ),
     out: Annotated[
-        Path | None, typer.Option("--out", help="Run folder (default: a new one under runs/).")
+        Path | None, typer.Option("--out", help="Run folder.", show_default="a new one under runs/")
     ] = None,
-    n_per_class: Annotated[int, typer.Option("--n-per-class", help="Phantom images per class.")] = 100,
+    n_per_class: Annotated[int, typer.Option("--n-per-class", min=1, help="Phantom images per class.")] = 100,
     set_: SetOpt = None,
 ) -> None:
     """Generate phantom brain MRI (tumour / no tumour), inspect, train, evaluate and report."""

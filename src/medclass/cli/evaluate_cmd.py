@@ -7,38 +7,55 @@ from typing import Annotated
 
 import typer
 
-from medclass.cli.base import app, console
+from medclass.cli.base import console
+from medclass.cli.options import config_option
 from medclass.utils.errors import ConfigError
 
 
-@app.command()
 def evaluate(
     source: Annotated[Path, typer.Argument(help="Run folder or checkpoint file.")],
-    data: Annotated[str | None, typer.Option("--data", help="Labelled data set to evaluate on.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="Labelled data set to evaluate on.", show_default="the run's own data"),
+    ] = None,
     split: Annotated[str, typer.Option("--split", help="Split of the run to evaluate.")] = "test",
-    epoch: Annotated[int | None, typer.Option("--epoch", help="Evaluate this epoch's checkpoint.")] = None,
+    epoch: Annotated[
+        int | None,
+        typer.Option("--epoch", min=1, help="Evaluate this epoch's checkpoint.", show_default="the best"),
+    ] = None,
     all_epochs: Annotated[
         bool,
         typer.Option(
-            "--all-epochs",
+            "--all-epochs/--no-all-epochs",
             help="Evaluate every kept epoch=NN.ckpt and write a per-epoch table (best macro-F1 marked).",
         ),
     ] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Write the metrics JSON here.")] = None,
-    bootstrap: Annotated[int | None, typer.Option("--bootstrap", help="Bootstrap resamples for CIs.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the metrics JSON here.", show_default="do not write")
+    ] = None,
+    bootstrap: Annotated[
+        int | None,
+        config_option(
+            "evaluation.bootstrap", "--bootstrap", help="Bootstrap resamples for CIs.", default="the run's"
+        ),
+    ] = None,
     operating_point: Annotated[
         str | None,
-        typer.Option(
+        config_option(
+            "evaluation.operating_point",
             "--operating-point",
             help="Binary threshold rule chosen on the run's val split: youden, sensitivity=0.95, "
             "specificity=0.9; metrics are reported at 0.5 and at it.",
+            default="the run's",
         ),
     ] = None,
     mc_dropout: Annotated[
         int | None,
         typer.Option(
             "--mc-dropout",
+            min=0,
             help="MC-dropout passes: also report accuracy when the most uncertain images are referred.",
+            show_default="0 (off)",
         ),
     ] = None,
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from medclass.cli.base import app, console
+from medclass.cli.base import console
 
 METHOD_HELP = (
     "gradcam | gradcam++ | hirescam | layercam | scorecam | eigencam (pytorch-grad-cam), "
@@ -15,24 +15,24 @@ METHOD_HELP = (
 )
 
 
-@app.command()
 def explain(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint file or run folder (its best checkpoint).")],
     paths: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
     method: Annotated[str, typer.Option("--method", help=METHOD_HELP)] = "gradcam",  # explain.DEFAULT_METHOD
     target: Annotated[
         str | None,
-        typer.Option("--target", help="Class name or index to explain (default: the predicted class)."),
+        typer.Option("--target", help="Class name or index to explain.", show_default="the predicted class"),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default RUN_DIR/explanations/<method>).")
+        Path | None,
+        typer.Option("--out", help="Output folder.", show_default="RUN_DIR/explanations/<method>"),
     ] = None,
     layer: Annotated[
         str | None,
         typer.Option(
             "--layer",
-            help="Target layer, a module name (default: the deepest stage with a feature map of at least "
-            "16x16 cells at the model's input size).",
+            help="Target layer, a module name.",
+            show_default="the deepest stage with a feature map of at least 16x16 cells at the input size",
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per pass.")] = 8,

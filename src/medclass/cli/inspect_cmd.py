@@ -7,24 +7,26 @@ from typing import Annotated
 
 import typer
 
-from medclass.cli.base import app, console
+from medclass.cli.base import console
 from medclass.cli.options import NearDupOpt
-from medclass.config import build_config
-from medclass.data.inspect import render_inspect
 
 
-@app.command("inspect")
 def inspect(
     data: Annotated[
         Path, typer.Argument(help="Data folder (any layout) or CSV manifest.", show_default=False)
     ],
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the full report (every group) as JSON here.")
+        Path | None,
+        typer.Option(
+            "--json", help="Also write the full report (every group) as JSON here.", show_default="none"
+        ),
     ] = None,
     near_dup_distance: NearDupOpt = None,
 ) -> None:
     """Count images per class and split, check sizes and formats, list unreadable files and duplicates."""
     from medclass.api.data import inspect as run_inspect
+    from medclass.config import build_config
+    from medclass.data.inspect import render_inspect
 
     cfg = build_config(values={"split.near_dup_distance": near_dup_distance}, source="flags")
     report = run_inspect(data, cfg.split.near_dup_distance, json_out, progress=console.is_terminal)

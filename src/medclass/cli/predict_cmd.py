@@ -7,15 +7,16 @@ from typing import Annotated
 
 import typer
 
-from medclass.cli.base import app, console, err_console
+from medclass.cli.base import console, err_console
 
 
-@app.command()
 def predict(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint file or run folder (its best checkpoint).")],
     paths: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
-    out: Annotated[Path | None, typer.Option("--out", help="CSV file to write.")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch.")] = 64,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="CSV file to write.", show_default="print the table")
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")] = 64,
     mc_dropout: Annotated[
         int,
         typer.Option(
@@ -38,9 +39,12 @@ def predict(
             "--flag-uncertain",
             min=0.0,
             help="Mark rows whose predictive entropy (nats; ln 2 = 0.693 is a coin toss) exceeds this.",
+            show_default="off",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the dropout masks and augmentations.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Seed of the dropout masks and augmentations.")
+    ] = 0,
 ) -> None:
     """Predict classes; unreadable files get a row with an error instead of stopping the batch."""
     from medclass.api.predict import predict as run_prediction

@@ -5,16 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import torch
 import typer
-from rich.table import Table
 
-from medclass.cli.base import app, console
-from medclass.cli.options import ConfigOpt, SetOpt
-from medclass.config import load_config
-from medclass.models import create_model_from_config, profile_model
+from medclass.cli.base import console
+from medclass.cli.options import ConfigOpt, SetOpt, config_option
 from medclass.utils.errors import ConfigError
-from medclass.utils.io import write_json
 
 
 def _batch_sizes(text: str) -> tuple[int, ...]:
@@ -40,6 +35,11 @@ def run_profile(
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Build the model from a config file (or the defaults) plus flags and profile it; returns the report."""
+    import torch
+
+    from medclass.config import load_config
+    from medclass.models import create_model_from_config, profile_model
+
     cfg = load_config(config, overrides or [], {"model.name": model, "data.image_size": image_size})
     in_chans = in_chans or cfg.data.channels
     if threads is not None:
@@ -55,6 +55,8 @@ def run_profile(
 
 def print_report(report: dict[str, Any], layers: bool = True) -> None:
     """Print a profile report as the layer table and a summary."""
+    from rich.table import Table
+
     if layers:
         table = Table(title=f"{report['model']} layers", show_lines=False)
         for column, justify in (
@@ -88,26 +90,35 @@ def print_report(report: dict[str, Any], layers: bool = True) -> None:
         )
 
 
-@app.command("profile")
 def profile(
     model: Annotated[
-        str | None, typer.Option("--model", help="Model name (see available models), 'timm:<name>' or 'cnn'.")
+        str | None,
+        config_option(
+            "model.name", "--model", help="Model name (see available models), 'timm:<name>' or 'cnn'."
+        ),
     ] = None,
-    image_size: Annotated[int | None, typer.Option("--image-size", help="Input side in pixels.")] = None,
+    image_size: Annotated[
+        int | None, config_option("data.image_size", "--image-size", help="Input side in pixels.")
+    ] = None,
     in_chans: Annotated[
-        int | None, typer.Option("--in-chans", help="Input channels (default: data.channels, 1).")
+        int | None,
+        typer.Option("--in-chans", min=1, help="Input channels.", show_default="data.channels"),
     ] = None,
-    num_classes: Annotated[int, typer.Option("--num-classes", help="Classifier outputs.")] = 2,
+    num_classes: Annotated[int, typer.Option("--num-classes", min=1, help="Classifier outputs.")] = 2,
     config: ConfigOpt = None,
     overrides: SetOpt = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON.")] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the report as JSON.", show_default="none")
+    ] = None,
     batch_sizes: Annotated[
         str, typer.Option("--batch-sizes", help="Batch sizes to time, comma-separated.")
     ] = "1,32",
-    repeats: Annotated[int, typer.Option("--repeats", help="Timed runs per batch size (median).")] = 5,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed runs per batch size (median).")] = 5,
     latency: Annotated[bool, typer.Option("--latency/--no-latency", help="Measure latency.")] = True,
     layers: Annotated[bool, typer.Option("--layers/--no-layers", help="Print the per-layer table.")] = True,
-    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.")] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="CPU threads for torch.", show_default="torch's")
+    ] = None,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")] = "cpu",
 ) -> None:
     """Parameters, per-layer table, multiply-adds (GMACs) per image and latency of a model.
@@ -128,5 +139,7 @@ def profile(
     )
     print_report(report, layers=layers)
     if json_path is not None:
+        from medclass.utils.io import write_json
+
         write_json(json_path, report)
         console.print(f"  report:     {json_path}")

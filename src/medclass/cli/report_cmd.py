@@ -7,16 +7,15 @@ from typing import Annotated
 
 import typer
 
-from medclass.cli.base import app, console
+from medclass.cli.base import console
 
 
-@app.command("report")
 def report(
     run_dir: Annotated[
         Path, typer.Argument(help="Run folder (written by medclass train).", show_default=False)
     ],
     out: Annotated[
-        Path | None, typer.Option("--out", help="HTML file to write (default: RUN_DIR/report.html).")
+        Path | None, typer.Option("--out", help="HTML file to write.", show_default="RUN_DIR/report.html")
     ] = None,
 ) -> None:
     """Draw the run's figures and write report.html (images embedded, opens offline) and summary.md."""

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from medclass.cli.base import app, console, err_console
+from medclass.cli.base import console, err_console
 from medclass.cli.options import (
     AllowLeakageOpt,
     ConfigOpt,
@@ -22,15 +22,14 @@ from medclass.cli.options import (
     ValFracOpt,
     split_values,
 )
-from medclass.config import load_config
-from medclass.data.splits import split_summary
 
 
-@app.command("split")
 def split(
     data: Annotated[
         str | None,
-        typer.Argument(help="Data folder (any layout) or CSV manifest (default: data.path of --config)."),
+        typer.Argument(
+            help="Data folder (any layout) or CSV manifest.", show_default="data.path of --config"
+        ),
     ] = None,
     out: Annotated[Path, typer.Option("--out", help="Where to write the splits CSV.")] = Path("splits.csv"),
     strategy: StrategyOpt = None,
@@ -39,7 +38,7 @@ def split(
     seed: SeedOpt = None,
     folds: FoldsOpt = None,
     group_regex: GroupRegexOpt = None,
-    allow_duplicate_leakage: AllowLeakageOpt = False,
+    allow_duplicate_leakage: AllowLeakageOpt = None,
     near_dup_distance: NearDupOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -59,6 +58,8 @@ def split(
         ),
     }
     from medclass.api.data import split as run_split
+    from medclass.config import load_config
+    from medclass.data.splits import split_summary
 
     cfg = load_config(config, overrides=set_ or [], values=values)
     table = run_split(cfg, out, progress=console.is_terminal)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from medclass.cli.base import app, console
+from medclass.cli.base import console
 from medclass.cli.options import (
     AllowLeakageOpt,
     BatchSizeOpt,
     ConfigOpt,
     DataOpt,
     EpochsOpt,
+    FoldOpt,
     FoldsOpt,
     GroupRegexOpt,
     ImageSizeOpt,
@@ -29,11 +31,10 @@ from medclass.cli.options import (
     split_values,
     train_values,
 )
-from medclass.config import build_config, read_config_tree, read_yaml
+from medclass.config import build_config, config_yaml, read_config_tree, read_yaml
 from medclass.utils.errors import RunDirError
 
 
-@app.command()
 def train(
     config: ConfigOpt = None,
     data: DataOpt = None,
@@ -42,9 +43,9 @@ def train(
     val_frac: ValFracOpt = None,
     test_frac: TestFracOpt = None,
     folds: FoldsOpt = None,
-    fold: Annotated[int | None, typer.Option("--fold", help="Validation fold with --strategy kfold.")] = None,
+    fold: FoldOpt = None,
     group_regex: GroupRegexOpt = None,
-    allow_duplicate_leakage: AllowLeakageOpt = False,
+    allow_duplicate_leakage: AllowLeakageOpt = None,
     near_dup_distance: NearDupOpt = None,
     model: ModelOpt = None,
     image_size: ImageSizeOpt = None,
@@ -52,14 +53,22 @@ def train(
     batch_size: BatchSizeOpt = None,
     lr: LrOpt = None,
     seed: RunSeedOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run folder (default runs/<name>).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run folder.", show_default="runs/<name>")] = None,
     set_: SetOpt = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder.")] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --out.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite/--no-overwrite", help="Replace an existing run folder.")
+    ] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume/--no-resume", help="Continue the interrupted run in --out.")
+    ] = False,
+    print_config: Annotated[
+        bool,
+        typer.Option(
+            "--print-config", help="Print the resolved config (YAML, every default filled in) and exit."
+        ),
+    ] = False,
 ) -> None:
     """Train a classifier and evaluate it on the test split (results in the run folder)."""
-    from medclass.api.train import train as run_training
-
     tree = read_config_tree(config) if config else {}
     if resume:
         if out is None:
@@ -84,4 +93,17 @@ def train(
         ),
     }
     cfg = build_config(tree, set_ or [], values, source=str(config or "flags"))
-    run_training(cfg, overwrite=overwrite, resume=resume, console=console)
+    if print_config:
+        sys.stdout.write(config_yaml(cfg))  # plain text: YAML for a file or a pipe, no rich markup or emoji
+        return
+    from medclass.api.train import train as run_training
+    from medclass.cli.interrupt import InterruptWatch
+
+    watch = InterruptWatch()
+    try:
+        run_training(cfg, overwrite=overwrite, resume=resume, callbacks=[watch], console=console)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        # Lightning turns Ctrl-C during fit into sys.exit(1); the watch tells it apart from other exits.
+        if isinstance(exc, SystemExit) and not watch.interrupted:
+            raise
+        raise watch.interruption(out if resume else None) from exc

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from medclass.cli.base import app, console
+from medclass.cli.base import console
 from medclass.cli.options import (
     AllowLeakageOpt,
     BatchSizeOpt,
@@ -38,28 +38,30 @@ def default_study_name(space: Path) -> str:
     return space.name.split(".yaml")[0].removesuffix(".yml").removesuffix(".space")
 
 
-@app.command()
 def tune(
     space: Annotated[Path, typer.Option("--space", help="Search space YAML (config key -> spec).")],
     config: ConfigOpt = None,
     trials: Annotated[
-        int, typer.Option("--trials", help="Trials the study ends with (finished ones count).")
+        int, typer.Option("--trials", min=1, help="Trials the study ends with (finished ones count).")
     ] = 20,
     folds: Annotated[
-        int, typer.Option("--folds", help="K-fold cross-validation per trial (1: the config's own split).")
+        int,
+        typer.Option("--folds", min=1, help="K-fold cross-validation per trial (1: the config's own split)."),
     ] = 1,
     sampler: Annotated[str, typer.Option("--sampler", help="tpe | random | grid.")] = "tpe",
     storage: Annotated[
         str | None,
         typer.Option(
-            "--storage", help="Study database URL (default sqlite:///OUT/study.db), e.g. postgresql://..."
+            "--storage",
+            help="Study database URL, e.g. postgresql://...",
+            show_default="sqlite:///OUT/study.db",
         ),
     ] = None,
     study: Annotated[
-        str | None, typer.Option("--study", help="Study name (default: the space file's name).")
+        str | None, typer.Option("--study", help="Study name.", show_default="the space file's name")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default runs/tune/<study>).")
+        Path | None, typer.Option("--out", help="Output folder.", show_default="runs/tune/<study>")
     ] = None,
     data: DataOpt = None,
     splits: SplitsOpt = None,
@@ -67,7 +69,7 @@ def tune(
     val_frac: ValFracOpt = None,
     test_frac: TestFracOpt = None,
     group_regex: GroupRegexOpt = None,
-    allow_duplicate_leakage: AllowLeakageOpt = False,
+    allow_duplicate_leakage: AllowLeakageOpt = None,
     near_dup_distance: NearDupOpt = None,
     model: ModelOpt = None,
     image_size: ImageSizeOpt = None,

@@ -174,11 +174,16 @@ def config_to_dict(cfg: BaseModel) -> dict[str, Any]:
     return cfg.model_dump(mode="json")
 
 
+def config_yaml(cfg: BaseModel) -> str:
+    """The resolved config as YAML text, keys in schema order (what ``config.yaml`` holds)."""
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+
+
 def save_config(cfg: Config, path: str | Path) -> Path:
     """Write the resolved config as YAML."""
     path = Path(path)
     with atomic_write(path) as handle:  # an interrupted or failed write keeps the previous file
-        handle.write(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+        handle.write(config_yaml(cfg))
     return path
 
 

@@ -74,7 +74,9 @@ class SplitConfig(Section):
     )
     val_frac: Annotated[float, Field(ge=0, lt=1)] = 0.15
     test_frac: Annotated[float, Field(ge=0, lt=1)] = 0.15
-    seed: int | None = Field(None, description="Split seed (default: the run's seed).")
+    seed: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="Split seed (default: the run's seed)."
+    )
     folds: Annotated[int, Field(ge=2)] = 5
     fold: Annotated[int, Field(ge=0)] = Field(0, description="Validation fold for kfold splits.")
     group_regex: str | None = Field(
@@ -304,7 +306,7 @@ class Config(Section):
 
     name: str | None = Field(None, description="Run name (default: data set, model and time).")
     out: str | None = Field(None, description="Run directory (default: runs/<name>).")
-    seed: int = 42
+    seed: Annotated[int, Field(ge=0)] = Field(42, description="Seed of splitting, shuffling and init.")
     deterministic: bool = Field(False, description="Bit-identical results on CPU (slower).")
     data: DataConfig = Field(default_factory=DataConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
