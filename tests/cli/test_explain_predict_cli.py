@@ -64,7 +64,8 @@ def test_explain_layer_override_and_errors_exit_2(
     assert "--layer applies to CAMs and feature-maps" in _plain(capsys.readouterr().err)
 
 
-def test_explain_help_lists_the_contract(capsys) -> None:
+def test_explain_help_lists_the_contract(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "240")  # a wide terminal: no method name is wrapped at its hyphen
     assert run_app(["explain", "--help"]) == 0
     text = _plain(capsys.readouterr().out)
     for flag in (

@@ -142,3 +142,15 @@ def test_marker_survives_a_corrupt_file_as_no_marker(tmp_path: Path) -> None:
     assert read_marker(folder) is None
     (folder / MARKER_FILE).write_text(json.dumps({"kind": 3}))
     assert read_marker(folder) is None
+
+
+def test_inspect_json_needs_overwrite_to_replace_a_file(
+    image_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.json"
+    out.write_text("{}")
+    assert run_app(["inspect", str(image_folder), "--json", str(out)]) == 2
+    assert "--json" in capsys.readouterr().err and out.read_text() == "{}"
+    assert run_app(["inspect", str(image_folder), "--json", str(out), "--overwrite"]) == 0
+    assert json.loads(out.read_text())["n_files"] == 24
+    assert run_app(["inspect", str(image_folder), "--json", str(tmp_path)]) == 2  # a folder

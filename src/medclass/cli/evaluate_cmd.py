@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from medclass.cli.base import console
-from medclass.cli.options import config_option
+from medclass.cli.options import OverwriteFileOpt, config_option
 from medclass.utils.errors import ConfigError
 
 
@@ -58,6 +58,7 @@ def evaluate(
             show_default="0 (off)",
         ),
     ] = None,
+    overwrite: OverwriteFileOpt = False,
 ) -> None:
     """Evaluate a checkpoint: accuracy, F1, AUROC, per-class sensitivity/specificity with 95% CIs, calibration."""
     from medclass.api.evaluate import evaluate as run_evaluation
@@ -88,4 +89,5 @@ def evaluate(
         operating_point=operating_point,
         mc_dropout=mc_dropout,
         console=console,
+        overwrite=overwrite,
     )

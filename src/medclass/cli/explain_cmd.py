@@ -39,7 +39,7 @@ def explain(
     faithfulness: Annotated[
         bool,
         typer.Option(
-            "--faithfulness",
+            "--faithfulness/--no-faithfulness",
             help="Add deletion_auc (lower is better) and insertion_auc (higher is better) per image to "
             "explanations.csv: the class probability as the most-attributed pixels are removed / inserted.",
         ),

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from medclass.cli.base import console
-from medclass.cli.options import NearDupOpt
+from medclass.cli.options import NearDupOpt, OverwriteFileOpt
 
 
 def inspect(
@@ -22,6 +22,7 @@ def inspect(
         ),
     ] = None,
     near_dup_distance: NearDupOpt = None,
+    overwrite: OverwriteFileOpt = False,
 ) -> None:
     """Count images per class and split, check sizes and formats, list unreadable files and duplicates."""
     from medclass.api.data import inspect as run_inspect
@@ -29,7 +30,9 @@ def inspect(
     from medclass.data.inspect import render_inspect
 
     cfg = build_config(values={"split.near_dup_distance": near_dup_distance}, source="flags")
-    report = run_inspect(data, cfg.split.near_dup_distance, json_out, progress=console.is_terminal)
+    report = run_inspect(
+        data, cfg.split.near_dup_distance, json_out, progress=console.is_terminal, overwrite=overwrite
+    )
     render_inspect(report, console)
     if json_out is not None:
         console.print(f"report written to {json_out}")

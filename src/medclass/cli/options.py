@@ -229,3 +229,10 @@ def train_values(
         "seed": seed,
     }
     return {key: value for key, value in values.items() if value is not None}
+
+
+# The rule of medclass.runs for every file a command writes: an existing one is replaced only when asked.
+OverwriteFileOpt = Annotated[
+    bool,
+    typer.Option("--overwrite/--no-overwrite", help="Replace the output file when it already exists."),
+]

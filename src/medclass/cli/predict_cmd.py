@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from medclass.cli.base import console, err_console
+from medclass.cli.options import OverwriteFileOpt
 
 
 def predict(
@@ -45,6 +46,7 @@ def predict(
     seed: Annotated[
         int, typer.Option("--seed", min=0, help="Seed of the dropout masks and augmentations.")
     ] = 0,
+    overwrite: OverwriteFileOpt = False,
 ) -> None:
     """Predict classes; unreadable files get a row with an error instead of stopping the batch."""
     from medclass.api.predict import predict as run_prediction
@@ -58,6 +60,7 @@ def predict(
         tta=tta,
         flag_uncertain=flag_uncertain,
         seed=seed,
+        overwrite=overwrite,
     )
     errors = int((table["error"] != "").sum())
     if table.attrs.get("dropout_layers") == 0:

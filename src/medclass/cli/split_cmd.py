@@ -15,6 +15,7 @@ from medclass.cli.options import (
     FoldsOpt,
     GroupRegexOpt,
     NearDupOpt,
+    OverwriteFileOpt,
     SeedOpt,
     SetOpt,
     StrategyOpt,
@@ -42,6 +43,7 @@ def split(
     near_dup_distance: NearDupOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    overwrite: OverwriteFileOpt = False,
 ) -> None:
     """Split the readable images into train/val/test (or k folds), duplicates and groups kept together."""
     values = {
@@ -62,7 +64,7 @@ def split(
     from medclass.data.splits import split_summary
 
     cfg = load_config(config, overrides=set_ or [], values=values)
-    table = run_split(cfg, out, progress=console.is_terminal)
+    table = run_split(cfg, out, progress=console.is_terminal, overwrite=overwrite)
 
     summary = split_summary(table)
     view = Table(
