@@ -1,9 +1,11 @@
-"""The metrics block of a metrics JSON: the plain metrics at the decision rule, bootstrap CIs, ECE, and for a
-binary model with a threshold the metrics at 0.5 and at the threshold."""
+"""The metrics block of a metrics JSON: the plain metrics at the decision rule, bootstrap CIs, ECE, for a
+binary model with a threshold the metrics at 0.5 and at the threshold, and, when the images' groups (patients)
+are known, the same metrics per group under ``by_group`` with image-level CIs from a cluster bootstrap."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -11,6 +13,7 @@ import numpy as np
 from medclass.evaluation.bootstrap import bootstrap_ci
 from medclass.evaluation.calibration import expected_calibration_error
 from medclass.evaluation.decision_fit import ECE_BINS, Decision
+from medclass.evaluation.groups import GroupAggregate, aggregate_by_group, group_codes
 from medclass.evaluation.metrics import classification_metrics
 
 
@@ -21,12 +24,14 @@ def metrics_with_ci(
     threshold: float | None = None,
     bootstrap: int = 0,
     seed: int = 0,
+    clusters: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """:func:`classification_metrics` plus bootstrap 95% CIs under ``ci`` when ``bootstrap > 0``."""
+    """:func:`classification_metrics` plus bootstrap 95% CIs under ``ci`` when ``bootstrap > 0`` (resampling
+    the groups of ``clusters`` when given)."""
     result = classification_metrics(y_true, probs, classes, threshold=threshold)
     if bootstrap > 0:
         result["ci"] = bootstrap_ci(
-            y_true, probs, classes, n_resamples=bootstrap, seed=seed, threshold=threshold
+            y_true, probs, classes, n_resamples=bootstrap, seed=seed, threshold=threshold, clusters=clusters
         )
     return result
 
@@ -38,6 +43,8 @@ def score(
     threshold: float | None = None,
     bootstrap: int = 0,
     seed: int = 0,
+    groups: Sequence[object] | None = None,
+    group_aggregate: GroupAggregate = "mean",
 ) -> dict[str, Any]:
     """Metrics of ``probs`` against ``y_true`` at the decision rule, with CIs, ECE and both thresholds.
 
@@ -48,16 +55,39 @@ def score(
         threshold: binary decision threshold (None: argmax).
         bootstrap: resamples for the 95% CIs (0: none).
         seed: bootstrap seed.
+        groups: group (patient) id per image; empty ids are groups of one image. None: groups unknown.
+        group_aggregate: how the probabilities of a group's images make the group's (``mean`` or ``max``).
 
     Returns:
         The plain metrics at the decision rule, ``ci`` (when ``bootstrap > 0``), ``ece`` (15 bins), and for a
-        binary model with a threshold ``at_0.5`` and ``at_threshold`` blocks of the same form.
+        binary model with a threshold ``at_0.5`` and ``at_threshold`` blocks of the same form. With
+        ``groups``: the image-level CIs come from a cluster bootstrap (``ci.unit == "group"``), and
+        ``by_group`` holds the metrics of the aggregated groups (with their ``ci``, ``ece``, ``aggregate``).
     """
-    result = metrics_with_ci(y_true, probs, classes, threshold, bootstrap, seed)
+    codes = None if groups is None else group_codes(groups)
+    result = _score_block(y_true, probs, classes, threshold, bootstrap, seed, codes)
+    if codes is not None:
+        y_group, p_group = aggregate_by_group(y_true, probs, codes, group_aggregate)
+        # The groups are the independent units here, so the plain (stratified) bootstrap resamples them.
+        result["by_group"] = _score_block(y_group, p_group, classes, threshold, bootstrap, seed, None)
+        result["by_group"]["aggregate"] = group_aggregate
+    return result
+
+
+def _score_block(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    classes: list[str],
+    threshold: float | None,
+    bootstrap: int,
+    seed: int,
+    clusters: np.ndarray | None,
+) -> dict[str, Any]:
+    result = metrics_with_ci(y_true, probs, classes, threshold, bootstrap, seed, clusters)
     if len(classes) == 2 and threshold is not None:
         # The plain keys already are the metrics at the threshold: copy them instead of bootstrapping again.
         result["at_threshold"] = copy.deepcopy(result)
-        result["at_0.5"] = metrics_with_ci(y_true, probs, classes, 0.5, bootstrap, seed)
+        result["at_0.5"] = metrics_with_ci(y_true, probs, classes, 0.5, bootstrap, seed, clusters)
     result["ece"] = expected_calibration_error(y_true, probs, ECE_BINS)
     return result
 
