@@ -121,7 +121,7 @@ def bootstrap_ci(
 
     Returns:
         ``{"accuracy", "balanced_accuracy", "macro_f1", "auroc": {"value", "ci_low", "ci_high"},
-        "per_class": {name: {"sensitivity": {...}, "specificity": {...}}}, "n_resamples", "confidence",
+        "per_class": {name: {"sensitivity": {...}, "specificity": {...}, "precision": {...}}}, "n_resamples", "confidence",
         "method", "unit"}`` (``unit``: ``image`` or ``group``; with groups also ``n_groups``). ``value`` is the point estimate on all images (equal to ``classification_metrics``);
         every entry is ``None`` where the metric is undefined (AUROC with a class absent, specificity with
         a single class present).
@@ -165,6 +165,7 @@ def bootstrap_ci(
     acc, bal, f1, auc = [], [], [], []
     tn_fp: list[np.ndarray] = []
     sens: list[np.ndarray] = []
+    prec: list[np.ndarray] = []
     for start in range(0, n_resamples, chunk):
         counts = _draw_counts(rng, class_indices, units, min(chunk, n_resamples - start))
         if codes is not None:
@@ -182,6 +183,9 @@ def bootstrap_ci(
         bal.append(np.where(has.all(axis=1), recall.mean(axis=1), np.nan))
         den = 2 * tp + fp + fn
         f1.append(np.divide(2 * tp, den, out=np.zeros_like(tp), where=den > 0).mean(axis=1))
+        # Precision (binary: PPV of one class, NPV of the other); NaN where nothing was predicted as the class.
+        none_predicted = np.where(predicted > 0, 0.0, np.nan)
+        prec.append(np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0) + none_predicted)
         lost = np.where(present & (sup_b > 0), 0.0, np.nan)  # NaN where a present class was not drawn
         sens.append(np.divide(tp, sup_b, out=np.zeros_like(tp), where=sup_b > 0) + lost)
         negatives = n_b - sup_b
@@ -191,7 +195,7 @@ def bootstrap_ci(
         if auc_plans is not None:
             auc.append(np.mean([plan.auc(counts) for plan in auc_plans], axis=0))
 
-    sens_all, spec_all = np.concatenate(sens), np.concatenate(tn_fp)
+    sens_all, spec_all, prec_all = np.concatenate(sens), np.concatenate(tn_fp), np.concatenate(prec)
     result: dict[str, Any] = {
         "accuracy": _interval(np.concatenate(acc), point["accuracy"], confidence),
         "balanced_accuracy": _interval(np.concatenate(bal), point["balanced_accuracy"], confidence),
@@ -201,6 +205,7 @@ def bootstrap_ci(
             name: {
                 "sensitivity": _interval(sens_all[:, j], point["per_class"][name]["sensitivity"], confidence),
                 "specificity": _interval(spec_all[:, j], point["per_class"][name]["specificity"], confidence),
+                "precision": _interval(prec_all[:, j], point["per_class"][name]["precision"], confidence),
             }
             for j, name in enumerate(names)
         },
