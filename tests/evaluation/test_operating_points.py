@@ -15,6 +15,8 @@ from medclass.evaluation.thresholds import default_positive_class, resolve_posit
     ("classes", "counts", "expected"),
     [
         (["normal", "tumor"], None, "tumor"),
+        (["tumor", "no_tumor"], [10, 90], "tumor"),
+        (["non-malignant", "malignant"], [90, 10], "malignant"),
         (["Tuberculosis", "Normal"], None, "Tuberculosis"),
         (["no", "yes"], [10, 90], "yes"),  # the name wins over the counts
         (["PNEUMONIA", "NORMAL"], [300, 100], "PNEUMONIA"),

@@ -203,12 +203,16 @@ POSITIVE_NAMES = frozenset(
     }
 )
 
+# Words that mark the absence of the finding ("no_tumor", "non-malignant", "normal"): such a name is not taken
+# for the positive class even when it also holds a word above.
+NEGATIVE_WORDS = frozenset({"no", "non", "not", "normal", "healthy", "negative", "benign", "without"})
+
 
 def default_positive_class(classes: Sequence[str], counts: ArrayLike | None = None) -> str:
     """The positive class of a binary task when none is configured.
 
-    The class whose name holds a word like tumour/tumor/tb/pneumonia/abnormal/yes/positive/malignant (when
-    exactly one does), else the minority class of ``counts`` (images per class, in class order), else
+    The class whose name holds a word like tumour/tumor/tb/pneumonia/abnormal/yes/positive/malignant and no
+    word like no/non/normal/negative (when exactly one does), else the minority class of ``counts`` (images per class, in class order), else
     ``classes[1]``.
 
     Example:
@@ -218,7 +222,8 @@ def default_positive_class(classes: Sequence[str], counts: ArrayLike | None = No
         'a'
     """
     names = [str(c) for c in classes]
-    named = [c for c in names if set(re.split(r"[^a-z0-9]+", c.lower())) & POSITIVE_NAMES]
+    words = [set(re.split(r"[^a-z0-9]+", c.lower())) for c in names]
+    named = [c for c, w in zip(names, words, strict=True) if w & POSITIVE_NAMES and not w & NEGATIVE_WORDS]
     if len(named) == 1:
         return named[0]
     if counts is not None:
