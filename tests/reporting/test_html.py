@@ -18,7 +18,7 @@ from medclass.evaluation.scoring import decision_blocks, score
 from medclass.inference.decision import decide
 from medclass.inference.runner import Predictions
 from medclass.reporting.figures import prediction_rows, write_run_figures
-from medclass.reporting.html import write_report
+from medclass.reporting.run_report import write_report
 from medclass.reporting.summary import write_summary
 from medclass.reporting.tables import Estimate
 from medclass.runs import load_run

@@ -92,6 +92,9 @@ def score(
         # The groups are the independent units here, so the plain (stratified) bootstrap resamples them.
         result["by_group"] = _score_block(y_group, p_group, classes, threshold, bootstrap, seed, None)
         result["by_group"]["aggregate"] = group_aggregate
+        if "clinical" in result:
+            rule = result["clinical"]["rule"]
+            result["by_group"]["clinical"] = clinical_summary(result["by_group"], positive_class, rule)
     return result
 
 
@@ -164,7 +167,7 @@ def _at_operating_points(
     metrics = metrics_with_ci(y_true, probs, classes, points["threshold"], bootstrap, seed, codes)
     block["metrics"] = metrics
     positive = positive_class or points.get("positive_class") or classes[1]
-    rule = f"{points['rule']} threshold {points['threshold']:.4g} on P({classes[1]}), chosen on val"
+    rule = f"{points['rule']} on val (P({classes[1]}) >= {points['threshold']:.3g})"
     block["clinical"] = clinical_summary(metrics, positive, rule)
     return block
 

@@ -1,16 +1,13 @@
-"""One self-contained HTML report of a run: every figure embedded as a base64 PNG, inline CSS, no scripts and
-no external requests, so the file opens offline and can be mailed or archived as it is.
-
-Built only from the files of the run folder (see :mod:`medclass.runs`); figures are taken
-from ``RUN_DIR/plots/`` (draw them first with :func:`medclass.reporting.figures.write_run_figures`).
+"""The HTML report of one run, built only from the files of the run folder (see :mod:`medclass.runs`);
+figures are taken from ``RUN_DIR/plots/`` (draw them first with
+:func:`medclass.reporting.figures.write_run_figures`). It opens with what a clinician reads first: the declared
+positive class, sensitivity, specificity, PPV and NPV with CIs at the decision rule ``predict`` applies and at
+the operating point chosen on val, the confusion counts and AUROC, per image and per patient.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import time
-from collections.abc import Iterable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path, PurePath
 from typing import Any
@@ -19,6 +16,7 @@ import pandas as pd
 import yaml
 
 from medclass.reporting.figures import Figures
+from medclass.reporting.html_kit import esc, fmt, image, page, render, table
 from medclass.reporting.tables import (
     PER_CLASS,
     Estimate,
@@ -32,107 +30,6 @@ from medclass.utils.errors import RunDirError
 
 # Skipped files listed in the report (the full list is in data_report.json).
 MAX_SKIPPED_ROWS = 50
-# Figures shown two to a row are at most this wide, and never shrunk below MIN_SCALE of their pixel size
-# (the plots are drawn at 110 dpi with 9-10 pt text: below ~0.8 the legends become hard to read).
-HALF_WIDTH = 560
-MIN_SCALE = 0.8
-
-CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1d2330;
-       background: #f6f7f9; line-height: 1.45; }
-main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 60px; background: #fff; }
-h1 { margin: 0 0 4px; font-size: 1.7em; } h2 { margin-top: 2em; border-bottom: 2px solid #e3e6ea;
-     padding-bottom: 4px; font-size: 1.3em; } h3 { font-size: 1.05em; margin: 1.3em 0 0.4em; }
-.sub { color: #5b6473; margin: 0 0 16px; }
-nav { font-size: 0.92em; margin: 8px 0 0; } nav a { margin-right: 12px; color: #2759a8; text-decoration: none; }
-.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 18px 0; }
-.card { border: 1px solid #dfe3e8; border-radius: 8px; padding: 10px 16px; min-width: 150px; }
-.card .v { font-size: 1.45em; font-weight: 600; } .card .k { color: #5b6473; font-size: 0.85em; }
-.card .ci { color: #5b6473; font-size: 0.8em; }
-table { border-collapse: collapse; margin: 8px 0 14px; font-size: 0.92em; }
-th, td { border: 1px solid #dfe3e8; padding: 5px 10px; text-align: right; vertical-align: top; }
-th { background: #f1f3f6; } td:first-child, th:first-child { text-align: left; }
-tr.best td { background: #fff6d6; font-weight: 600; } tr.total td { font-weight: 600; }
-td.path { text-align: left; font-family: ui-monospace, monospace; font-size: 0.85em; word-break: break-all; }
-.figs { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
-figure { margin: 8px 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eceef1; }
-figcaption { color: #5b6473; font-size: 0.85em; max-width: 900px; }
-.note { color: #5b6473; font-size: 0.9em; } .missing { color: #9a5b00; font-size: 0.9em; }
-pre { background: #f6f8fa; padding: 12px; overflow-x: auto; font-size: 0.85em; }
-details summary { cursor: pointer; color: #2759a8; }
-"""
-
-
-def esc(value: Any) -> str:
-    """HTML-escaped text of any value."""
-    return html.escape(str(value), quote=True)
-
-
-def fmt(value: Any, digits: int = 3) -> str:
-    """A number with ``digits`` decimals, ``–`` for a missing value."""
-    if value is None or (isinstance(value, float) and value != value):
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def table(
-    headers: Sequence[str],
-    rows: Iterable[Sequence[Any]],
-    table_id: str | None = None,
-    row_classes: Sequence[str] | None = None,
-) -> str:
-    """An HTML table; cells are escaped (pass numbers pre-formatted; a ``PurePath`` cell is set as a file path).
-
-    Args:
-        headers: column titles.
-        rows: one sequence of cells per row.
-        table_id: the table's ``id`` (tests and readers' links find tables by it).
-        row_classes: a CSS class per row (``""`` for none), e.g. ``best`` or ``total``.
-    """
-    ident = f' id="{esc(table_id)}"' if table_id else ""
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    body = []
-    for i, row in enumerate(rows):
-        css = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
-        cells = "".join(
-            f'<td class="path">{esc(c)}</td>' if isinstance(c, PurePath) else f"<td>{esc(c)}</td>"
-            for c in row
-        )
-        body.append(f"<tr{css}>{cells}</tr>")
-    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def png_width(data: bytes) -> int | None:
-    """Pixel width from a PNG's IHDR chunk (None if ``data`` is not a PNG)."""
-    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24:
-        return None
-    return int.from_bytes(data[16:20], "big")
-
-
-def image(
-    path: Path | None, alt: str, caption: str = "", half: bool = False, skipped: str | None = None
-) -> str:
-    """A figure with the PNG embedded as a data URI, or a note saying why it is missing.
-
-    ``half`` figures are shown two to a row (at most :data:`HALF_WIDTH` px) unless that would shrink them below
-    :data:`MIN_SCALE` of their size (e.g. a legend beside the axes): those keep their own width and wrap.
-    """
-    if path is None or not path.is_file():
-        reason = f": {skipped}" if skipped else ""
-        return f'<p class="missing">{esc(alt)} not available{esc(reason)}.</p>'
-    raw = path.read_bytes()
-    width = png_width(raw)
-    shrink = half and width is not None and width > HALF_WIDTH and HALF_WIDTH / width >= MIN_SCALE
-    style = f' style="width: {HALF_WIDTH}px"' if shrink else ""  # the CSS max-width: 100% still applies
-    cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
-    data = base64.b64encode(raw).decode("ascii")
-    return f'<figure><img src="data:image/png;base64,{data}" alt="{esc(alt)}"{style}>{cap}</figure>'
 
 
 class _Figs:
@@ -175,6 +72,7 @@ def header(run: RunFiles) -> str:
         f"{esc(classes)}" + (f" · {n_test} test images" if n_test else "")
     )
     sections = (
+        ("clinical", "Clinical summary"),
         ("data", "Data"),
         ("config", "Config"),
         ("model", "Model"),
@@ -352,12 +250,22 @@ def metrics_section(run: RunFiles) -> str:
     parts.append(f"<p>{fmt(test.get('n'))} test images, decision: {esc(decision)}. {esc(method)}.</p>")
     parts.append(table(["metric", "value [95% CI]"], _estimate_cells(headline_rows(test)), "test-metrics"))
     rows = []
+    positive = test.get("positive_class")
     for name, support, cells in per_class_rows(test):
+        # Two classes: the negative class's row only mirrors the positive one (its sensitivity is the
+        # positive class's specificity, its AUROC the same), so it is left out.
+        if positive is not None and name != positive:
+            continue
         rows.append([name, fmt(support), *(cells[key].text(3) for _, key in PER_CLASS)])
+    title = f"Positive class {esc(positive)}" if positive is not None else "Per class (one-vs-rest)"
+    note = (
+        "The other class mirrors it (its sensitivity is this specificity). " if positive is not None else ""
+    )
     parts.append(
-        "<h3>Per class (one-vs-rest)</h3>"
+        f"<h3>{title}</h3>"
         + table(["class", "n", *(label for label, _ in PER_CLASS)], rows, "per-class")
-        + "<p class='note'>Sensitivity and specificity with 95% bootstrap CIs; PR-AUC is the average precision.</p>"
+        + f"<p class='note'>{note}Sensitivity, specificity and precision with 95% bootstrap CIs; PR-AUC is "
+        "the average precision.</p>"
     )
     parts.append(operating_point_block(test))
     if test.get("referral"):
@@ -465,6 +373,46 @@ def images_section(run: RunFiles, figs: _Figs) -> str:
     )
 
 
+def interval(entry: dict[str, Any] | None) -> str:
+    """``0.912 [0.881, 0.940]`` of a ``{value, ci_low, ci_high}`` entry."""
+    entry = entry or {}
+    return Estimate(entry.get("value"), entry.get("ci_low"), entry.get("ci_high")).text(3)
+
+
+def clinical_section(run: RunFiles) -> str:
+    """Sensitivity, specificity, PPV, NPV (CIs), confusion counts and AUROC at the decision rule and at the
+    val operating point (binary), or the per-class one-vs-rest operating points (multi-class)."""
+    test = run.test_metrics or {}
+    ci = test.get("ci") or {}
+    blocks, points = [], test.get("operating_points") or {}
+    if "clinical" in test:
+        blocks.append(test["clinical"])
+        if "clinical" in points and points.get("threshold") != test.get("threshold"):
+            blocks.append(points["clinical"])
+    configured = (run.config.get("evaluation") or {}).get("positive_class")
+    by_group = test.get("by_group") or {}
+    group_block = None
+    if by_group.get("clinical"):
+        group_block = dict(by_group["clinical"], aggregate=by_group.get("aggregate", "mean"))
+    method = (
+        f"{ci.get('method')}, {ci.get('n_resamples')} resamples" if ci else "none (evaluation.bootstrap: 0)"
+    )
+    return render(
+        "clinical.html.j2",
+        binary=bool(blocks),
+        blocks=blocks,
+        positive=test.get("positive_class"),
+        positive_default=None if configured else "the class named like a finding, else the minority class",
+        predict_rule=blocks[0]["rule"] if blocks else "argmax",
+        n=test.get("n"),
+        n_groups=ci.get("n_groups") or by_group.get("n"),
+        ci_method=method,
+        group_block=group_block,
+        class_points=points if "per_class" in points else None,
+        interval=interval,
+    )
+
+
 def render_report(run: RunFiles, figures: Figures | None = None) -> str:
     """The report of ``run`` as one HTML string."""
     figs = _Figs(run, figures)
@@ -474,6 +422,7 @@ def render_report(run: RunFiles, figures: Figures | None = None) -> str:
         tool = "medclass"
     sections = [
         header(run),
+        clinical_section(run),
         data_section(run, figs),
         config_section(run),
         model_section(run),
@@ -491,12 +440,7 @@ def render_report(run: RunFiles, figures: Figures | None = None) -> str:
         images_section(run, figs),
         f"<p class='note'>Generated {esc(time.strftime('%Y-%m-%d %H:%M'))} by {esc(tool)} from {esc(run.run_dir)}.</p>",
     ]
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{esc(run.name)} – medclass report</title><style>{CSS}</style></head>"
-        f"<body><main>{''.join(sections)}</main></body></html>\n"
-    )
+    return page(f"{run.name} – medclass report", "".join(sections))
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None, figures: Figures | None = None) -> Path:
