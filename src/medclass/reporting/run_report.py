@@ -46,12 +46,22 @@ def header(run: RunFiles) -> str:
     test = run.test_metrics or {}
     cards = []
     ci = test.get("ci") or {}
-    for label, key in (
-        ("accuracy", "accuracy"),
-        ("macro F1", "macro_f1"),
-        ("AUROC", "auroc"),
-        ("ECE", "ece"),
-    ):
+    clinical = test.get("clinical")
+    if clinical:
+        # Binary: the cards lead with the positive class's numbers at the decision rule predict applies.
+        positive = clinical["positive_class"]
+        keys = (
+            ("sensitivity", "sensitivity"),
+            ("specificity", "specificity"),
+            ("PPV", "ppv"),
+            ("NPV", "npv"),
+        )
+        test = {**test, **{key: clinical[key]["value"] for _, key in keys}}
+        ci = {**ci, **{key: clinical[key] for _, key in keys}}
+        cards_of = (*((f"{label} ({positive})", key) for label, key in keys), ("AUROC", "auroc"))
+    else:
+        cards_of = (("accuracy", "accuracy"), ("macro F1", "macro_f1"), ("AUROC", "auroc"), ("ECE", "ece"))
+    for label, key in cards_of:
         if test.get(key) is None:
             continue
         interval = ci.get(key) or {}
