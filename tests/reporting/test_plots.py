@@ -220,3 +220,25 @@ def test_no_pyplot_figures_leak(tmp_path: Path) -> None:
     before = plt.get_fignums()
     plots.plot_confusion_matrix(np.eye(2) * 3, ["a", "b"], tmp_path / "cm.png")
     assert plt.get_fignums() == before
+
+
+def test_count_axes_have_whole_number_ticks(tmp_path, monkeypatch):
+    import numpy as np
+
+    from medclass.reporting import plots_eval
+
+    captured = {}
+
+    def keep(fig, path):
+        captured["fig"] = fig
+        return path
+
+    monkeypatch.setattr(plots_eval, "save_figure", keep)
+    y = np.array([0, 1, 1])
+    probs = np.array([[0.9, 0.1], [0.35, 0.65], [0.2, 0.8]])
+    plots_eval.plot_reliability_diagram(y, probs, tmp_path / "r.png")
+    counts_axis = captured["fig"].axes[-1]
+    ticks = [
+        t for t in counts_axis.get_yticks() if counts_axis.get_ylim()[0] <= t <= counts_axis.get_ylim()[1]
+    ]
+    assert ticks and all(float(t).is_integer() for t in ticks)
