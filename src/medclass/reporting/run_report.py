@@ -372,7 +372,7 @@ def images_section(run: RunFiles, figs: _Figs) -> str:
         + figs(
             "test_predictions",
             "Test predictions",
-            "Title: true / predicted (confidence); errors in red, the most confident first.",
+            "Title: file name, then true / predicted (confidence); errors in red, the most confident first.",
         )
         + figs(
             "augmented_samples",
