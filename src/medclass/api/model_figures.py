@@ -71,16 +71,21 @@ def denormalize(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]
 
 
 def augmented_views(
-    paths: Sequence[str], meta: CheckpointMeta, preset: TrainTransform, seed: int
+    paths: Sequence[str], meta: CheckpointMeta, preset: TrainTransform, seed: int, originals: bool = False
 ) -> list[np.ndarray]:
-    """Each file preprocessed as in training, then through ``preset`` (seeded), denormalised."""
+    """Each file preprocessed as in training, then through ``preset`` (seeded), denormalised; with
+    ``originals`` each view follows the same image through the evaluation transform (no augmentation)."""
     settings = preprocess_settings(meta)
+    mean, std = meta.preprocess["mean"], meta.preprocess["std"]
+    plain = eval_transform(meta)
     views = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for path in paths:
             pixels = to_chw_tensor(load_preprocessed(path, settings))
-            views.append(denormalize(preset(pixels), meta.preprocess["mean"], meta.preprocess["std"]))
+            if originals:
+                views.append(denormalize(plain(pixels), mean, std))
+            views.append(denormalize(preset(pixels), mean, std))
     return views
 
 
@@ -166,14 +171,20 @@ def write_model_figures(
             preset = TrainTransform(
                 config.augment, settings.image_size, meta.preprocess["mean"], meta.preprocess["std"]
             )
-            views = augmented_views(list(rows["path"]), meta, preset, config.seed)
-            titles = list(rows["label"])  # the file names are in model_artifacts.json
+            # Each original (left) beside its augmented version (right), three pairs to a row.
+            views = augmented_views(list(rows["path"]), meta, preset, config.seed, originals=True)
+            titles = [
+                title
+                for path, label in zip(rows["path"], rows["label"], strict=True)
+                for title in (f"{Path(path).name}\n{label}: original", "augmented")
+            ]
             written["augmented_samples"] = plots.plot_image_grid(
                 views,
                 titles,
                 augmented,
                 ncols=6,
-                title=f"Training augmentation ({config.augment.preset} preset), as the model sees it",
+                title=f"Training augmentation ({config.augment.preset} preset): originals beside what the "
+                "model sees",
             )
             info["augmented_samples"] = {"images": list(rows["path"]), "augment": config.augment.preset}
         else:

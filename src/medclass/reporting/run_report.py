@@ -377,7 +377,7 @@ def images_section(run: RunFiles, figs: _Figs) -> str:
         + figs(
             "augmented_samples",
             "Augmented training samples",
-            "Training images after the training augmentation, denormalised: what the model sees.",
+            "Each training image (original, left) beside its version after the training augmentation, denormalised: what the model sees.",
         )
         + figs("feature_maps", "Feature maps", maps_caption)
     )
