@@ -110,6 +110,10 @@ def test_augmented_views_denormalise_back_to_the_pixels(trained_run: Path) -> No
     np.testing.assert_array_equal(first[0], again[0])  # seeded
     assert np.abs(first[0] - pixels).mean() > 0.01  # and really augmented
     assert first[0].min() >= 0.0 and first[0].max() <= 1.0
+    # With originals: each image first as it is (the evaluation transform), then augmented.
+    original, augmented = augmented_views([path], meta, strong, 7, originals=True)
+    np.testing.assert_allclose(original, pixels, atol=1e-5)
+    np.testing.assert_array_equal(augmented, first[0])
 
 
 def _stats(meta) -> dict:

@@ -18,7 +18,7 @@ from medclass.evaluation.scoring import decision_blocks, score
 from medclass.inference.decision import decide
 from medclass.inference.runner import Predictions
 from medclass.reporting.figures import prediction_rows, write_run_figures
-from medclass.reporting.html import write_report
+from medclass.reporting.run_report import write_report
 from medclass.reporting.summary import write_summary
 from medclass.reporting.tables import Estimate
 from medclass.runs import load_run
@@ -268,3 +268,27 @@ def test_prediction_grid_rows_put_confident_errors_first() -> None:
 def test_a_folder_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RunDirError, match="no config.yaml"):
         write_report(tmp_path)
+
+
+def test_report_opens_with_the_clinical_summary_of_the_positive_class(run_folder: Path) -> None:
+    saved = json.loads((run_folder / "test_metrics.json").read_text())
+    rng = np.random.default_rng(5)
+    y = np.array([0] * 15 + [1] * 15)
+    p1 = np.clip(0.3 + 0.4 * y + rng.normal(0, 0.2, 30), 0, 1)
+    probs = np.stack([1 - p1, p1], axis=1)
+    points = {"rule": "youden", "chosen_on": "val", "positive_class": "benign", "threshold": 0.6}
+    metrics = score(y, probs, CLASSES, None, 50, 0, positive_class="benign", operating_points=points)
+    write_json(run_folder / "test_metrics.json", {**saved, **metrics})
+    text = write_report(run_folder).read_text()
+    page = parse(run_folder / "report.html")
+    assert text.index("Clinical summary</h2>") < text.index("id='data'")
+    header, *rows = page.tables["clinical-table"]
+    assert header[1] == "argmax" and "youden" in header[2]
+    by_label = {row[0]: row for row in rows}
+    sens = metrics["clinical"]["sensitivity"]
+    assert by_label["Sensitivity"][1] == Estimate(sens["value"], sens["ci_low"], sens["ci_high"]).text()
+    npv = metrics["operating_points"]["clinical"]["npv"]
+    assert by_label["NPV"][2] == Estimate(npv["value"], npv["ci_low"], npv["ci_high"]).text()
+    assert "Positive class: <strong>benign</strong>" in text
+    # Two classes: the per-class table shows the positive class once instead of two mirrored rows.
+    assert [row[0] for row in page.tables["per-class"][1:]] == ["benign"]

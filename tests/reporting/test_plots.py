@@ -220,3 +220,47 @@ def test_no_pyplot_figures_leak(tmp_path: Path) -> None:
     before = plt.get_fignums()
     plots.plot_confusion_matrix(np.eye(2) * 3, ["a", "b"], tmp_path / "cm.png")
     assert plt.get_fignums() == before
+
+
+def test_count_axes_have_whole_number_ticks(tmp_path, monkeypatch):
+    import numpy as np
+
+    from medclass.reporting import plots_eval
+
+    captured = {}
+
+    def keep(fig, path):
+        captured["fig"] = fig
+        return path
+
+    monkeypatch.setattr(plots_eval, "save_figure", keep)
+    y = np.array([0, 1, 1])
+    probs = np.array([[0.9, 0.1], [0.35, 0.65], [0.2, 0.8]])
+    plots_eval.plot_reliability_diagram(y, probs, tmp_path / "r.png")
+    counts_axis = captured["fig"].axes[-1]
+    ticks = [
+        t for t in counts_axis.get_yticks() if counts_axis.get_ylim()[0] <= t <= counts_axis.get_ylim()[1]
+    ]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_prediction_tiles_carry_their_file_names(tmp_path, monkeypatch):
+    import numpy as np
+
+    from medclass.reporting import plots_images
+
+    captured = {}
+    monkeypatch.setattr(plots_images, "save_figure", lambda fig, path: captured.setdefault("fig", fig))
+    images = [np.zeros((8, 8), dtype=np.uint8)] * 3
+    plots_images.plot_prediction_grid(
+        images,
+        ["a", "b", "a"],
+        ["a", "a", "a"],
+        [0.9, 0.8, 0.7],
+        tmp_path / "p.png",
+        names=["p01_s1.png", "p02_s1.png", "p03_s1.png"],
+    )
+    titles = [ax.get_title() for ax in captured["fig"].axes if ax.get_title()]
+    # The error (p02) comes first, each title starts with the file name.
+    assert titles[0].splitlines() == ["p02_s1.png", "b / a (0.80)"]
+    assert {t.splitlines()[0] for t in titles} == {"p01_s1.png", "p02_s1.png", "p03_s1.png"}

@@ -12,7 +12,7 @@ from reporting.test_html import make_run_folder
 from requirements_gate import missing
 
 from medclass.reporting.figures import write_run_figures
-from medclass.reporting.html import write_report
+from medclass.reporting.run_report import write_report
 from medclass.runs import load_run
 
 CHROMIUM_ARGS = [

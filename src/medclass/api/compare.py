@@ -35,8 +35,7 @@ from medclass.campaigns.comparison import (
 )
 from medclass.campaigns.grid import load_grid, plan_runs, run_grid
 from medclass.config import apply_overrides, build_config
-from medclass.reporting.html import CSS, esc, image
-from medclass.reporting.html import table as html_table
+from medclass.reporting.comparison_report import write_comparison_page
 from medclass.reporting.plots_campaigns import plot_comparison
 from medclass.runs import prepare_output_dir
 from medclass.training.tracking import log_summary
@@ -97,22 +96,9 @@ def write_comparison_html(
         ]
         for _, row in table.iterrows()
     ]
-    body = (
-        f"<h1>Comparison</h1><p class='sub'>{esc(len(table))} variants, best by test {esc(comparison.primary)}: "
-        f"{esc(comparison.best)}</p>"
-        + html_table(
-            headers, rows, "comparison", ["best" if v == comparison.best else "" for v in table["variant"]]
-        )
-        + f"<p class='note'>{esc(legend(comparison))}</p><div class='figs'>"
-        + "".join(image(f, f.stem.replace("_", " "), half=True) for f in figures)
-        + "</div>"
-    )
-    page = (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>medclass comparison</title>"
-        f"<style>{CSS}</style></head><body><main>{body}</main></body></html>\n"
-    )
-    path.write_text(page, encoding="utf-8")
-    return path
+    subtitle = f"{len(table)} variants, best by test {comparison.primary}: {comparison.best}"
+    best = [v == comparison.best for v in table["variant"]]
+    return write_comparison_page(path, subtitle, headers, rows, best, legend(comparison), figures)
 
 
 def compare(

@@ -3,44 +3,107 @@
 The metrics JSON holds the plain metrics at the model's decision rule (argmax, or the stored threshold),
 ``ci`` (stratified bootstrap 95% intervals), ``ece`` and ``calibration``; for binary models with a threshold
 also ``at_0.5`` and ``at_threshold`` (the metrics at both thresholds) and ``operating_point`` (how the
-threshold was chosen, always on the validation split). ``--mc-dropout N`` adds ``referral``.
+threshold was chosen, always on the validation split). When the images' groups (patients) are known (the
+``group`` column of splits.csv or of a CSV given as ``--data``), the CIs resample groups and ``by_group`` holds
+the patient-level metrics. ``--mc-dropout N`` adds ``referral``. Without ``--out`` the JSON goes to
+``RUN_DIR/evaluations/<name>.json``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 
+from medclass.data.splits import read_splits
 from medclass.evaluation.decision_fit import Decision, check_operating_point, fit_decision
 from medclass.evaluation.metrics import classification_report_text
-from medclass.evaluation.scoring import decision_blocks, score
+from medclass.evaluation.scoring import decision_blocks, score, val_operating_points
+from medclass.evaluation.thresholds import resolve_positive_class
 from medclass.evaluation.uncertainty import referral_curve, referral_point
-from medclass.inference.inputs import labelled_files
+from medclass.inference.inputs import image_groups, labelled_files
 from medclass.inference.runner import Predictor
-from medclass.runs import REFERRAL_FILE, prepare_output_file, resolve_checkpoint, run_dir_of
+from medclass.reporting.console_summary import print_metrics_summary
+from medclass.runs import (
+    EVALUATIONS_DIR,
+    REFERRAL_FILE,
+    SPLITS_FILE,
+    prepare_output_file,
+    resolve_checkpoint,
+    run_dir_of,
+)
 from medclass.training.checkpoint import stored_decision
 from medclass.utils.console import default_console
 from medclass.utils.errors import ConfigError, DataError, RunDirError
 from medclass.utils.io import write_json
 
 
-def choose_on_val(source: str | Path, predictor: Predictor, operating_point: str) -> Decision:
-    """Choose a threshold with ``operating_point`` on the run's validation split (keeping the temperature)."""
-    rule = check_operating_point(operating_point, predictor.classes)
+def default_output(source: str | Path, data: str | Path | None, split: str, epoch: int | None) -> Path | None:
+    """``RUN_DIR/evaluations/<name>.json`` (``<split>`` or the data folder's name, ``_epochNN``), numbered
+    ``-2``, ``-3``, ... rather than replacing an earlier one; None for a checkpoint outside a run folder."""
+    try:
+        folder = run_dir_of(source) / EVALUATIONS_DIR
+    except RunDirError:
+        return None
+    name = split if data is None else Path(data).stem or "data"
+    if epoch is not None:
+        name += f"_epoch{epoch:02d}"
+    path, number = folder / f"{name}.json", 1
+    while path.exists():
+        number += 1
+        path = folder / f"{name}-{number}.json"
+    return path
+
+
+def validation_logits(source: str | Path, predictor: Predictor) -> tuple[np.ndarray, np.ndarray] | None:
+    """Logits and labels of the run's validation split (None for a checkpoint outside a run folder or a run
+    without val rows)."""
     try:
         paths, labels = labelled_files(source, predictor.meta, None, "val")
-    except RunDirError:
+    except (RunDirError, DataError):
+        return None
+    result, y_val = predictor.predict_labelled(paths, labels)
+    return result.logits, y_val
+
+
+def choose_on_val(
+    source: str | Path,
+    predictor: Predictor,
+    operating_point: str,
+    val: tuple[np.ndarray, np.ndarray] | None,
+    positive_class: str | None,
+) -> Decision:
+    """Choose a threshold with ``operating_point`` on the run's validation split (keeping the temperature)."""
+    rule = check_operating_point(operating_point, predictor.classes)
+    if val is None:
         raise RunDirError(
             f"{source}: --operating-point chooses the threshold on the run's validation split; give the run "
             "folder (or a checkpoint inside its checkpoints/ folder)"
-        ) from None
-    result, y_val = predictor.predict_labelled(paths, labels)
-    return fit_decision(
-        result.logits, y_val, predictor.classes, False, rule, predictor.meta.temperature, "val"
-    )
+        )
+    logits, y_val = val
+    temperature = predictor.meta.temperature
+    return fit_decision(logits, y_val, predictor.classes, False, rule, temperature, "val", positive_class)
+
+
+def positive_class_for(
+    source: str | Path, meta: Any, decision: Decision, labels: Sequence[str]
+) -> str | None:
+    """The positive class: stored with the checkpoint's decision, else ``evaluation.positive_class`` or the
+    default rule on the class counts of the run's splits.csv (of ``labels`` outside a run folder)."""
+    if decision.positive_class is not None or len(meta.classes) != 2:
+        return decision.positive_class
+    with contextlib.suppress(RunDirError, DataError):
+        labels = list(read_splits(run_dir_of(source) / SPLITS_FILE)["label"])
+    counts = [labels.count(c) for c in meta.classes]
+    configured = meta.config.get("evaluation", {}).get("positive_class")
+    try:
+        return resolve_positive_class(meta.classes, configured, counts)
+    except ValueError as exc:
+        raise ConfigError(f"evaluation.positive_class: {exc}") from None
 
 
 def evaluate(
@@ -62,7 +125,8 @@ def evaluate(
         data: a labelled data set (any layout); default: the run's own ``split`` rows.
         split: which split of the run to use when ``data`` is not given.
         epoch: evaluate ``checkpoints/epoch=NN.ckpt`` of the run instead of the best.
-        out: write the metrics JSON here.
+        out: write the metrics JSON here (default: ``RUN_DIR/evaluations/<split or data name>.json``, never
+            replacing an earlier one).
         bootstrap: bootstrap resamples for CIs (default: the run config's ``evaluation.bootstrap``).
         operating_point: binary only: choose a threshold with this rule (``youden``, ``sensitivity=0.95``,
             ``specificity=0.9``) on the run's validation split and report the metrics at it and at 0.5. The
@@ -82,21 +146,41 @@ def evaluate(
     console = console or default_console()
     if out is not None:
         prepare_output_file(out, overwrite=overwrite)
+    else:
+        out = default_output(source, data, split, epoch)
     checkpoint = resolve_checkpoint(source, epoch)
     predictor = Predictor.load(checkpoint)
     meta = predictor.meta
     decision = stored_decision(checkpoint, meta)
+    val = validation_logits(source, predictor)
     if operating_point:
-        decision = choose_on_val(source, predictor, operating_point)
+        positive = positive_class_for(source, meta, decision, [])
+        decision = choose_on_val(source, predictor, operating_point, val, positive)
         meta.threshold = decision.threshold
     paths, labels = labelled_files(source, meta, data, split)
+    positive = positive_class_for(source, meta, decision, labels)
+    points = None if val is None else val_operating_points(*val, meta.classes, decision, positive)
     result, y_true = predictor.predict_labelled(paths, labels)
     if len(y_true) == 0:
         first, reason = next(iter(result.failures.items()), ("-", "no file"))
         raise DataError(f"none of the {len(paths)} image(s) to evaluate is readable (e.g. {first}: {reason})")
+    settings = meta.config.get("evaluation", {})
     if bootstrap is None:
-        bootstrap = int(meta.config.get("evaluation", {}).get("bootstrap", 1000))
-    metrics = score(y_true, result.probs, meta.classes, decision.threshold, bootstrap, seed=0)
+        bootstrap = int(settings.get("bootstrap", 1000))
+    groups = image_groups(source, data, result.paths)
+    aggregate = settings.get("group_aggregate", "mean")
+    metrics = score(
+        y_true,
+        result.probs,
+        meta.classes,
+        decision.threshold,
+        bootstrap,
+        0,
+        groups,
+        aggregate,
+        positive,
+        points,
+    )
     metrics.update(decision_blocks(decision))
     metrics.update(
         checkpoint=str(checkpoint),
@@ -106,13 +190,17 @@ def evaluate(
     )
     if mc_dropout is not None:
         metrics["referral"] = referral_evaluation(source, data, split, mc_dropout, epoch=epoch)
+    print_metrics_summary(metrics, console)
     console.print(classification_report_text(y_true, result.probs, meta.classes, decision.threshold))
     describe_threshold(decision, metrics, console)
     if result.failures:
         console.print(f"[yellow]{len(result.failures)} unreadable file(s) skipped[/]")
     if out is not None:
+        prepare_output_file(out, overwrite=True)
         write_json(out, metrics)
         console.print(f"metrics written to {out}")
+    else:
+        console.print("metrics not written (a checkpoint outside a run folder): give --out FILE.json")
     return metrics
 
 

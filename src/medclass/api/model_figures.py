@@ -71,16 +71,21 @@ def denormalize(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]
 
 
 def augmented_views(
-    paths: Sequence[str], meta: CheckpointMeta, preset: TrainTransform, seed: int
+    paths: Sequence[str], meta: CheckpointMeta, preset: TrainTransform, seed: int, originals: bool = False
 ) -> list[np.ndarray]:
-    """Each file preprocessed as in training, then through ``preset`` (seeded), denormalised."""
+    """Each file preprocessed as in training, then through ``preset`` (seeded), denormalised; with
+    ``originals`` each view follows the same image through the evaluation transform (no augmentation)."""
     settings = preprocess_settings(meta)
+    mean, std = meta.preprocess["mean"], meta.preprocess["std"]
+    plain = eval_transform(meta)
     views = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for path in paths:
             pixels = to_chw_tensor(load_preprocessed(path, settings))
-            views.append(denormalize(preset(pixels), meta.preprocess["mean"], meta.preprocess["std"]))
+            if originals:
+                views.append(denormalize(plain(pixels), mean, std))
+            views.append(denormalize(preset(pixels), mean, std))
     return views
 
 
@@ -115,6 +120,37 @@ def _readable(rows: pd.DataFrame, n: int, settings: Any) -> pd.DataFrame:
         if len(keep) == n:
             break
     return rows.loc[keep]
+
+
+def draw_augmented(
+    run_dir: Path, meta: CheckpointMeta, table: pd.DataFrame, n: int, path: Path, console: Console
+) -> tuple[Path, dict[str, Any]] | None:
+    """The augmentation figure (each original beside its augmented version) and its record, or None when no
+    training image is readable."""
+    settings = preprocess_settings(meta)
+    rows = _readable(pick_per_class(table[table["split"] == "train"], 3 * n), n, settings)
+    if not len(rows):
+        console.print("[yellow]augmented samples skipped: no training image is readable[/]")
+        return None
+    config = build_config(read_yaml(run_dir / CONFIG_FILE), source=str(run_dir / CONFIG_FILE))
+    preset = TrainTransform(
+        config.augment, settings.image_size, meta.preprocess["mean"], meta.preprocess["std"]
+    )
+    # Each original (left) beside its augmented version (right), three pairs to a row.
+    views = augmented_views(list(rows["path"]), meta, preset, config.seed, originals=True)
+    titles = [
+        title
+        for file, label in zip(rows["path"], rows["label"], strict=True)
+        for title in (f"{Path(file).name}\n{label}: original", "augmented")
+    ]
+    figure = plots.plot_image_grid(
+        views,
+        titles,
+        path,
+        ncols=6,
+        title=f"Training augmentation ({config.augment.preset} preset): originals beside what the model sees",
+    )
+    return figure, {"images": list(rows["path"]), "augment": config.augment.preset}
 
 
 def write_model_figures(
@@ -158,26 +194,9 @@ def write_model_figures(
     if only_missing and augmented.is_file():
         written["augmented_samples"] = augmented
     else:
-        rows = _readable(
-            pick_per_class(table[table["split"] == "train"], 3 * n_augmented), n_augmented, settings
-        )
-        if len(rows):
-            config = build_config(read_yaml(run_dir / CONFIG_FILE), source=str(run_dir / CONFIG_FILE))
-            preset = TrainTransform(
-                config.augment, settings.image_size, meta.preprocess["mean"], meta.preprocess["std"]
-            )
-            views = augmented_views(list(rows["path"]), meta, preset, config.seed)
-            titles = list(rows["label"])  # the file names are in model_artifacts.json
-            written["augmented_samples"] = plots.plot_image_grid(
-                views,
-                titles,
-                augmented,
-                ncols=6,
-                title=f"Training augmentation ({config.augment.preset} preset), as the model sees it",
-            )
-            info["augmented_samples"] = {"images": list(rows["path"]), "augment": config.augment.preset}
-        else:
-            console.print("[yellow]augmented samples skipped: no training image is readable[/]")
+        drawn = draw_augmented(run_dir, meta, table, n_augmented, augmented, console)
+        if drawn is not None:
+            written["augmented_samples"], info["augmented_samples"] = drawn
 
     feature_maps = plots_dir / FEATURE_MAPS_FILE
     if only_missing and feature_maps.is_file():

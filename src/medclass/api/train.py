@@ -16,14 +16,16 @@ from medclass.config import Config, save_config
 from medclass.data.datamodule import MedDataModule
 from medclass.data.run_data import PreparedData, prepare_data, split_counts
 from medclass.evaluation.decision_fit import Decision, fit_decision
-from medclass.evaluation.scoring import decision_blocks, score
-from medclass.inference.inputs import CachedImages
+from medclass.evaluation.scoring import decision_blocks, score, val_operating_points
+from medclass.evaluation.thresholds import resolve_positive_class
+from medclass.inference.inputs import CachedImages, image_groups_of_table
 from medclass.inference.runner import Predictor
 from medclass.models.registry import TIMM_PREFIX, get_entry
 from medclass.reporting.build import build_report
 from medclass.runs import (
     CONFIG_FILE,
     METRICS_FILE,
+    SPLITS_FILE,
     TEST_METRICS_FILE,
     TEST_PREDICTIONS_FILE,
     RunLayout,
@@ -36,7 +38,7 @@ from medclass.training.fit import fit
 from medclass.training.setup import build_module
 from medclass.training.tracking import build_loggers, log_run_artifacts
 from medclass.utils.console import default_console
-from medclass.utils.errors import DataError, MedclassError, RunDirError
+from medclass.utils.errors import ConfigError, DataError, MedclassError, RunDirError
 from medclass.utils.io import write_json
 from medclass.utils.seed import seed_everything
 
@@ -64,36 +66,74 @@ def split_images(datamodule: MedDataModule, split: str) -> CachedImages:
     return CachedImages(cache=datamodule.cache, rows=list(datamodule.rows[split]), failures={})
 
 
-def fit_val_decision(checkpoint: Path, datamodule: MedDataModule, config: Config) -> Decision:
+def positive_class_of(config: Config, datamodule: MedDataModule) -> str | None:
+    """The binary task's positive class: ``evaluation.positive_class``, else the default rule on the class
+    counts of all splits (None for multi-class).
+
+    Raises:
+        ConfigError: a name that is not a class, or a positive class for a multi-class task.
+    """
+    counts = sum(datamodule.class_counts(split) for split in ("train", "val", "test"))
+    try:
+        return resolve_positive_class(datamodule.classes, config.evaluation.positive_class, counts)
+    except ValueError as exc:
+        raise ConfigError(f"evaluation.positive_class: {exc}") from None
+
+
+@dataclass
+class ValDecision:
+    """The decision rule fitted on val, and the operating points reported beside it."""
+
+    decision: Decision
+    operating_points: dict[str, Any]
+
+
+def fit_val_decision(checkpoint: Path, datamodule: MedDataModule, config: Config) -> ValDecision:
     """Fit the temperature (``evaluation.calibrate``) and the binary threshold (``evaluation.operating_point``)
-    on the validation split with the best checkpoint, and store both in that checkpoint."""
+    on the validation split with the best checkpoint, and store both in that checkpoint; also choose the
+    operating points the report shows beside the decision rule."""
     predictor = Predictor.load(checkpoint)
     val = predictor.predict_cached(split_images(datamodule, "val"), batch_size=config.data.batch_size)
+    positive = positive_class_of(config, datamodule)
+    y_val = datamodule.targets["val"]
     decision = fit_decision(
         val.logits,
-        datamodule.targets["val"],
+        y_val,
         predictor.classes,
         calibrate=config.evaluation.calibrate,
         operating_point=config.evaluation.operating_point,
+        positive_class=positive,
     )
     store_decision(checkpoint, decision)
-    return decision
+    points = val_operating_points(val.logits, y_val, predictor.classes, decision, positive)
+    return ValDecision(decision, points)
 
 
 def evaluate_test_split(
-    checkpoint: Path, datamodule: MedDataModule, config: Config, run_dir: Path, decision: Decision
+    checkpoint: Path, datamodule: MedDataModule, config: Config, run_dir: Path, fitted: ValDecision
 ) -> dict[str, Any] | None:
     """Score the best checkpoint (with its stored temperature and threshold) on the test split; writes
-    test_metrics.json and predictions_test.csv. ``decision`` adds how both were chosen to the JSON."""
+    test_metrics.json and predictions_test.csv. ``fitted`` adds how both were chosen and the val operating
+    points to the JSON; with groups in splits.csv the CIs resample groups and ``by_group`` is added."""
     if len(datamodule.rows["test"]) == 0:
         return None
     predictor = Predictor.load(checkpoint)
     result = predictor.predict_cached(split_images(datamodule, "test"), batch_size=config.data.batch_size)
     y_true, classes = datamodule.targets["test"], predictor.classes
+    settings = config.evaluation
     metrics = score(
-        y_true, result.probs, classes, predictor.meta.threshold, config.evaluation.bootstrap, config.seed
+        y_true,
+        result.probs,
+        classes,
+        predictor.meta.threshold,
+        settings.bootstrap,
+        config.seed,
+        groups=image_groups_of_table(run_dir / SPLITS_FILE, result.paths),
+        group_aggregate=settings.group_aggregate,
+        positive_class=fitted.decision.positive_class,
+        operating_points=fitted.operating_points,
     )
-    metrics.update(decision_blocks(decision))
+    metrics.update(decision_blocks(fitted.decision))
     metrics.update(checkpoint=str(checkpoint), split="test", best_epoch=checkpoint_epoch(checkpoint))
     write_json(run_dir / TEST_METRICS_FILE, metrics)
     table = result.table(classes)
@@ -166,14 +206,15 @@ def train(
     seed_everything(config.seed)
     data = prepare_data(config, run_dir, reuse_splits=resume, console=console)
     datamodule = build_datamodule(config, data)
+    positive_class_of(config, datamodule)  # a bad evaluation.positive_class fails before training
     counts = split_counts(data.training_table(config.split))
     describe_choices(config, data.report, counts, data.classes, datamodule.num_workers, console)
     module = build_module(config, datamodule)
     loggers = build_loggers(config, run_dir)
     best = fit(module, datamodule, config, run_dir, resume=resume, callbacks=callbacks, loggers=loggers)
-    decision = fit_val_decision(best, datamodule, config)
-    describe_decision(decision, console)
-    test_metrics = evaluate_test_split(best, datamodule, config, run_dir, decision)
+    fitted = fit_val_decision(best, datamodule, config)
+    describe_decision(fitted.decision, console)
+    test_metrics = evaluate_test_split(best, datamodule, config, run_dir, fitted)
     if test_metrics is not None:
         console.print(
             f"[bold]test[/] accuracy {test_metrics['accuracy']:.4f}  macro-F1 {test_metrics['macro_f1']:.4f}  "

@@ -295,10 +295,23 @@ class EvaluationConfig(Section):
         1000, description="Bootstrap resamples for 95% CIs (0: off)."
     )
     operating_point: str | None = Field(
-        None, description="Binary threshold rule: youden, sensitivity=0.95 or specificity=0.9."
+        None,
+        description="The decision rule predict and evaluate use for a binary model: unset = argmax; youden, "
+        "sensitivity=0.95 or specificity=0.9 = a threshold chosen on val for the positive class. Reports show "
+        "the metrics at the rule and at a val operating point (this rule, else youden).",
+    )
+    positive_class: str | None = Field(
+        None,
+        description="Binary: the positive class of sensitivity, PPV and thresholds (default: the class named "
+        "like tumour/tb/pneumonia/abnormal/yes/positive/malignant, else the minority class).",
     )
     calibrate: bool = Field(False, description="Fit temperature scaling on the validation split.")
     report: bool = Field(True, description="Write report.html at the end of training.")
+    group_aggregate: Literal["mean", "max"] = Field(
+        "mean",
+        description="Patient-level metrics (when groups are known): a group's probabilities are the mean or "
+        "the max of its images'.",
+    )
 
 
 class Config(Section):

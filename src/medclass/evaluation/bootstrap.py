@@ -9,6 +9,12 @@ ch. 13).
 Everything is vectorised over resamples: a resample is only a vector of per-image multiplicities, confusion
 matrices come from one ``np.bincount`` per chunk of resamples, and AUROC from a weighted Mann-Whitney U over
 the scores sorted once per class.
+
+With ``clusters`` (a group code per image, e.g. the patient), the units resampled are the groups (a cluster
+bootstrap, Field & Welsh, *JRSS B* 69, 2007): each resample draws, within every stratum of groups (groups
+sharing their most frequent true class), as many groups as the stratum holds, and an image counts as often as
+its group was drawn. Correlated images of one patient then move together, so the intervals are not narrowed
+by counting them as independent evidence.
 """
 
 from __future__ import annotations
@@ -43,6 +49,15 @@ def _draw_counts(
     return np.bincount(np.concatenate(codes), minlength=n_rows * n).reshape(n_rows, n)
 
 
+def _group_strata(y: np.ndarray, clusters: np.ndarray, k: int) -> tuple[list[np.ndarray], int]:
+    """Strata of groups (by each group's most frequent class) for :func:`_draw_counts` over groups."""
+    n_groups = int(clusters.max()) + 1
+    label_counts = np.zeros((n_groups, k), dtype=np.int64)
+    np.add.at(label_counts, (clusters, y), 1)
+    stratum = np.argmax(label_counts, axis=1)
+    return [np.flatnonzero(stratum == j) for j in range(k) if (stratum == j).any()], n_groups
+
+
 def _confusion_matrices(counts: np.ndarray, y: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
     """Weighted confusion matrices ``(B, K, K)`` from multiplicities ``(B, N)``."""
     b = counts.shape[0]
@@ -66,12 +81,15 @@ class _AucPlan:
         w_neg = np.add.reduceat(np.where(self.is_pos, 0.0, w), self.starts, axis=1)
         below = np.cumsum(w_neg, axis=1) - w_neg  # negatives strictly below each tie group
         u = np.sum(w_pos * (below + 0.5 * w_neg), axis=1)
-        return u / (w_pos.sum(axis=1) * w_neg.sum(axis=1))
+        with np.errstate(invalid="ignore", divide="ignore"):  # NaN: a resample without one of the classes
+            return u / (w_pos.sum(axis=1) * w_neg.sum(axis=1))
 
 
 def _interval(values: np.ndarray, point: float | None, confidence: float) -> dict[str, float | None]:
-    if point is None:
-        return {"value": None, "ci_low": None, "ci_high": None}
+    # NaN marks a resample where the metric is undefined (only a cluster bootstrap can lose a class).
+    values = values[np.isfinite(values)]
+    if point is None or values.size == 0:
+        return {"value": None if point is None else float(point), "ci_low": None, "ci_high": None}
     alpha = 1.0 - confidence
     low, high = np.quantile(values, [alpha / 2.0, 1.0 - alpha / 2.0])
     return {"value": float(point), "ci_low": float(low), "ci_high": float(high)}
@@ -85,8 +103,9 @@ def bootstrap_ci(
     seed: int = 0,
     confidence: float = 0.95,
     threshold: float | None = None,
+    clusters: ArrayLike | None = None,
 ) -> dict[str, Any]:
-    """Stratified percentile-bootstrap confidence intervals.
+    """Stratified percentile-bootstrap confidence intervals (of images, or of groups with ``clusters``).
 
     Args:
         y_true: true class indices, shape ``(N,)``.
@@ -97,11 +116,13 @@ def bootstrap_ci(
         confidence: coverage of the two-sided interval, e.g. 0.95 for the 2.5 and 97.5 percentiles.
         threshold: binary decision threshold, as in
             :func:`~medclass.evaluation.metrics.classification_metrics`.
+        clusters: group code per image ``(N,)`` (``0 .. G-1``, see
+            :func:`~medclass.evaluation.groups.group_codes`): resample groups, not images.
 
     Returns:
         ``{"accuracy", "balanced_accuracy", "macro_f1", "auroc": {"value", "ci_low", "ci_high"},
-        "per_class": {name: {"sensitivity": {...}, "specificity": {...}}}, "n_resamples", "confidence",
-        "method"}``. ``value`` is the point estimate on all images (equal to ``classification_metrics``);
+        "per_class": {name: {"sensitivity": {...}, "specificity": {...}, "precision": {...}}}, "n_resamples", "confidence",
+        "method", "unit"}`` (``unit``: ``image`` or ``group``; with groups also ``n_groups``). ``value`` is the point estimate on all images (equal to ``classification_metrics``);
         every entry is ``None`` where the metric is undefined (AUROC with a class absent, specificity with
         a single class present).
 
@@ -127,6 +148,11 @@ def bootstrap_ci(
     support = np.bincount(y, minlength=k).astype(float)
     present = support > 0
     class_indices = [np.flatnonzero(y == j) for j in range(k) if present[j]]
+    codes = None if clusters is None else np.asarray(clusters, dtype=np.int64)
+    if codes is not None:
+        if codes.shape != (n,):
+            raise ValueError(f"clusters must have shape ({n},) to match the scores, got {codes.shape}")
+        class_indices, n_groups = _group_strata(y, codes, k)
     auc_plans: list[_AucPlan] | None = None
     if point["auroc"] is not None:
         # Binary: AUC of the positive-class score; multi-class: one-vs-rest per class, macro mean.
@@ -134,29 +160,42 @@ def bootstrap_ci(
         auc_plans = [_AucPlan(y == j, p[:, j]) for j in columns]
 
     rng = np.random.default_rng(seed)
-    chunk = max(1, min(n_resamples, _CELLS_PER_CHUNK // n))
+    units = n if codes is None else n_groups
+    chunk = max(1, min(n_resamples, _CELLS_PER_CHUNK // max(n, units)))
     acc, bal, f1, auc = [], [], [], []
     tn_fp: list[np.ndarray] = []
     sens: list[np.ndarray] = []
+    prec: list[np.ndarray] = []
     for start in range(0, n_resamples, chunk):
-        counts = _draw_counts(rng, class_indices, n, min(chunk, n_resamples - start))
+        counts = _draw_counts(rng, class_indices, units, min(chunk, n_resamples - start))
+        if codes is not None:
+            counts = counts[:, codes]  # an image counts as often as its group was drawn
         cm = _confusion_matrices(counts, y, y_pred, k)
         tp = np.diagonal(cm, axis1=1, axis2=2)  # (B, K)
         predicted = cm.sum(axis=1)
-        fp, fn = predicted - tp, support - tp
-        acc.append(tp.sum(axis=1) / n)
-        recall = tp[:, present] / support[present]
-        bal.append(recall.mean(axis=1))
+        # Per-resample support: constant for an image bootstrap, varying with the groups drawn otherwise.
+        n_b = counts.sum(axis=1)[:, None].astype(float)
+        sup_b = cm.sum(axis=2)
+        fp, fn = predicted - tp, sup_b - tp
+        acc.append(tp.sum(axis=1) / n_b[:, 0])
+        has = sup_b[:, present] > 0
+        recall = np.divide(tp[:, present], sup_b[:, present], out=np.zeros_like(has, float), where=has)
+        bal.append(np.where(has.all(axis=1), recall.mean(axis=1), np.nan))
         den = 2 * tp + fp + fn
         f1.append(np.divide(2 * tp, den, out=np.zeros_like(tp), where=den > 0).mean(axis=1))
-        sens.append(np.divide(tp, support, out=np.zeros_like(tp), where=present))
-        negatives = n - support
+        # Precision (binary: PPV of one class, NPV of the other); NaN where nothing was predicted as the class.
+        none_predicted = np.where(predicted > 0, 0.0, np.nan)
+        prec.append(np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0) + none_predicted)
+        lost = np.where(present & (sup_b > 0), 0.0, np.nan)  # NaN where a present class was not drawn
+        sens.append(np.divide(tp, sup_b, out=np.zeros_like(tp), where=sup_b > 0) + lost)
+        negatives = n_b - sup_b
         tn = negatives - fp
-        tn_fp.append(np.divide(tn, negatives, out=np.zeros_like(tn), where=negatives > 0))
+        no_neg = np.where(negatives > 0, 0.0, np.nan)
+        tn_fp.append(np.divide(tn, negatives, out=np.zeros_like(tn), where=negatives > 0) + no_neg)
         if auc_plans is not None:
             auc.append(np.mean([plan.auc(counts) for plan in auc_plans], axis=0))
 
-    sens_all, spec_all = np.concatenate(sens), np.concatenate(tn_fp)
+    sens_all, spec_all, prec_all = np.concatenate(sens), np.concatenate(tn_fp), np.concatenate(prec)
     result: dict[str, Any] = {
         "accuracy": _interval(np.concatenate(acc), point["accuracy"], confidence),
         "balanced_accuracy": _interval(np.concatenate(bal), point["balanced_accuracy"], confidence),
@@ -166,11 +205,17 @@ def bootstrap_ci(
             name: {
                 "sensitivity": _interval(sens_all[:, j], point["per_class"][name]["sensitivity"], confidence),
                 "specificity": _interval(spec_all[:, j], point["per_class"][name]["specificity"], confidence),
+                "precision": _interval(prec_all[:, j], point["per_class"][name]["precision"], confidence),
             }
             for j, name in enumerate(names)
         },
         "n_resamples": n_resamples,
         "confidence": float(confidence),
-        "method": "stratified percentile bootstrap",
+        "method": "stratified percentile bootstrap"
+        if codes is None
+        else "cluster percentile bootstrap (groups resampled within strata of their majority class)",
+        "unit": "image" if codes is None else "group",
     }
+    if codes is not None:
+        result["n_groups"] = int(n_groups)
     return result

@@ -34,6 +34,12 @@ class Decision:
         n: images of that split.
         ece_before, ece_after: ECE on that split at temperature 1 and at ``temperature``.
         sensitivity, specificity: of the positive class at ``threshold`` on that split (binary with a rule).
+        positive_class: the declared positive class of a binary task (None: multi-class).
+
+    The threshold is always stored on the probability of ``classes[1]`` (the one decision rule of
+    :func:`medclass.inference.decision.decide`); when the positive class is ``classes[0]`` the rule's target
+    is translated (its sensitivity is the specificity of ``classes[1]``), so the rule holds for the declared
+    positive class.
     """
 
     temperature: float = 1.0
@@ -45,6 +51,7 @@ class Decision:
     ece_after: float | None = None
     sensitivity: float | None = None
     specificity: float | None = None
+    positive_class: str | None = None
 
     def operating_point(self) -> dict[str, Any] | None:
         """The ``operating_point`` block of a metrics JSON (None without a rule)."""
@@ -52,6 +59,7 @@ class Decision:
             return None
         return {
             "rule": self.rule,
+            "positive_class": self.positive_class,
             "threshold": self.threshold,
             "chosen_on": self.chosen_on,
             "n": self.n,
@@ -101,6 +109,7 @@ def fit_decision(
     operating_point: str | None = None,
     temperature: float = 1.0,
     split: str = "val",
+    positive_class: str | None = None,
 ) -> Decision:
     """Fit the temperature (optional) and then the binary threshold on held-out logits.
 
@@ -112,6 +121,7 @@ def fit_decision(
         operating_point: rule for :func:`medclass.evaluation.thresholds.choose_threshold`, or None.
         temperature: the temperature to keep when ``calibrate`` is false.
         split: name of the held-out split (recorded).
+        positive_class: binary: the class the rule's sensitivity refers to (default ``classes[1]``).
 
     Returns:
         The :class:`Decision`; the threshold is chosen on the probabilities after the temperature.
@@ -134,14 +144,28 @@ def fit_decision(
         ece_before=before,
         ece_after=expected_calibration_error(y_true, probs, ECE_BINS),
     )
+    if len(classes) == 2:
+        decision.positive_class = positive_class or str(classes[1])
     if rule is not None:
-        positive = (np.asarray(y_true) == 1).astype(int)
+        column_one = (np.asarray(y_true) == 1).astype(int)
+        flipped = decision.positive_class == str(classes[0])
         try:
-            threshold = choose_threshold(rule, positive, probs[:, 1])
+            threshold = choose_threshold(_rule_for_column_one(rule, flipped), column_one, probs[:, 1])
         except ValueError as exc:
             raise DataError(f"choosing the {rule} threshold on the {split} split: {exc}") from None
         predicted = probs[:, 1] >= threshold
         decision.rule, decision.threshold = rule, float(threshold)
-        decision.sensitivity = float(predicted[positive == 1].mean())
-        decision.specificity = float((~predicted[positive == 0]).mean())
+        sens_one = float(predicted[column_one == 1].mean())
+        spec_one = float((~predicted[column_one == 0]).mean())
+        decision.sensitivity, decision.specificity = (spec_one, sens_one) if flipped else (sens_one, spec_one)
     return decision
+
+
+def _rule_for_column_one(rule: str, flipped: bool) -> str:
+    """The rule in terms of ``classes[1]``: with the positive class at index 0, sensitivity and specificity
+    trade places (Youden's J is symmetric)."""
+    if not flipped:
+        return rule
+    swap = {"sensitivity": "specificity", "specificity": "sensitivity"}
+    kind, _, target = rule.partition("=")
+    return f"{swap.get(kind, kind)}={target}" if target else rule

@@ -15,15 +15,19 @@ validation split and then applied, unchanged, to the test split.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 __all__ = [
     "OPERATING_POINT_FORMS",
+    "POSITIVE_NAMES",
     "choose_threshold",
+    "default_positive_class",
     "operating_characteristics",
     "parse_operating_point",
+    "resolve_positive_class",
     "threshold_for_sensitivity",
     "threshold_for_specificity",
     "youden_threshold",
@@ -178,3 +182,70 @@ def choose_threshold(rule: str, y_true_binary: ArrayLike, scores: ArrayLike) -> 
     if kind == "sensitivity":
         return threshold_for_sensitivity(y_true_binary, scores, target)
     return threshold_for_specificity(y_true_binary, scores, target)
+
+
+# Class names that mean "the finding is present" (whole words of the name, any case), for the default
+# positive class of a binary task.
+POSITIVE_NAMES = frozenset(
+    {
+        "tumour",
+        "tumor",
+        "tb",
+        "tuberculosis",
+        "pneumonia",
+        "abnormal",
+        "yes",
+        "positive",
+        "malignant",
+        "disease",
+        "lesion",
+        "cancer",
+    }
+)
+
+# Words that mark the absence of the finding ("no_tumor", "non-malignant", "normal"): such a name is not taken
+# for the positive class even when it also holds a word above.
+NEGATIVE_WORDS = frozenset({"no", "non", "not", "normal", "healthy", "negative", "benign", "without"})
+
+
+def default_positive_class(classes: Sequence[str], counts: ArrayLike | None = None) -> str:
+    """The positive class of a binary task when none is configured.
+
+    The class whose name holds a word like tumour/tumor/tb/pneumonia/abnormal/yes/positive/malignant and no
+    word like no/non/normal/negative (when exactly one does), else the minority class of ``counts`` (images per class, in class order), else
+    ``classes[1]``.
+
+    Example:
+        >>> default_positive_class(["Tuberculosis", "Normal"])
+        'Tuberculosis'
+        >>> default_positive_class(["a", "b"], [10, 90])
+        'a'
+    """
+    names = [str(c) for c in classes]
+    words = [set(re.split(r"[^a-z0-9]+", c.lower())) for c in names]
+    named = [c for c, w in zip(names, words, strict=True) if w & POSITIVE_NAMES and not w & NEGATIVE_WORDS]
+    if len(named) == 1:
+        return named[0]
+    if counts is not None:
+        n = np.asarray(counts, dtype=float)
+        if n.shape == (len(names),) and n.min() < n.max():
+            return names[int(np.argmin(n))]
+    return names[1]
+
+
+def resolve_positive_class(
+    classes: Sequence[str], configured: str | None = None, counts: ArrayLike | None = None
+) -> str | None:
+    """``configured`` checked against ``classes``, else :func:`default_positive_class`; None unless binary.
+
+    Raises:
+        ValueError: ``configured`` is not one of ``classes``, or is set for a task that is not binary.
+    """
+    names = [str(c) for c in classes]
+    if configured is not None and str(configured) not in names:
+        raise ValueError(f"positive class {configured!r} is not one of the classes {names}")
+    if len(names) != 2:
+        if configured is not None:
+            raise ValueError(f"a positive class applies to binary tasks only; the classes are {names}")
+        return None
+    return str(configured) if configured is not None else default_positive_class(names, counts)

@@ -121,3 +121,23 @@ def labelled_files(
     if rows.empty:
         raise DataError(f"{run_dir / SPLITS_FILE}: no rows with split '{split}'")
     return list(rows["path"]), list(rows["label"])
+
+
+def image_groups(source: str | Path, data: str | Path | None, paths: Sequence[str]) -> list[str] | None:
+    """The group (patient) id of each of ``paths``: the ``group`` column of ``data`` (a CSV manifest) or of
+    the run's splits.csv; None when no image has one."""
+    if data is None:
+        return image_groups_of_table(run_dir_of(source) / SPLITS_FILE, paths)
+    group_of = {str(s.path): s.group for s in discover(data).samples}
+    groups = [group_of.get(p) or "" for p in paths]
+    return groups if any(groups) else None
+
+
+def image_groups_of_table(splits_file: Path, paths: Sequence[str]) -> list[str] | None:
+    """The ``group`` of each of ``paths`` in a splits CSV; None when it has no group column or all are empty."""
+    table = read_splits(splits_file)
+    if "group" not in table.columns:
+        return None
+    group_of = dict(zip(table["path"], table["group"], strict=True))
+    groups = [group_of.get(p) or "" for p in paths]
+    return groups if any(groups) else None

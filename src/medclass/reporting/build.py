@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from medclass.reporting.figures import Figures, write_run_figures
-from medclass.reporting.html import write_report
+from medclass.reporting.run_report import write_report
 from medclass.reporting.summary import write_summary
 from medclass.runs import MODEL_PROFILE_FILE, RunLayout, load_run
 from medclass.utils.errors import RunDirError, WeightsError

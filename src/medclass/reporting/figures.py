@@ -124,6 +124,7 @@ def _prediction_grid(run: RunFiles, path: Path) -> Path:
         list(table["confidence"]),
         path,
         max_images=PREDICTION_GRID_SIZE,
+        names=[Path(p).name for p in table["path"]],
     )
 
 

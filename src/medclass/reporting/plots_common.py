@@ -92,3 +92,10 @@ def check_columns(table: Any, required: Sequence[str], name: str = "table") -> N
     if missing:
         have = list(getattr(table, "columns", []))
         raise ValueError(f"{name} lacks column(s) {missing}; it has {have}")
+
+
+def integer_ticks(axis: Any) -> None:
+    """Whole-number ticks on an axis of counts (matplotlib would put 2.5 images between 2 and 3)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))

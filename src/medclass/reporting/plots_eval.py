@@ -19,6 +19,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 from medclass.evaluation.calibration import expected_calibration_error, reliability_curve
 from medclass.reporting.plots_common import (
     class_colors,
+    integer_ticks,
     needs_rotation,
     new_figure,
     save_figure,
@@ -319,6 +320,7 @@ def plot_reliability_diagram(
     top.grid(True)
     bottom.bar(centers, counts, width=width, color="0.55", edgecolor="0.2", linewidth=0.5)
     bottom.set_ylabel("images")
+    integer_ticks(bottom.yaxis)
     bottom.set_xlabel("confidence (top-label probability)")
     bottom.grid(True, axis="y")
     return save_figure(fig, path)

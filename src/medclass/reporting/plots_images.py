@@ -45,6 +45,11 @@ def _display_array(image: Any, index: int) -> tuple[np.ndarray, dict[str, Any]]:
     return scaled, {}
 
 
+def _wrap_title(text: str) -> str:
+    """Each line of a tile title wrapped on its own (a file name line stays apart from the label line)."""
+    return "\n".join(wrap_label(line, 24, 3) for line in str(text).split("\n"))
+
+
 def _grid(
     images: Sequence[Any],
     titles: Sequence[str],
@@ -65,7 +70,8 @@ def _grid(
     prepared = [_display_array(image, i) for i, image in enumerate(images)]
     cols = min(int(ncols), n)
     rows = math.ceil(n / cols)
-    lines = max(len(wrap_label(t, 24, 3).splitlines()) for t in titles)
+    titles = [_wrap_title(t) for t in titles]
+    lines = max(len(t.splitlines()) for t in titles)
     cell_w, cell_h = 2.3, 2.1 + 0.17 * lines
     fig = new_figure(cell_w * cols, cell_h * rows + (0.5 if title else 0.0))
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
@@ -76,7 +82,7 @@ def _grid(
         array, kwargs = prepared[i]
         ax.imshow(array, interpolation="nearest" if max(array.shape[:2]) < 64 else "antialiased", **kwargs)
         color = title_colors[i] if title_colors is not None else "black"
-        ax.set_title(wrap_label(titles[i], 24, 3), fontsize=8.5, color=color)
+        ax.set_title(titles[i], fontsize=8.5, color=color)
     if title:
         fig.suptitle(title)
     fig.subplots_adjust(wspace=0.08, hspace=0.35)
@@ -116,8 +122,11 @@ def plot_prediction_grid(
     confidences: Sequence[float],
     path: str | os.PathLike,
     max_images: int = 24,
+    names: Sequence[str] | None = None,
 ) -> Path:
     """Predictions titled ``"true / predicted (confidence)"``: the most confident errors first, in red.
+
+    With ``names`` (e.g. the file names) each tile's title starts with its name, so a reader can find the image.
 
     The errors come first, most confident first (the ones a reader must see), then correct predictions, most
     confident first; at most ``max_images`` are shown.
@@ -141,6 +150,10 @@ def plot_prediction_grid(
     # lexsort: the last key is primary -> errors (wrong=True) first, then descending confidence.
     order = np.lexsort((-conf, ~wrong))[: int(max_images)]
     titles = [f"{true_labels[i]} / {pred_labels[i]} ({conf[i]:.2f})" for i in order]
+    if names is not None:
+        if len(names) != n:
+            raise ValueError(f"names has {len(names)} entries for {n} images")
+        titles = [f"{names[i]}\n{t}" for i, t in zip(order, titles, strict=True)]
     colors = ["tab:red" if wrong[i] else "black" for i in order]
     shown_errors = int(wrong[order].sum())
     title = (

@@ -11,6 +11,7 @@ import pandas as pd
 from medclass.reporting.plots_common import (
     check_columns,
     class_colors,
+    integer_ticks,
     needs_rotation,
     new_figure,
     save_figure,
@@ -265,6 +266,7 @@ def plot_class_distribution(table: pd.DataFrame, path: str | os.PathLike) -> Pat
     )
     ax.set_xlabel("class")
     ax.set_ylabel("images")
+    integer_ticks(ax.yaxis)
     ax.set_ylim(0, counts.to_numpy().max() * 1.3 + 1)  # headroom for the bar labels and the legend
     ax.set_title(f"Images per class and split (total {int(counts.to_numpy().sum())})")
     ax.legend(loc="upper center", ncol=n_splits, frameon=False)

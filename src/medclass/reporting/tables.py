@@ -83,7 +83,7 @@ def threshold_rows(metrics: dict[str, Any]) -> list[tuple[str, Estimate, Estimat
     low, chosen = metrics.get("at_0.5"), metrics.get("at_threshold")
     if not low or not chosen:
         return None
-    positive = metrics["classes"][1]
+    positive = metrics.get("positive_class") or metrics["classes"][1]
 
     def pick(block: dict[str, Any], key: str) -> Estimate:
         ci = block.get("ci") or {}

@@ -38,6 +38,7 @@ BEST_CHECKPOINT = "best"
 LAST_CHECKPOINT = "last"
 CHECKPOINT_SUFFIX = ".ckpt"
 TENSORBOARD_DIR = "tensorboard"
+EVALUATIONS_DIR = "evaluations"  # the JSON files that evaluate writes into a run
 
 # What a training run writes at its top level: the entries ``--overwrite`` may remove. Anything else in the
 # folder was put there by someone else and is kept.
