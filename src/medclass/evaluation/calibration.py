@@ -17,6 +17,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import logsumexp
 
 from medclass.evaluation.metrics import check_classification_inputs
+from medclass.inference.decision import decide
 
 __all__ = ["expected_calibration_error", "fit_temperature", "reliability_curve"]
 
@@ -40,7 +41,7 @@ def _binned(y_true: ArrayLike, probs: ArrayLike, n_bins: int) -> tuple[np.ndarra
         )
     n_bins = _check_n_bins(n_bins)
     confidence = p.max(axis=1)
-    correct = (p.argmax(axis=1) == y).astype(float)
+    correct = (decide(p) == y).astype(float)  # top-label calibration: the argmax decision
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     # searchsorted(side="left") puts a confidence equal to an edge into the bin that edge closes: (lo, hi].
     index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)

@@ -15,7 +15,7 @@ import numpy as np
 
 from medclass.evaluation.calibration import expected_calibration_error, fit_temperature
 from medclass.evaluation.thresholds import choose_threshold, parse_operating_point
-from medclass.inference.decision import probabilities
+from medclass.inference.decision import decide, probabilities
 from medclass.utils.errors import ConfigError, DataError
 
 # Equal-width confidence bins of the ECE (Guo et al., ICML 2017 use 15).
@@ -153,7 +153,7 @@ def fit_decision(
             threshold = choose_threshold(_rule_for_column_one(rule, flipped), column_one, probs[:, 1])
         except ValueError as exc:
             raise DataError(f"choosing the {rule} threshold on the {split} split: {exc}") from None
-        predicted = probs[:, 1] >= threshold
+        predicted = decide(probs, threshold) == 1
         decision.rule, decision.threshold = rule, float(threshold)
         sens_one = float(predicted[column_one == 1].mean())
         spec_one = float((~predicted[column_one == 0]).mean())
