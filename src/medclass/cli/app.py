@@ -5,6 +5,7 @@ from medclass.cli import (  # noqa: F401  (importing a command module registers 
     demo_cmd,
     evaluate_cmd,
     explain_cmd,
+    export_cmd,
     inspect_cmd,
     predict_cmd,
     profile_cmd,
