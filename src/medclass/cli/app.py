@@ -10,6 +10,7 @@ from medclass.cli import (  # noqa: F401  (importing a command module registers 
     predict_cmd,
     profile_cmd,
     report_cmd,
+    serve_cmd,
     split_cmd,
     train_cmd,
     tune_cmd,
