@@ -21,6 +21,8 @@ _EXPORTS = {
     "load_images": "medclass.inference.inputs",
     "preprocess_settings": "medclass.inference.inputs",
     "eval_transform": "medclass.inference.inputs",
+    "is_bundle": "medclass.inference.bundle",
+    "load_bundle": "medclass.inference.bundle",
     "decide": "medclass.inference.decision",
     "probabilities": "medclass.inference.decision",
 }

@@ -16,6 +16,7 @@ from medclass.data.files import require_regular_file
 from medclass.data.preprocess import PreprocessSettings
 from medclass.data.readers import is_image_file
 from medclass.data.splits import read_splits
+from medclass.inference.bundle import is_bundle, read_bundle_info
 from medclass.inference.checkpoint import CheckpointMeta
 from medclass.runs import SPLITS_FILE, run_dir_of, training_view
 from medclass.transforms.pipelines import EvalTransform
@@ -114,7 +115,8 @@ def labelled_files(
                 "class folder names must match the checkpoint's"
             )
         return [str(s.path) for s in index.samples], [s.label for s in index.samples]
-    run_dir = run_dir_of(source)
+    # A bundle names the run it was exported from, whose split file then gives the rows.
+    run_dir = Path(read_bundle_info(source)["source_run"]) if is_bundle(source) else run_dir_of(source)
     table = read_splits(run_dir / SPLITS_FILE, meta.classes)
     table = training_view(table, meta.config.get("split", {}).get("fold", 0))
     rows = table[table["split"] == split]

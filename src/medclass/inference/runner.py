@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from medclass.config.schema import AugmentConfig
 from medclass.data.datamodule import CachedImageDataset
+from medclass.inference.bundle import is_bundle, load_bundle
 from medclass.inference.checkpoint import CheckpointMeta, load_for_inference
 from medclass.inference.decision import decide, probabilities
 from medclass.inference.inputs import CachedImages, eval_transform, load_images, preprocess_settings
@@ -94,7 +95,13 @@ class Predictor:
 
     @classmethod
     def load(cls, source: str | Path, epoch: int | None = None) -> Predictor:
-        """The predictor of a checkpoint file or a run folder (its best checkpoint, or ``epoch``'s)."""
+        """The predictor of a checkpoint file, a run folder (its best checkpoint, or ``epoch``'s) or an exported
+        bundle folder (run on the CPU with ONNX Runtime or TorchScript, same preprocessing and decision)."""
+        if is_bundle(source):
+            if epoch is not None:
+                raise ConfigError(f"--epoch needs a run folder, not the bundle {source}")
+            model, meta = load_bundle(source)
+            return cls(model, meta, device=torch.device("cpu"))
         model, meta = load_for_inference(source, epoch)
         return cls(model, meta)
 

@@ -1,0 +1,73 @@
+"""``medclass export``: a run as a self-describing bundle, checked against PyTorch on the run's test split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medclass.inference.bundle import BUNDLE_FILE
+from medclass.inference.inputs import labelled_files
+from medclass.inference.runner import Predictor
+from medclass.runs import prepare_output_dir, resolve_checkpoint
+from medclass.serving.export import DEFAULT_OPSET, export_model
+from medclass.utils.errors import DataError, RunDirError
+
+
+def default_bundle_dir(source: str | Path, fmt: str, quantize: str | None) -> Path:
+    """``<run>/export-<format>[-int8]``, or next to a checkpoint file."""
+    source = Path(source)
+    base = source if source.is_dir() else source.parent
+    return base / f"export-{fmt}{'-int8' if quantize else ''}"
+
+
+def compare_on_split(source: str | Path, bundle: Path, split: str = "test") -> dict[str, Any] | None:
+    """Max |p_bundle - p_torch|, agreement and accuracies on the run's ``split`` (None: no split rows)."""
+    torch_predictor = Predictor.load(source)
+    try:
+        paths, labels = labelled_files(source, torch_predictor.meta, None, split)
+    except (DataError, RunDirError):
+        return None
+    reference, y_true = torch_predictor.predict_labelled(paths, labels)
+    exported = Predictor.load(bundle).predict_files(paths)
+    return {
+        "split": split,
+        "images": len(reference.paths),
+        "max_abs_diff": float(np.abs(exported.probs - reference.probs).max(initial=0.0)),
+        "agreement": float((exported.predicted == reference.predicted).mean()) if len(y_true) else 1.0,
+        "accuracy_torch": float((reference.predicted == y_true).mean()) if len(y_true) else None,
+        "accuracy_bundle": float((exported.predicted == y_true).mean()) if len(y_true) else None,
+    }
+
+
+def export(
+    source: str | Path,
+    fmt: str = "onnx",
+    out: str | Path | None = None,
+    opset: int = DEFAULT_OPSET,
+    quantize: str | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Export a run folder or checkpoint to ``out`` and compare it with PyTorch on the run's test split.
+
+    Args:
+        source: run folder or checkpoint file.
+        fmt: ``onnx`` or ``torchscript``.
+        out: bundle folder (default ``<run>/export-<format>``); an existing one is an error unless ``overwrite``.
+        opset: ONNX opset.
+        quantize: ``dynamic``: onnxruntime dynamic int8 quantization of the weights.
+        overwrite: replace an existing bundle folder.
+
+    Returns:
+        the bundle's ``medclass.json`` contents, with ``path`` and ``check`` (the test-split comparison, or None
+        for a checkpoint outside a run folder); ``check`` is also written into ``medclass.json``.
+    """
+    resolve_checkpoint(source)  # a missing run fails before the output folder is claimed
+    target = Path(out) if out is not None else default_bundle_dir(source, fmt, quantize)
+    folder = prepare_output_dir(target, "bundle", overwrite=overwrite).path
+    exported = export_model(source, fmt, folder, opset=opset, quantize=quantize)
+    info = {**exported.info, "check": compare_on_split(source, folder)}
+    (folder / BUNDLE_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return {**info, "path": str(folder)}

@@ -1,0 +1,31 @@
+"""``medclass serve``: the REST API, the Open Inference Protocol and the web page for a run or bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from medclass.cli.base import app
+
+
+@app.command()
+def serve(
+    source: Annotated[Path, typer.Argument(help="Run folder, checkpoint or exported bundle folder.")],
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind (loopback unless told).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
+    backend: Annotated[
+        str | None, typer.Option("--backend", help="torch or onnx (default: torch; a bundle's own runtime).")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    api_key_file: Annotated[
+        Path | None, typer.Option("--api-key-file", help="File holding the bearer token clients must send.")
+    ] = None,
+) -> None:
+    """Serve the model: POST /v1/predict, /v2 (Open Inference Protocol), /metrics, /docs and a web page at /."""
+    from medclass.api.serve import serve as run_server
+
+    run_server(source, host=host, port=port, backend=backend, workers=workers, api_key_file=api_key_file)

@@ -1,0 +1,46 @@
+"""Grad-CAM as images for a web page: the image as the model saw it and an RGBA heat map, base64 PNGs."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from medclass.explain.cam import compute_cam
+from medclass.inference.inputs import load_images
+
+
+def png_base64(array: np.ndarray) -> str:
+    """A uint8 ``H x W``, ``H x W x 3`` or ``H x W x 4`` array as a base64 PNG."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def heat_rgba(cam: np.ndarray) -> np.ndarray:
+    """A [0, 1] map as an RGBA jet heat map whose alpha follows the map (cold regions stay see-through)."""
+    from matplotlib import colormaps
+
+    level = np.clip(cam, 0.0, 1.0)
+    rgba = colormaps["jet"](level)
+    rgba[..., 3] = level**0.5
+    return (rgba * 255).astype(np.uint8)
+
+
+def gradcam_pngs(predictor: Any, paths: Sequence[str], targets: Sequence[int]) -> list[tuple[str, str]]:
+    """``(image, heat map)`` base64 PNGs per readable file of ``paths``, Grad-CAM of class ``targets[i]``."""
+    images = load_images(list(paths), predictor.meta)
+    inputs = images.tensor(range(len(images.rows)), predictor.meta).to(predictor.device)
+    maps = compute_cam(predictor.model, inputs, list(targets))
+    pairs = []
+    for i in range(len(images.rows)):
+        pixels = images.pixels(i)
+        pairs.append(
+            (png_base64(pixels[..., 0] if pixels.shape[-1] == 1 else pixels), png_base64(heat_rgba(maps[i])))
+        )
+    return pairs

@@ -1,0 +1,84 @@
+"""Reading an exported model bundle: a folder with the model file (ONNX or TorchScript) and ``medclass.json``.
+
+The bundle holds raw logits; temperature, softmax and the decision at the stored operating point stay outside
+the graph, in ``medclass.inference.decision``, so a bundle decides exactly as its checkpoint does. Writing
+bundles is ``medclass.serving.export``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from medclass.inference.checkpoint import CheckpointMeta
+from medclass.utils.errors import WeightsError
+
+BUNDLE_FILE = "medclass.json"
+BUNDLE_FORMAT = 1
+MODEL_FILES = {"onnx": "model.onnx", "torchscript": "model.pt"}
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+
+
+def is_bundle(path: str | Path) -> bool:
+    """Whether ``path`` is a bundle folder (it holds ``medclass.json``)."""
+    return (Path(path) / BUNDLE_FILE).is_file()
+
+
+def read_bundle_info(path: str | Path) -> dict[str, Any]:
+    """The parsed ``medclass.json`` of a bundle folder.
+
+    Raises:
+        WeightsError: the file is missing, not JSON, or lacks a key a bundle must have.
+    """
+    file = Path(path) / BUNDLE_FILE
+    try:
+        info = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"{file}: not a readable bundle description ({exc})") from exc
+    for key in ("format", "model_file", "meta"):
+        if key not in info:
+            raise WeightsError(f"{file}: missing key '{key}'; export the model again with medclass export")
+    if info["format"] not in MODEL_FILES:
+        raise WeightsError(f"{file}: format '{info['format']}' is not one of {sorted(MODEL_FILES)}")
+    return info
+
+
+class OnnxModule(nn.Module):
+    """An ONNX Runtime session behind the ``nn.Module`` interface, so :class:`Predictor` runs it unchanged.
+
+    It has no parameters and no dropout layers: MC dropout passes are identical (std 0), as the CLI reports.
+    """
+
+    def __init__(self, file: str | Path, threads: int | None = None) -> None:
+        super().__init__()
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        array = np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32)
+        (logits,) = self.session.run(None, {self.input_name: array})
+        return torch.from_numpy(logits)
+
+
+def load_bundle(path: str | Path, threads: int | None = None) -> tuple[nn.Module, CheckpointMeta]:
+    """The bundle's model (an :class:`OnnxModule` or a TorchScript module) in eval mode and its metadata."""
+    info = read_bundle_info(path)
+    file = Path(path) / info["model_file"]
+    if not file.is_file():
+        raise WeightsError(f"{file}: the model file named in {BUNDLE_FILE} is missing")
+    try:
+        model = OnnxModule(file, threads) if info["format"] == "onnx" else torch.jit.load(file, "cpu")
+    except Exception as exc:  # a truncated or foreign model file
+        raise WeightsError(f"{file}: not a readable {info['format']} model ({exc})") from exc
+    return model.eval(), CheckpointMeta.from_dict(info["meta"])

@@ -1,0 +1,145 @@
+"""Writing a model bundle: the model file (ONNX with a dynamic batch axis, or TorchScript) plus ``medclass.json``.
+
+The graph outputs raw logits; temperature, softmax and the threshold are applied outside it by
+``medclass.inference.decision`` (documented in ``medclass.json`` under ``outputs``), so the bundle and the
+checkpoint share one decision rule. TorchScript uses ``torch.jit.trace``: every medclass model is a static
+feed-forward graph, and tracing handles timm models that ``torch.jit.script`` rejects.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import medclass
+from medclass.inference.bundle import BUNDLE_FILE, BUNDLE_FORMAT, INPUT_NAME, MODEL_FILES, OUTPUT_NAME
+from medclass.inference.checkpoint import CheckpointMeta, load_for_inference
+from medclass.inference.inputs import preprocess_settings
+from medclass.runs import resolve_checkpoint, run_dir_of
+from medclass.utils.errors import ConfigError
+
+DEFAULT_OPSET = 17
+
+
+@dataclass
+class ExportedModel:
+    """A written bundle: its folder, model file and description."""
+
+    path: Path
+    model_file: Path
+    info: dict[str, Any]
+
+
+def example_input(meta: CheckpointMeta, batch: int = 2) -> torch.Tensor:
+    """A random normalised input ``(batch, C, H, W)`` of the checkpoint's size, for tracing."""
+    settings = preprocess_settings(meta)
+    channels = len(meta.preprocess["mean"])
+    size = settings.image_size
+    return torch.randn(batch, channels, size, size, generator=torch.Generator().manual_seed(0))
+
+
+def bundle_info(meta: CheckpointMeta, fmt: str, source: Path, example: torch.Tensor) -> dict[str, Any]:
+    """The ``medclass.json`` description: what a consumer needs to preprocess, run and decide."""
+    classes = list(meta.classes)
+    try:
+        source_run = str(run_dir_of(source).resolve())
+    except Exception:  # a checkpoint file outside a run folder
+        source_run = None
+    return {
+        "bundle_format": BUNDLE_FORMAT,
+        "format": fmt,
+        "model_file": MODEL_FILES[fmt],
+        "classes": classes,
+        "positive_class": classes[1] if len(classes) == 2 else None,
+        "image_size": int(example.shape[-1]),
+        "channels": int(example.shape[1]),
+        "mean": list(meta.preprocess["mean"]),
+        "std": list(meta.preprocess["std"]),
+        "temperature": float(meta.temperature),
+        "threshold": meta.threshold,
+        "input": {"name": INPUT_NAME, "shape": ["batch", *example.shape[1:]], "dtype": "float32"},
+        "outputs": {
+            "name": OUTPUT_NAME,
+            "meaning": "raw logits; probabilities = softmax(logits / temperature) (one logit: sigmoid), "
+            "decision = threshold on the positive class when set, else the argmax",
+        },
+        "medclass_version": medclass.__version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "source_run": source_run,
+        "source_checkpoint": str(source.resolve()),
+        "meta": json.loads(json.dumps(meta.to_dict(), default=str)),
+    }
+
+
+def write_onnx(model: nn.Module, example: torch.Tensor, file: Path, opset: int, info: dict[str, Any]) -> None:
+    """ONNX with a dynamic batch axis, checked by ``onnx.checker``, with ``info`` in its metadata_props."""
+    import onnx
+
+    torch.onnx.export(
+        model,
+        (example,),
+        str(file),
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+        opset_version=opset,
+        dynamo=False,
+    )
+    proto = onnx.load(str(file))
+    for key, value in info.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(file))
+
+
+def quantize_dynamic(file: Path) -> None:
+    """Replace ``file`` by its onnxruntime dynamic (int8 weights) quantization."""
+    from onnxruntime.quantization import QuantType
+    from onnxruntime.quantization import quantize_dynamic as ort_quantize
+
+    staged = file.with_suffix(".fp32.onnx")
+    file.rename(staged)
+    try:
+        ort_quantize(str(staged), str(file), weight_type=QuantType.QInt8)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def export_model(
+    source: str | Path, fmt: str, out: Path, opset: int = DEFAULT_OPSET, quantize: str | None = None
+) -> ExportedModel:
+    """Write the bundle of a run folder or checkpoint into the (claimed, empty) folder ``out``.
+
+    Raises:
+        ConfigError: an unknown format, or quantization of a format other than ONNX.
+    """
+    if fmt not in MODEL_FILES:
+        raise ConfigError(f"--format {fmt}: expected one of {', '.join(MODEL_FILES)}")
+    if quantize not in (None, "dynamic"):
+        raise ConfigError(f"--quantize {quantize}: the only quantization is 'dynamic'")
+    if quantize and fmt != "onnx":
+        raise ConfigError("--quantize dynamic applies to --format onnx only")
+    model, meta = load_for_inference(source)
+    example = example_input(meta)
+    info = bundle_info(meta, fmt, resolve_checkpoint(source), example)
+    info["opset"] = opset if fmt == "onnx" else None
+    info["quantize"] = quantize
+    file = out / MODEL_FILES[fmt]
+    if fmt == "onnx":
+        write_onnx(model, example, file, opset, info)
+        if quantize:
+            quantize_dynamic(file)
+    else:
+        with torch.no_grad():
+            traced = torch.jit.trace(model, example)
+        torch.jit.save(traced, str(file))
+    (out / BUNDLE_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return ExportedModel(out, file, info)

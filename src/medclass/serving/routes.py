@@ -1,0 +1,247 @@
+"""The endpoints of :func:`medclass.serving.app.create_app`."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from medclass.serving.schemas import (
+    ErrorResponse,
+    FileResult,
+    InferRequest,
+    InferResponse,
+    ModelInfo,
+    ModelMetadata,
+    PredictResponse,
+    TensorMeta,
+    TensorOutput,
+)
+from medclass.serving.settings import ApiError, page_html
+
+router = APIRouter()
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 415, 422)
+}
+# One model, one forward pass at a time: the predictor and its array cache are not thread-safe.
+_LOCK = threading.Lock()
+UPLOAD_CHUNK = 1 << 20
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def page() -> HTMLResponse:
+    return HTMLResponse(page_html())
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses=ERRORS)
+async def readyz(request: Request) -> dict[str, str]:
+    if not getattr(request.app.state, "ready", False):
+        raise ApiError(503, "not_ready", "the model is still loading")
+    return {"status": "ready"}
+
+
+@router.get("/v1/model", responses=ERRORS)
+async def model_info(request: Request) -> ModelInfo:
+    state = request.app.state
+    meta = state.predictor.meta
+    classes = list(meta.classes)
+    return ModelInfo(
+        name=state.name,
+        classes=classes,
+        positive_class=classes[1] if len(classes) == 2 else None,
+        image_size=int(meta.preprocess["image_size"]),
+        channels=len(meta.preprocess["mean"]),
+        temperature=float(meta.temperature),
+        threshold=meta.threshold,
+        backend=type(state.predictor.model).__name__,
+        card=getattr(state, "card", {}) or {},
+    )
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _save_uploads(files: list[UploadFile], folder: Path, max_bytes: int) -> list[tuple[str, str]]:
+    saved = []
+    for index, upload in enumerate(files):
+        name = Path(upload.filename or f"upload-{index}").name or f"upload-{index}"
+        target = folder / f"{index:03d}-{name}"
+        size = 0
+        with target.open("wb") as handle:
+            while chunk := await upload.read(UPLOAD_CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ApiError(413, "file_too_large", f"larger than {max_bytes} bytes", name)
+                handle.write(chunk)
+        if size == 0:
+            raise ApiError(400, "empty_file", "the upload is empty", name)
+        saved.append((name, str(target)))
+    return saved
+
+
+def _check_pixels(saved: list[tuple[str, str]], max_pixels: int) -> None:
+    from PIL import Image
+
+    for name, path in saved:
+        try:
+            with Image.open(path) as image:
+                pixels = image.size[0] * image.size[1]
+        except Exception:  # not a PIL format (DICOM, NIfTI) or not an image: the readers decide
+            continue
+        if pixels > max_pixels:
+            raise ApiError(413, "image_too_large", f"{pixels} pixels; the limit is {max_pixels}", name)
+
+
+def _results(predictor: Any, saved: list[tuple[str, str]], mc_dropout: int) -> list[FileResult]:
+    with _LOCK:
+        result = predictor.predict_files([p for _, p in saved], mc_dropout=mc_dropout)
+    name_of = {path: name for name, path in saved}
+    for path, reason in result.failures.items():
+        raise ApiError(422, "unreadable_image", reason.splitlines()[0][:300], name_of[path])
+    classes, threshold = predictor.classes, predictor.meta.threshold
+    out = []
+    for i, path in enumerate(result.paths):
+        probs = {c: float(p) for c, p in zip(classes, result.probs[i], strict=True)}
+        k = int(result.predicted[i])
+        entropy = None if result.entropy is None else float(result.entropy[i])
+        out.append(
+            FileResult(
+                file=name_of[path],
+                prediction=classes[k],
+                probabilities=probs,
+                confidence=float(result.probs[i, k]),
+                threshold=threshold,
+                above_threshold=None if threshold is None else bool(result.probs[i, 1] >= threshold),
+                entropy=entropy,
+                std=None if result.std is None else float(result.std[i]),
+                uncertain=None if entropy is None else bool(entropy > 0.5 * np.log(len(classes))),
+                passes=result.passes,
+            )
+        )
+    return out
+
+
+def _add_overlays(state: Any, saved: list[tuple[str, str]], results: list[FileResult]) -> None:
+    if state.explainer is None or not any(True for _ in state.predictor.model.parameters()):
+        raise ApiError(
+            400, "explain_unavailable", "Grad-CAM needs the PyTorch backend (serve --backend torch)"
+        )
+    targets = [state.predictor.classes.index(r.prediction) for r in results]
+    with _LOCK:
+        pairs = state.explainer(state.predictor, [p for _, p in saved], targets)
+    for result, (image, heat) in zip(results, pairs, strict=True):
+        result.image, result.gradcam = image, heat
+
+
+@router.post("/v1/predict", responses=ERRORS)
+async def predict(
+    request: Request,
+    file: Annotated[list[UploadFile], File(description="Image file(s); repeat the field for several.")],
+    mc_dropout: Annotated[int, Query(ge=0, description="MC-dropout passes (uncertainty).")] = 0,
+    explain: Annotated[str | None, Query(description="'gradcam': add a Grad-CAM overlay.")] = None,
+) -> PredictResponse:
+    state = request.app.state
+    settings = state.settings
+    if len(file) > settings.max_files:
+        raise ApiError(413, "too_many_files", f"{len(file)} files; the limit is {settings.max_files}")
+    if mc_dropout > settings.max_mc_dropout:
+        raise ApiError(400, "invalid_request", f"mc_dropout {mc_dropout}: at most {settings.max_mc_dropout}")
+    if explain not in (None, "gradcam"):
+        raise ApiError(400, "invalid_request", f"explain={explain}: the only method is 'gradcam'")
+    with tempfile.TemporaryDirectory(prefix="medclass-upload-") as folder:
+        saved = await _save_uploads(file, Path(folder), settings.max_file_bytes)
+        _check_pixels(saved, settings.max_pixels)
+        results = await run_in_threadpool(_results, state.predictor, saved, mc_dropout)
+        if explain == "gradcam":
+            await run_in_threadpool(_add_overlays, state, saved, results)
+    return PredictResponse(model=state.name, results=results)
+
+
+def _v2_model(request: Request, name: str) -> Any:
+    if name != request.app.state.name:
+        raise ApiError(
+            404, "model_not_found", f"no model '{name}'; this server has '{request.app.state.name}'"
+        )
+    return request.app.state.predictor
+
+
+@router.get("/v2/health/ready", responses=ERRORS)
+async def v2_ready(request: Request) -> dict[str, bool]:
+    return {"ready": bool(getattr(request.app.state, "ready", False))}
+
+
+@router.get("/v2/health/live")
+async def v2_live() -> dict[str, bool]:
+    return {"live": True}
+
+
+@router.get("/v2/models/{name}", responses=ERRORS)
+async def v2_metadata(request: Request, name: str) -> ModelMetadata:
+    predictor = _v2_model(request, name)
+    meta = predictor.meta
+    size, channels = int(meta.preprocess["image_size"]), len(meta.preprocess["mean"])
+    k = len(predictor.classes)
+    return ModelMetadata(
+        name=name,
+        platform="medclass",
+        inputs=[TensorMeta(name="input", datatype="FP32", shape=[-1, channels, size, size])],
+        outputs=[
+            TensorMeta(name="probabilities", datatype="FP32", shape=[-1, k]),
+            TensorMeta(name="prediction", datatype="INT64", shape=[-1]),
+        ],
+    )
+
+
+@router.post("/v2/models/{name}/infer", responses=ERRORS)
+async def v2_infer(request: Request, name: str, body: InferRequest) -> InferResponse:
+    """Normalised ``FP32 [N, C, H, W]`` input -> ``probabilities`` and ``prediction`` (the stored rule)."""
+    import torch
+
+    predictor = _v2_model(request, name)
+    meta = predictor.meta
+    size, channels = int(meta.preprocess["image_size"]), len(meta.preprocess["mean"])
+    if len(body.inputs) != 1:
+        raise ApiError(400, "invalid_request", "exactly one input tensor 'input' is expected")
+    tensor = body.inputs[0]
+    if tensor.datatype != "FP32" or len(tensor.shape) != 4 or tensor.shape[1:] != [channels, size, size]:
+        raise ApiError(400, "invalid_tensor", f"expected FP32 [N, {channels}, {size}, {size}]")
+    n = tensor.shape[0]
+    if not 0 < n <= 256 or len(tensor.data) != n * channels * size * size:
+        raise ApiError(400, "invalid_tensor", "data length does not match the shape (N in 1..256)")
+    try:
+        array = np.asarray(tensor.data, dtype=np.float32).reshape(tensor.shape)
+    except (TypeError, ValueError) as exc:
+        raise ApiError(400, "invalid_tensor", f"data must be numbers ({exc})") from exc
+    if not np.isfinite(array).all():
+        raise ApiError(400, "invalid_tensor", "data holds NaN or infinity")
+
+    def run() -> tuple[np.ndarray, np.ndarray]:
+        with _LOCK:
+            return predictor.predict_tensor(torch.from_numpy(array))
+
+    probs, predicted = await run_in_threadpool(run)
+    outputs = [
+        TensorOutput(
+            name="probabilities", shape=list(probs.shape), datatype="FP32", data=probs.ravel().tolist()
+        ),
+        TensorOutput(name="prediction", shape=[n], datatype="INT64", data=predicted.tolist()),
+    ]
+    wanted = {o.name for o in body.outputs} if body.outputs else None
+    if wanted:
+        outputs = [o for o in outputs if o.name in wanted]
+    return InferResponse(model_name=name, id=body.id, outputs=outputs)

@@ -1,0 +1,99 @@
+"""Request and response models of the HTTP API (a public contract, like the CLI flags)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class FileResult(BaseModel):
+    """The decision for one uploaded file."""
+
+    file: str
+    prediction: str
+    probabilities: dict[str, float]
+    confidence: float
+    threshold: float | None = Field(None, description="operating point on the positive class (None: argmax)")
+    above_threshold: bool | None = None
+    entropy: float | None = Field(None, description="predictive entropy (nats), with ?mc_dropout=N")
+    std: float | None = None
+    uncertain: bool | None = None
+    passes: int = 1
+    image: str | None = Field(None, description="the image as the model saw it (base64 PNG), with ?explain")
+    gradcam: str | None = Field(
+        None, description="Grad-CAM heat map (base64 RGBA PNG), with ?explain=gradcam"
+    )
+
+
+class PredictResponse(BaseModel):
+    model: str
+    results: list[FileResult]
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    detail: str
+    file: str | None = None
+
+
+class ModelInfo(BaseModel):
+    name: str
+    classes: list[str]
+    positive_class: str | None
+    image_size: int
+    channels: int
+    temperature: float
+    threshold: float | None
+    backend: str
+    card: dict[str, Any] = Field(default_factory=dict)
+
+
+class TensorInput(BaseModel):
+    """An Open Inference Protocol input tensor (row-major flat ``data``)."""
+
+    name: str
+    shape: list[int]
+    datatype: str
+    data: list[Any]
+    parameters: dict[str, Any] | None = None
+
+
+class TensorOutputRequest(BaseModel):
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+class InferRequest(BaseModel):
+    id: str | None = None
+    inputs: list[TensorInput]
+    outputs: list[TensorOutputRequest] | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class TensorOutput(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: str
+    data: list[Any]
+
+
+class InferResponse(BaseModel):
+    model_name: str
+    model_version: str | None = None
+    id: str | None = None
+    outputs: list[TensorOutput]
+
+
+class TensorMeta(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class ModelMetadata(BaseModel):
+    name: str
+    versions: list[str] = Field(default_factory=list)
+    platform: str
+    inputs: list[TensorMeta]
+    outputs: list[TensorMeta]

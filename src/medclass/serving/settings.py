@@ -1,0 +1,44 @@
+"""Server settings, the one client-error type and its JSON shape ``{error, detail, file}``, and the page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+
+@dataclass
+class ServeSettings:
+    """Limits and options of the server.
+
+    Attributes:
+        api_key: bearer token every endpoint but health requires (None: no auth).
+        max_file_bytes: largest upload accepted.
+        max_pixels: largest image (width x height) accepted.
+        max_files: most files in one request.
+        max_mc_dropout: most MC-dropout passes one request may ask for.
+    """
+
+    api_key: str | None = None
+    max_file_bytes: int = 50 * 1024 * 1024
+    max_pixels: int = 100_000_000
+    max_files: int = 16
+    max_mc_dropout: int = 50
+
+
+class ApiError(Exception):
+    """A client error answered as ``{error, detail, file}`` with ``status``."""
+
+    def __init__(self, status: int, error: str, detail: str, file: str | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.error, self.detail, self.file = status, error, detail, file
+
+
+def error_body(error: str, detail: str, file: str | None = None) -> dict[str, Any]:
+    """The one JSON shape of every error response."""
+    return {"error": error, "detail": detail, "file": file}
+
+
+def page_html() -> str:
+    """The single-page web UI (no external resources)."""
+    return resources.files("medclass.serving").joinpath("static/index.html").read_text(encoding="utf-8")
