@@ -50,6 +50,8 @@ COMMANDS = {
     "compare": compare_cmd.compare,
     "profile": profile_cmd.profile,
     "demo": demo_cmd.demo,
+    "export": export_cmd.export,
+    "serve": serve_cmd.serve,
 }
 for _name, _command in COMMANDS.items():
     app.command(_name)(_command)

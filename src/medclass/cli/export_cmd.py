@@ -7,10 +7,9 @@ from typing import Annotated
 
 import typer
 
-from medclass.cli.base import app, console
+from medclass.cli.base import console
 
 
-@app.command()
 def export(
     source: Annotated[Path, typer.Argument(help="Run folder (its best checkpoint) or checkpoint file.")],
     fmt: Annotated[str, typer.Option("--format", help="onnx or torchscript.")] = "onnx",

@@ -7,10 +7,7 @@ from typing import Annotated
 
 import typer
 
-from medclass.cli.base import app
 
-
-@app.command()
 def serve(
     source: Annotated[Path, typer.Argument(help="Run folder, checkpoint or exported bundle folder.")],
     host: Annotated[
