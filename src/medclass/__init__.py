@@ -8,7 +8,7 @@ configs from ``medclass.load_config(path)``; explanations are ``medclass.api.exp
 
 from __future__ import annotations
 
-from typing import Any
+from medclass.utils.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -28,12 +28,6 @@ _API = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        import importlib
-
-        return getattr(importlib.import_module(_API[name]), name)
-    raise AttributeError(f"module 'medclass' has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, _API)
 
 __all__ = sorted(_API)

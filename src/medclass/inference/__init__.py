@@ -7,7 +7,7 @@ package stays cheap.
 
 from __future__ import annotations
 
-from typing import Any
+from medclass.utils.lazy import lazy_attributes
 
 _EXPORTS = {
     "Predictor": "medclass.inference.runner",
@@ -28,12 +28,6 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'medclass.inference' has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, _EXPORTS)
 
 __all__ = sorted(_EXPORTS)
