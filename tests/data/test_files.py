@@ -45,6 +45,7 @@ def test_file_problem_names_each_kind(tmp_path: Path) -> None:
     assert "socket" in file_problem(paths["socket"])
     assert file_problem(write_image(tmp_path / "ok.png")) is None
     assert file_problem(tmp_path / "nope.png") == "file not found"
+    assert "null character" in file_problem("scan\x00.png")
 
 
 def test_readers_hashers_scan_and_cache_refuse_odd_paths(tmp_path: Path) -> None:

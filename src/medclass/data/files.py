@@ -38,6 +38,8 @@ def file_problem(path: str | os.PathLike) -> str | None:
         return "broken symbolic link" if os.path.islink(path) else "file not found"
     except OSError as exc:
         return f"cannot access file: {exc.strerror or exc}"
+    except ValueError:  # os.stat refuses a path with an embedded NUL character
+        return "invalid path (contains a null character)"
     if stat.S_ISREG(mode):
         return None if os.access(path, os.R_OK) else "permission denied"
     if stat.S_ISDIR(mode):
