@@ -1,6 +1,6 @@
 """Find the images and labels of a data set from the path alone (``--data``), without extra flags.
 
-Three layouts are understood:
+Four layouts are understood:
 
 1. **folders**: ``DIR/<class>/...``, one folder per class; images may be nested deeper inside a class folder.
 2. **presplit**: ``DIR/<split>/<class>/...`` where every top-level folder is a split name, case-insensitive:
@@ -27,6 +27,7 @@ from typing import Literal
 
 from medclass.config.schema import IMAGE_EXTENSIONS
 from medclass.data.files import file_problem
+from medclass.data.npz import is_npz_file, load_npz, member_path
 from medclass.data.readers import is_image_file
 from medclass.utils.errors import DataError
 from medclass.utils.io import natural_key
@@ -50,6 +51,8 @@ LAYOUT_HELP = f"""Expected one of these layouts:
                                    Training, Testing; any case)
   FILE.csv                         columns path,label and optional split,group; relative paths
                                    resolve against the CSV's folder
+  FILE.npz                         MedMNIST arrays: train_images, train_labels and optional
+                                   val_images/val_labels, test_images/test_labels
 Image files: {_EXTENSIONS} (any case)."""
 
 _JUNK_FOLDERS = {"__macosx"}
@@ -71,7 +74,7 @@ class DataIndex:
 
     Attributes:
         root: The folder sample paths are relative to (the data folder, or the CSV's folder).
-        layout: ``"folders"``, ``"presplit"`` or ``"csv"``.
+        layout: ``"folders"``, ``"presplit"``, ``"csv"`` or ``"npz"``.
         classes: Sorted class names; a label's index in this list is its class id.
         samples: Every image, in natural order of the relative path.
         ignored: ``(path, reason)`` of files inside class folders that are not images.
@@ -79,7 +82,7 @@ class DataIndex:
     """
 
     root: Path
-    layout: Literal["folders", "presplit", "csv"]
+    layout: Literal["folders", "presplit", "csv", "npz"]
     classes: list[str]
     samples: list[Sample]
     ignored: list[tuple[Path, str]] = field(default_factory=list)
@@ -87,7 +90,7 @@ class DataIndex:
 
     @property
     def has_splits(self) -> bool:
-        """Whether the layout itself assigns splits (pre-split folders or a CSV ``split`` column)."""
+        """Whether the layout itself assigns splits (pre-split folders, a CSV ``split`` column, an npz)."""
         return any(sample.split is not None for sample in self.samples)
 
     def class_counts(self, split: str | None = None) -> dict[str, int]:
@@ -316,11 +319,26 @@ def _discover_csv(csv_path: Path) -> DataIndex:
     return DataIndex(base, "csv", classes, _sort(samples, base), [], source=csv_path)
 
 
+def _discover_npz(npz_path: Path) -> DataIndex:
+    problem = file_problem(npz_path)
+    if problem is not None:
+        raise _error(npz_path, problem, help_text=False)
+    data = load_npz(npz_path)
+    samples = [
+        Sample(member_path(npz_path, split, i), data.class_name(value), split)
+        for split, labels in data.labels.items()
+        for i, value in enumerate(labels.tolist())
+    ]
+    classes = [data.class_name(value) for value in data.label_values]
+    _check_classes(npz_path, classes, samples)
+    return DataIndex(npz_path.parent, "npz", classes, samples, [], source=npz_path)
+
+
 def discover(path: str | os.PathLike) -> DataIndex:
     """Find the images, labels and (if given) splits of a data set.
 
     Args:
-        path: A data folder (folder-per-class or pre-split) or a ``.csv`` manifest.
+        path: A data folder (folder-per-class or pre-split), a ``.csv`` manifest or a MedMNIST ``.npz``.
 
     Returns:
         A :class:`DataIndex` with absolute sample paths.
@@ -341,7 +359,9 @@ def discover(path: str | os.PathLike) -> DataIndex:
     if root.is_file():
         if root.suffix.lower() == ".csv":
             return _discover_csv(root)
-        raise _error(root, "is a file, but not a .csv manifest")
+        if is_npz_file(root):
+            return _discover_npz(root)
+        raise _error(root, "is a file, but not a .csv manifest or a .npz file")
     if not root.is_dir():
         raise _error(root, "is neither a folder nor a .csv manifest")
     return _discover_folder(root)

@@ -15,6 +15,7 @@ import os
 import stat
 from pathlib import Path
 
+from medclass.data.npz import member_md5, parse_member
 from medclass.utils.errors import DataError
 
 _CHUNK = 1 << 20
@@ -32,6 +33,9 @@ def file_problem(path: str | os.PathLike) -> str | None:
         >>> file_problem("/dev/null")
         'is a device file, not a regular file'
     """
+    member = parse_member(path)
+    if member is not None:  # an image inside a .npz file (data.npz): the file itself must be regular
+        path = member[0]
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -63,6 +67,11 @@ def file_md5(path: str | os.PathLike) -> tuple[str, int] | str:
     problem = file_problem(path)
     if problem is not None:
         return problem
+    if parse_member(path) is not None:
+        try:
+            return member_md5(path)
+        except DataError as exc:
+            return str(exc).split(": ", 1)[-1]
     digest = hashlib.md5(usedforsecurity=False)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))

@@ -56,6 +56,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from medclass.config.schema import IMAGE_EXTENSIONS
 from medclass.data.files import file_problem
+from medclass.data.npz import member_pixels, parse_member
+from medclass.utils.errors import DataError
 
 _DICOM_SUFFIXES = (".dcm", ".dicom")
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -117,6 +119,8 @@ def is_image_file(path: str | os.PathLike) -> bool:
         >>> is_image_file("a/B.JPG"), is_image_file("vol.nii.gz"), is_image_file(".x.png")
         (True, True, False)
     """
+    if parse_member(path) is not None:
+        return True
     name = Path(path).name
     if not name or name.startswith("."):
         return False
@@ -138,11 +142,20 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= _REASON_MAX else text[: _REASON_MAX - 3] + "..."
 
 
+def _npz_pixels(path: Path) -> np.ndarray:
+    """The pixels of an image inside a ``.npz`` file (``data.npz`` member path)."""
+    try:
+        return member_pixels(path)
+    except DataError as exc:
+        raise UnreadableImage(path, str(exc).split(": ", 1)[-1]) from None
+
+
 def _check_file(path: Path) -> None:
     problem = file_problem(path)  # before any decoder opens it: a FIFO or a device would block the open
     if problem is not None:
         raise UnreadableImage(path, problem)
-    if path.stat().st_size == 0:
+    member = parse_member(path)
+    if (member[0] if member else path).stat().st_size == 0:
         raise UnreadableImage(path, "empty file")
 
 
@@ -404,6 +417,8 @@ def read_image(
         raise ValueError(f"channels = {channels!r}: must be 1 or 3")
     path = Path(path)
     _check_file(path)
+    if parse_member(path) is not None:
+        return _to_channels(_npz_pixels(path), channels)
     kind = _kind(path)
     try:
         # Decoder warnings (odd but readable files) are left to the caller's warning filters:
@@ -474,6 +489,9 @@ def image_info(path: str | os.PathLike) -> ImageInfo:
     """
     path = Path(path)
     _check_file(path)
+    if parse_member(path) is not None:
+        pixels = _npz_pixels(path)
+        return ImageInfo(pixels.shape[1], pixels.shape[0], "L" if pixels.shape[2] == 1 else "RGB", "NPZ")
     kind = _kind(path)
     try:
         if kind == "dicom":

@@ -13,6 +13,7 @@ import torch
 from medclass.data.cache import ImageCache, build_cache
 from medclass.data.discovery import discover
 from medclass.data.files import require_regular_file
+from medclass.data.npz import is_npz_file, load_npz, member_path, parse_member
 from medclass.data.preprocess import PreprocessSettings
 from medclass.data.readers import is_image_file
 from medclass.data.splits import read_splits
@@ -88,6 +89,13 @@ def collect_files(inputs: Sequence[str | Path]) -> list[str]:
                 and not any(part.startswith(".") for part in p.relative_to(item).parts)
             ]
             files += sorted((str(p) for p in found), key=natural_key)
+        elif is_npz_file(item) and item.is_file():  # every image of a MedMNIST-style file, split by split
+            data = load_npz(item)
+            files += [
+                str(member_path(item, s, i)) for s, images in data.images.items() for i in range(len(images))
+            ]
+        elif parse_member(item) is not None:
+            files.append(str(require_regular_file(item, "image in a .npz file")))
         elif item.exists() or item.is_symlink():
             files.append(str(require_regular_file(item, "image file")))
         else:

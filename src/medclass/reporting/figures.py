@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from medclass.data.files import file_problem
 from medclass.data.preprocess import PreprocessSettings, load_preprocessed
 from medclass.data.readers import UnreadableImage
 from medclass.reporting import plots
@@ -114,7 +115,7 @@ def _prediction_grid(run: RunFiles, path: Path) -> Path:
         raise ValueError("no predictions_test.csv in the run folder")
     check_columns(table, ["path", "label", "prediction", "confidence"], "predictions_test.csv")
     # Every test row goes in (the title counts the errors of all of them); only the shown ones are read.
-    if not any(Path(p).is_file() for p in prediction_rows(table)["path"]):
+    if not any(file_problem(p) is None for p in prediction_rows(table)["path"]):
         raise ValueError("none of the test images shown can be read any more (moved or deleted?)")
     settings = PreprocessSettings.from_dict(run.config.get("data", {}))
     return plots.plot_prediction_grid(
