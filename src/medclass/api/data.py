@@ -8,10 +8,10 @@ from typing import Any
 import pandas as pd
 
 from medclass.config.schema import Config
-from medclass.data.discovery import discover
 from medclass.data.inspect import inspect_data
 from medclass.data.run_data import split_index
 from medclass.data.splits import write_splits
+from medclass.data.test_data import discover_run_data
 from medclass.runs import prepare_output_file
 from medclass.utils.errors import DataError
 from medclass.utils.io import write_json
@@ -42,6 +42,6 @@ def split(
     if not config.data.path:
         raise DataError("no data given: pass DATA (a folder or CSV manifest) or set data.path in --config")
     prepare_output_file(out, overwrite=overwrite)
-    table, _ = split_index(config, discover(config.data.path), progress)
+    table, _ = split_index(config, discover_run_data(config), progress)
     write_splits(table, out)
     return table

@@ -15,6 +15,7 @@ from medclass.api.model_figures import write_model_figures
 from medclass.config import Config, save_config
 from medclass.data.datamodule import MedDataModule
 from medclass.data.run_data import PreparedData, prepare_data, split_counts
+from medclass.data.test_data import check_test_data_strategy
 from medclass.evaluation.decision_fit import Decision, fit_decision
 from medclass.evaluation.scoring import decision_blocks, score, val_operating_points
 from medclass.evaluation.thresholds import resolve_positive_class
@@ -32,7 +33,7 @@ from medclass.runs import (
     prepare_output_dir,
     resolve_run_dir,
 )
-from medclass.training.checkpoint import checkpoint_epoch, store_decision
+from medclass.training.checkpoint import checkpoint_epoch, keep_for_inference, store_decision
 from medclass.training.describe import describe_choices, describe_decision, fmt
 from medclass.training.fit import fit
 from medclass.training.setup import build_module
@@ -110,11 +111,17 @@ def fit_val_decision(checkpoint: Path, datamodule: MedDataModule, config: Config
 
 
 def evaluate_test_split(
-    checkpoint: Path, datamodule: MedDataModule, config: Config, run_dir: Path, fitted: ValDecision
+    checkpoint: Path,
+    datamodule: MedDataModule,
+    config: Config,
+    run_dir: Path,
+    fitted: ValDecision,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Score the best checkpoint (with its stored temperature and threshold) on the test split; writes
     test_metrics.json and predictions_test.csv. ``fitted`` adds how both were chosen and the val operating
-    points to the JSON; with groups in splits.csv the CIs resample groups and ``by_group`` is added."""
+    points to the JSON; with groups in splits.csv the CIs resample groups and ``by_group`` is added;
+    ``extra`` entries are added as they are."""
     if len(datamodule.rows["test"]) == 0:
         return None
     predictor = Predictor.load(checkpoint)
@@ -135,11 +142,52 @@ def evaluate_test_split(
     )
     metrics.update(decision_blocks(fitted.decision))
     metrics.update(checkpoint=str(checkpoint), split="test", best_epoch=checkpoint_epoch(checkpoint))
+    metrics.update(extra or {})
     write_json(run_dir / TEST_METRICS_FILE, metrics)
     table = result.table(classes)
     table.insert(1, "label", [classes[i] for i in y_true])
     table.to_csv(run_dir / TEST_PREDICTIONS_FILE, index=False, float_format="%.6f")
     return metrics
+
+
+def refit_model(
+    config: Config, data: PreparedData, best: Path, fitted: ValDecision, run_dir: Path, console: Console
+) -> tuple[Path, dict[str, Any]]:
+    """``--refit``: train a fresh model on train+val for the first fit's best number of epochs.
+
+    Its log goes to ``refit/``; it becomes ``checkpoints/best.ckpt`` (the first fit's best model is kept as
+    ``checkpoints/first_fit.ckpt``) and takes the temperature and threshold fitted on val by the first fit,
+    whose model had not trained on val. Returns the checkpoint and the ``refit`` block of test_metrics.json.
+    """
+    epochs = checkpoint_epoch(best) or config.trainer.epochs
+    trainer = config.trainer.model_copy(update={"epochs": epochs, "patience": None})
+    refit_config = config.model_copy(update={"trainer": trainer})
+    table = data.training_table(config.split)
+    val = table[table["split"] == "val"]
+    # The val images train too; they stay in val only so that the loop's validation step has something to run.
+    refit_table = pd.concat([table, val.assign(split="train")], ignore_index=True)
+    datamodule = MedDataModule(
+        data.cache, refit_table, data.classes, config.data, config.augment, config.seed
+    )
+    n_train = len(datamodule.rows["train"])
+    console.print(
+        f"refit: {epochs} epoch(s) on train+val ({n_train} images); its val figures are on seen images"
+    )
+    layout = RunLayout(run_dir)
+    layout.refit.mkdir(exist_ok=True)
+    seed_everything(config.seed)
+    fit(build_module(refit_config, datamodule), datamodule, refit_config, layout.refit)
+    layout.best_checkpoint.replace(layout.first_fit_checkpoint)
+    final = keep_for_inference(
+        RunLayout(layout.refit).last_checkpoint, layout.best_checkpoint, fitted.decision
+    )
+    return final, {
+        "refit": {
+            "epochs": epochs,
+            "train_images": n_train,
+            "first_fit_checkpoint": str(layout.first_fit_checkpoint),
+        }
+    }
 
 
 def finish_run(run_dir: Path, best: Path, config: Config, console: Console) -> None:
@@ -166,6 +214,9 @@ def check_before_start(config: Config, resume: bool, run_dir: Path) -> None:
         get_entry(config.model.name)
     if config.data.path and not Path(config.data.path).exists():
         raise DataError(f"data.path / --data {config.data.path}: no such folder or CSV file")
+    if config.data.test_path and not Path(config.data.test_path).exists():
+        raise DataError(f"data.test_path / --test-data {config.data.test_path}: no such folder or CSV file")
+    check_test_data_strategy(config)
     if resume and not RunLayout(run_dir).last_checkpoint.is_file():
         raise RunDirError(f"{run_dir}: nothing to resume (no checkpoints/last.ckpt)")
 
@@ -193,7 +244,7 @@ def train(
     console = console or default_console()
     run_dir = resolve_run_dir(config)
     check_before_start(config, resume, run_dir)
-    protected = [config.data.path] if config.data.path else []
+    protected = [p for p in (config.data.path, config.data.test_path) if p]
     claimed = prepare_output_dir(
         run_dir, "run", overwrite=overwrite, resume=resume, protected=protected, legacy=(CONFIG_FILE,)
     )
@@ -214,7 +265,10 @@ def train(
     best = fit(module, datamodule, config, run_dir, resume=resume, callbacks=callbacks, loggers=loggers)
     fitted = fit_val_decision(best, datamodule, config)
     describe_decision(fitted.decision, console)
-    test_metrics = evaluate_test_split(best, datamodule, config, run_dir, fitted)
+    refit: dict[str, Any] = {}
+    if config.trainer.refit:
+        best, refit = refit_model(config, data, best, fitted, run_dir, console)
+    test_metrics = evaluate_test_split(best, datamodule, config, run_dir, fitted, refit)
     if test_metrics is not None:
         console.print(
             f"[bold]test[/] accuracy {test_metrics['accuracy']:.4f}  macro-F1 {test_metrics['macro_f1']:.4f}  "

@@ -112,7 +112,13 @@ StrategyOpt = Annotated[
     ),
 ]
 ValFracOpt = Annotated[
-    float | None, config_option("split.val_frac", "--val-frac", help="Fraction of images for validation.")
+    float | None,
+    config_option(
+        "split.val_frac",
+        "--val-frac",
+        help="Fraction of images for validation.",
+        default="0.15; 0.10 of train when the data set has its own test split",
+    ),
 ]
 TestFracOpt = Annotated[
     float | None, config_option("split.test_frac", "--test-frac", help="Fraction of images for test.")

@@ -28,16 +28,36 @@ from medclass.cli.options import (
     StrategyOpt,
     TestFracOpt,
     ValFracOpt,
+    config_option,
     split_values,
     train_values,
 )
 from medclass.config import build_config, config_yaml, read_config_tree, read_yaml
 from medclass.utils.errors import RunDirError
 
+TestDataOpt = Annotated[
+    str | None,
+    config_option(
+        "data.test_path",
+        "--test-data",
+        help="A separate labelled test set (any layout): all of it is the test split, and only val is carved "
+        "out of --data.",
+    ),
+]
+RefitOpt = Annotated[
+    bool | None,
+    config_option(
+        "trainer.refit",
+        "--refit/--no-refit",
+        help="After the first fit, train again on train+val for its best epoch count; test that model.",
+    ),
+]
+
 
 def train(
     config: ConfigOpt = None,
     data: DataOpt = None,
+    test_data: TestDataOpt = None,
     splits: SplitsOpt = None,
     strategy: StrategyOpt = None,
     val_frac: ValFracOpt = None,
@@ -52,6 +72,7 @@ def train(
     epochs: EpochsOpt = None,
     batch_size: BatchSizeOpt = None,
     lr: LrOpt = None,
+    refit: RefitOpt = None,
     seed: RunSeedOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run folder.", show_default="runs/<name>")] = None,
     set_: SetOpt = None,
@@ -80,6 +101,8 @@ def train(
     values = {
         **train_values(data, splits, model, image_size, epochs, batch_size, lr, seed),
         "split.fold": fold,
+        "data.test_path": test_data,
+        "trainer.refit": refit,
         "out": str(out) if out else None,
         **split_values(
             strategy,

@@ -34,7 +34,12 @@ class Section(BaseModel):
 class DataConfig(Section):
     """Where the images are and how they are decoded, cached and batched."""
 
-    path: str | None = Field(None, description="Folder (any supported layout) or CSV manifest.")
+    path: str | None = Field(
+        None, description="Folder (any supported layout), CSV manifest or MedMNIST .npz."
+    )
+    test_path: str | None = Field(
+        None, description="A separate labelled test set (any layout): all of it is the test split."
+    )
     channels: Literal[1, 3] = Field(1, description="Channels fed to the model (grayscale or RGB).")
     image_size: Annotated[int, Field(ge=8, le=2048)] = 128
     resize: Literal["stretch", "letterbox"] = Field(
@@ -66,13 +71,23 @@ class DataConfig(Section):
     )
 
 
+# split.val_frac when not set: a share of all images for random splits; a share of train (so more images
+# train) when the data set brings its own test split and only val is carved out of train.
+DEFAULT_VAL_FRAC = 0.15
+DEFAULT_VAL_FRAC_OF_TRAIN = 0.10
+
+
 class SplitConfig(Section):
     """How images are divided into train/val/test (see ``medclass split``)."""
 
     strategy: Literal["auto", "stratified", "sorted-id", "kfold", "group", "predefined"] = Field(
         "auto", description="auto: the layout's own splits when it has them, else stratified."
     )
-    val_frac: Annotated[float, Field(ge=0, lt=1)] = 0.15
+    val_frac: Annotated[float, Field(ge=0, lt=1)] | None = Field(
+        None,
+        description="Validation share (default: 0.15 of all images; 0.10 of train when the data set brings its "
+        "own test split or --test-data is given).",
+    )
     test_frac: Annotated[float, Field(ge=0, lt=1)] = 0.15
     seed: Annotated[int, Field(ge=0)] | None = Field(
         None, description="Split seed (default: the run's seed)."
@@ -92,9 +107,11 @@ class SplitConfig(Section):
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> SplitConfig:
-        if self.val_frac + self.test_frac >= 1:
+        val_frac = DEFAULT_VAL_FRAC if self.val_frac is None else self.val_frac
+        if val_frac + self.test_frac >= 1:
+            given = "" if self.val_frac is not None else f" (split.val_frac not set: {DEFAULT_VAL_FRAC:g})"
             raise ValueError(
-                f"split.val_frac + split.test_frac = {self.val_frac + self.test_frac:g}: must be < 1"
+                f"split.val_frac + split.test_frac = {val_frac + self.test_frac:g}: must be < 1{given}"
             )
         if self.fold >= self.folds:
             raise ValueError(f"split.fold = {self.fold}: must be < split.folds = {self.folds}")
@@ -281,6 +298,11 @@ class TrainerConfig(Section):
         "(auto: when an epoch has fewer than 50 steps).",
     )
     limit_train_batches: Annotated[float, Field(gt=0)] | None = None
+    refit: bool = Field(
+        False,
+        description="After the first fit, train again on train+val for the best epoch count and evaluate "
+        "that model on test.",
+    )
     progress_bar: bool = True
 
 

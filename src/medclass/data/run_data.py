@@ -13,11 +13,12 @@ from rich.console import Console
 from medclass.config.schema import Config, SplitConfig
 from medclass.data.cache import ImageCache, build_cache
 from medclass.data.checks import check_class_splits, leak_note
-from medclass.data.discovery import DataIndex, discover
+from medclass.data.discovery import DataIndex
 from medclass.data.duplicates import find_duplicates
 from medclass.data.preprocess import PreprocessSettings
 from medclass.data.scan import FileInfo, scan_files
 from medclass.data.splits import make_splits, read_splits, split_seed, write_splits
+from medclass.data.test_data import discover_run_data
 from medclass.runs import DATA_REPORT_FILE, SPLITS_FILE, training_view
 from medclass.utils.console import default_console
 from medclass.utils.errors import DataError
@@ -71,7 +72,7 @@ def prepare_data(
     console = console or default_console()
     if not config.data.path and not config.split.splits_file:
         raise DataError("no data given: pass --data DIR|FILE.csv (or --splits FILE.csv)")
-    index = discover(config.data.path) if config.data.path else None
+    index = discover_run_data(config)
     classes = index.classes if index is not None else None
 
     if reuse_splits and run_dir is not None and (run_dir / SPLITS_FILE).exists():

@@ -11,8 +11,9 @@ Strategies (``SplitConfig.strategy``):
   is not used.
 - ``group``: like ``stratified``, but it requires a group (patient) id, from the CSV ``group`` column or
   ``group_regex`` on the file name; no group crosses two splits.
-- ``predefined``: the layout's own splits (pre-split folders, CSV ``split`` column). Without a val split,
-  ``val_frac`` of each class of train becomes val. Duplicates that cross the given splits are reported, not
+- ``predefined``: the layout's own splits (pre-split folders, CSV ``split`` column, a MedMNIST ``.npz``, or
+  ``--test-data``). Without a val split, ``val_frac`` (default 0.10) of each class of train becomes val, so
+  that more images train than under a three-way random split. Duplicates that cross the given splits are reported, not
   moved.
 - ``auto``: ``predefined`` when the layout has splits, else ``stratified``.
 
@@ -37,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from medclass.config.schema import Config, SplitConfig
+from medclass.config.schema import DEFAULT_VAL_FRAC, DEFAULT_VAL_FRAC_OF_TRAIN, Config, SplitConfig
 from medclass.data.checks import leak_note
 from medclass.data.discovery import SPLIT_NAMES, DataIndex
 from medclass.data.duplicates import find_duplicates
@@ -54,6 +55,13 @@ _MAX_PROBLEMS_SHOWN = 10
 def split_seed(config: Config) -> int:
     """The split seed of a run: ``split.seed`` when set, else the run's ``seed``."""
     return config.split.seed if config.split.seed is not None else config.seed
+
+
+def val_fraction(cfg: SplitConfig, strategy: str) -> float:
+    """``split.val_frac``, or its default for ``strategy``: 0.10 of train for ``predefined``, else 0.15."""
+    if cfg.val_frac is not None:
+        return cfg.val_frac
+    return DEFAULT_VAL_FRAC_OF_TRAIN if strategy == "predefined" else DEFAULT_VAL_FRAC
 
 
 def stratified_assignment(
@@ -187,14 +195,15 @@ def make_splits(index: DataIndex, infos: Sequence[FileInfo], cfg: SplitConfig, s
 
     rng = np.random.default_rng(seed)
     fold = None
+    val_frac = val_fraction(cfg, strategy)
     if strategy in ("stratified", "group"):
-        split = _fractions_split(labels, link, cfg.test_frac, cfg.val_frac, rng)
+        split = _fractions_split(labels, link, cfg.test_frac, val_frac, rng)
     elif strategy == "kfold":
         split, fold = _kfold_split(labels, link, cfg.test_frac, cfg.folds, rng)
     elif strategy == "sorted-id":
-        split = _sorted_id_split(samples, labels, link, cfg, rng, notes)
+        split = _sorted_id_split(samples, labels, link, cfg.test_frac, val_frac, rng, notes)
     elif strategy == "predefined":
-        split = _predefined_split(given, labels, link, cfg.val_frac, rng, notes)
+        split = _predefined_split(given, labels, link, val_frac, rng, notes)
     else:  # pragma: no cover - the config schema admits only the names above
         raise ConfigError(f"split.strategy = {strategy!r}: unknown")
 
@@ -429,7 +438,8 @@ def _sorted_id_split(
     samples: Sequence,
     labels: np.ndarray,
     groups: np.ndarray,
-    cfg: SplitConfig,
+    test_frac: float,
+    val_frac: float,
     rng: np.random.Generator,
     notes: list[str],
 ) -> np.ndarray:
@@ -440,7 +450,7 @@ def _sorted_id_split(
             members,
             key=lambda i: (natural_key(Path(samples[i].path).name), natural_key(str(samples[i].path))),
         )
-        n_test = int(np.floor(len(members) * cfg.test_frac + 0.5))
+        n_test = int(np.floor(len(members) * test_frac + 0.5))
         split[order[:n_test]] = "test"
     # A group (or duplicate component) with a member in test goes to test whole.
     in_test = set(groups[split == "test"].tolist())
@@ -452,8 +462,8 @@ def _sorted_id_split(
             "is among the first files (pass --allow-duplicate-leakage for the protocol verbatim)"
         )
     rest = np.nonzero(split != "test")[0]
-    if cfg.val_frac > 0 and rest.size:
-        share = min(cfg.val_frac / (1.0 - cfg.test_frac), 1.0)
+    if val_frac > 0 and rest.size:
+        share = min(val_frac / (1.0 - test_frac), 1.0)
         split[rest] = _two_way(labels[rest], groups[rest], "val", share, rng)
     return split
 

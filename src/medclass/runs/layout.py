@@ -39,6 +39,10 @@ LAST_CHECKPOINT = "last"
 CHECKPOINT_SUFFIX = ".ckpt"
 TENSORBOARD_DIR = "tensorboard"
 EVALUATIONS_DIR = "evaluations"  # the JSON files that evaluate writes into a run
+# --refit: the second training (on train+val) logs into this sub-folder; its model becomes best.ckpt and the
+# first fit's best model is kept beside it as FIRST_FIT_CHECKPOINT.
+REFIT_DIR = "refit"
+FIRST_FIT_CHECKPOINT = "first_fit"
 
 # What a training run writes at its top level: the entries ``--overwrite`` may remove. Anything else in the
 # folder was put there by someone else and is kept.
@@ -57,6 +61,7 @@ RUN_ENTRIES = (
     PLOTS_DIR,
     CHECKPOINTS_DIR,
     TENSORBOARD_DIR,
+    REFIT_DIR,
 )
 # Entries written later by other commands into a run (``epoch_metrics_<name>.csv``, explanation folders).
 RUN_ENTRY_PREFIXES = ("epoch_metrics", "explanations", "evaluations")
@@ -90,6 +95,14 @@ class RunLayout:
     @property
     def best_checkpoint(self) -> Path:
         return self.checkpoints / f"{BEST_CHECKPOINT}{CHECKPOINT_SUFFIX}"
+
+    @property
+    def first_fit_checkpoint(self) -> Path:
+        return self.checkpoints / f"{FIRST_FIT_CHECKPOINT}{CHECKPOINT_SUFFIX}"
+
+    @property
+    def refit(self) -> Path:
+        return self.root / REFIT_DIR
 
     @property
     def last_checkpoint(self) -> Path:

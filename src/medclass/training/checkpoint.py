@@ -28,6 +28,24 @@ def store_decision(checkpoint: str | Path, decision: Decision) -> None:
         torch.save(state, handle)
 
 
+# What only a resume needs; a model kept for inference goes without it.
+_RESUME_ONLY_KEYS = ("optimizer_states", "lr_schedulers", "loops", "callbacks")
+
+
+def keep_for_inference(source: str | Path, target: str | Path, decision: Decision) -> Path:
+    """Write ``source``'s weights and metadata (no optimizer or loop state) to ``target`` with ``decision``.
+
+    Used by ``--refit``: the model trained on train+val takes the temperature and threshold fitted on val by
+    the first fit, whose model had not seen the val images.
+    """
+    state = read_checkpoint(source)
+    kept = {k: v for k, v in state.items() if k not in _RESUME_ONLY_KEYS}
+    with atomic_write(target, "wb") as handle:
+        torch.save(kept, handle)
+    store_decision(target, decision)
+    return Path(target)
+
+
 def stored_decision(checkpoint: str | Path, meta: CheckpointMeta) -> Decision:
     """The decision stored in a checkpoint (by :func:`store_decision`), or the bare temperature/threshold of
     ``meta`` when the checkpoint has no record."""
