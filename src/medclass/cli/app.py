@@ -16,6 +16,7 @@ import typer
 from medclass.cli import (
     compare_cmd,
     demo_cmd,
+    ensemble_cmd,
     evaluate_cmd,
     explain_cmd,
     export_cmd,
@@ -48,6 +49,7 @@ COMMANDS = {
     "split": split_cmd.split,
     "tune": tune_cmd.tune,
     "compare": compare_cmd.compare,
+    "ensemble": ensemble_cmd.ensemble,
     "profile": profile_cmd.profile,
     "demo": demo_cmd.demo,
     "export": export_cmd.export,

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from medclass.inference.ensemble import build_ensemble, is_ensemble
 from medclass.models import create_model
 from medclass.runs import resolve_checkpoint
 from medclass.utils.errors import WeightsError
@@ -83,7 +84,7 @@ def load_for_inference(path: str | Path, epoch: int | None = None) -> tuple[nn.M
         )
     try:
         meta = CheckpointMeta.from_dict(checkpoint["medclass"])
-        model = create_model(**meta.model)
+        model = build_ensemble(meta.model) if is_ensemble(meta.model) else create_model(**meta.model)
         state = {k.removeprefix("model."): v for k, v in weights.items() if str(k).startswith("model.")}
         model.load_state_dict(state)
     except WeightsError:

@@ -42,6 +42,7 @@ EVALUATIONS_DIR = "evaluations"  # the JSON files that evaluate writes into a ru
 # --refit: the second training (on train+val) logs into this sub-folder; its model becomes best.ckpt and the
 # first fit's best model is kept beside it as FIRST_FIT_CHECKPOINT.
 REFIT_DIR = "refit"
+ENSEMBLE_FILE = "ensemble.json"  # medclass ensemble: the members and the tests against each
 FIRST_FIT_CHECKPOINT = "first_fit"
 
 # What a training run writes at its top level: the entries ``--overwrite`` may remove. Anything else in the
@@ -62,6 +63,7 @@ RUN_ENTRIES = (
     CHECKPOINTS_DIR,
     TENSORBOARD_DIR,
     REFIT_DIR,
+    ENSEMBLE_FILE,
 )
 # Entries written later by other commands into a run (``epoch_metrics_<name>.csv``, explanation folders).
 RUN_ENTRY_PREFIXES = ("epoch_metrics", "explanations", "evaluations")

@@ -1,0 +1,151 @@
+"""An ensemble of trained models as one model: the average of the members' calibrated probabilities.
+
+:class:`EnsembleModel` takes the normalised input of the first member, gives every member its own
+normalisation, applies each member's temperature and averages the probabilities; it returns their logarithm,
+so that :func:`medclass.inference.decision.probabilities` at temperature 1 gives back exactly the average
+(``softmax(log p) = p`` when ``p`` sums to 1). Being a plain ``nn.Module`` with a checkpoint of the usual shape
+(``state_dict`` + ``medclass`` metadata, ``model.name = "ensemble"``), it goes through
+:class:`medclass.inference.Predictor` like any model: evaluate, predict, explain, export and serve need nothing
+of their own.
+
+Members must share the classes (same names, same order) and the preprocessing (image size, channels, resize,
+crop, window); only the normalisation statistics may differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from medclass.models import create_model
+from medclass.utils.errors import ConfigError, DataError
+from medclass.utils.io import atomic_write
+
+ENSEMBLE_MODEL = "ensemble"
+# Keys of the checkpoint's preprocessing that only normalise (the ensemble re-normalises per member).
+_NORMALISATION = ("mean", "std")
+_EPS = 1e-12
+
+
+def member_probabilities(logits: torch.Tensor, temperature: torch.Tensor, one_logit: bool) -> torch.Tensor:
+    """The torch twin of :func:`medclass.inference.decision.probabilities` (softmax, or a one-logit sigmoid as
+    two columns), inside the ensemble's forward pass so that export traces it; tests keep the two equal.
+    ``one_logit`` is fixed per member when the ensemble is built, so a traced graph has no branch."""
+    scaled = logits / temperature
+    if one_logit:
+        positive = torch.sigmoid(scaled)
+        return torch.cat([1 - positive, positive], dim=1)
+    return torch.softmax(scaled, dim=1)
+
+
+class EnsembleModel(nn.Module):
+    """Log of the mean calibrated probability of ``members`` (see the module docstring)."""
+
+    medclass_head = None  # no single classifier head
+
+    def __init__(self, members: Sequence[nn.Module], args: dict[str, Any]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        channels = int(args["in_chans"])
+
+        def stats(values: Sequence[float]) -> torch.Tensor:
+            return torch.as_tensor(values, dtype=torch.float32).reshape(1, channels, 1, 1)
+
+        self.register_buffer("input_mean", stats(args["input_mean"]), persistent=False)
+        self.register_buffer("input_std", stats(args["input_std"]), persistent=False)
+        self.register_buffer(
+            "member_mean", torch.stack([stats(m) for m in args["member_mean"]]), persistent=False
+        )
+        self.register_buffer(
+            "member_std", torch.stack([stats(s) for s in args["member_std"]]), persistent=False
+        )
+        self.register_buffer(
+            "temperatures", torch.as_tensor(args["temperatures"], dtype=torch.float32), persistent=False
+        )
+        self.one_logit = [int(m.get("num_classes", 2)) == 1 for m in args["members"]]
+        self.medclass_args = dict(args)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raw = x * self.input_std + self.input_mean
+        total = torch.zeros((), dtype=x.dtype, device=x.device)
+        for k, member in enumerate(self.members):
+            logits = member((raw - self.member_mean[k]) / self.member_std[k]).float()
+            total = total + member_probabilities(logits, self.temperatures[k], self.one_logit[k])
+        return torch.log((total / len(self.members)).clamp_min(_EPS))
+
+
+def is_ensemble(model_args: dict[str, Any]) -> bool:
+    """Whether checkpoint model arguments describe an :class:`EnsembleModel`."""
+    return model_args.get("name") == ENSEMBLE_MODEL
+
+
+def build_ensemble(args: dict[str, Any], members: Sequence[nn.Module] | None = None) -> EnsembleModel:
+    """The ensemble of checkpoint model arguments (members built with random weights unless given)."""
+    built = list(members) if members is not None else [create_model(**m) for m in args["members"]]
+    return EnsembleModel(built, args)
+
+
+def _without_normalisation(preprocess: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in preprocess.items() if k not in _NORMALISATION}
+
+
+def combine(members: Sequence[tuple[nn.Module, Any]], sources: Sequence[str]) -> tuple[EnsembleModel, Any]:
+    """One model and its ``CheckpointMeta`` from ``(model, meta)`` pairs (``sources`` name them in errors).
+
+    Raises:
+        DataError: members with different classes; ConfigError: different preprocessing or fewer than two.
+    """
+    if len(members) < 2:
+        raise ConfigError(f"an ensemble needs at least two runs, got {len(members)}")
+    first = members[0][1]
+    for (_, meta), source in zip(members[1:], sources[1:], strict=True):
+        if list(meta.classes) != list(first.classes):
+            raise DataError(
+                f"{source}: classes {list(meta.classes)} differ from those of {sources[0]} {list(first.classes)}; "
+                "an ensemble averages runs of the same classes"
+            )
+        if _without_normalisation(meta.preprocess) != _without_normalisation(first.preprocess):
+            raise ConfigError(
+                f"{source}: preprocessing {_without_normalisation(meta.preprocess)} differs from that of "
+                f"{sources[0]} {_without_normalisation(first.preprocess)}; ensemble runs of the same image size, "
+                "channels and resize"
+            )
+    args = {
+        "name": ENSEMBLE_MODEL,
+        "num_classes": len(first.classes),
+        "in_chans": int(first.preprocess.get("channels", 1)),
+        "members": [dict(meta.model) for _, meta in members],
+        "sources": [str(s) for s in sources],
+        "temperatures": [float(meta.temperature) for _, meta in members],
+        "input_mean": list(first.preprocess["mean"]),
+        "input_std": list(first.preprocess["std"]),
+        "member_mean": [list(meta.preprocess["mean"]) for _, meta in members],
+        "member_std": [list(meta.preprocess["std"]) for _, meta in members],
+    }
+    model = build_ensemble(args, [m for m, _ in members]).eval()
+    meta = type(first)(
+        model=args,
+        classes=list(first.classes),
+        preprocess=dict(first.preprocess),
+        config={**first.config, "model": {**first.config.get("model", {}), "name": ENSEMBLE_MODEL}},
+        threshold=None,
+        temperature=1.0,
+    )
+    return model, meta
+
+
+def save_ensemble(path: str | Path, model: EnsembleModel, meta: Any) -> Path:
+    """Write the ensemble as a medclass checkpoint (``state_dict`` with ``model.`` keys + ``medclass`` meta)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+        "medclass": meta.to_dict(),
+    }
+    with atomic_write(path, "wb") as handle:
+        torch.save(state, handle)
+    return path
