@@ -32,7 +32,8 @@ from medclass.cli.options import (
     split_values,
     train_values,
 )
-from medclass.config import build_config, config_yaml, read_config_tree, read_yaml
+from medclass.config import build_config, config_yaml, merge_trees, read_config_tree, read_yaml
+from medclass.config.recipes import recipe_tree
 from medclass.utils.errors import RunDirError
 
 TestDataOpt = Annotated[
@@ -42,6 +43,14 @@ TestDataOpt = Annotated[
         "--test-data",
         help="A separate labelled test set (any layout): all of it is the test split, and only val is carved "
         "out of --data.",
+    ),
+]
+RecipeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--recipe",
+        help="A named recipe (accurate) under --config and the flags: see src/medclass/configs/recipes/.",
+        show_default="none: the built-in defaults",
     ),
 ]
 RefitOpt = Annotated[
@@ -55,6 +64,7 @@ RefitOpt = Annotated[
 
 
 def train(
+    recipe: RecipeOpt = None,
     config: ConfigOpt = None,
     data: DataOpt = None,
     test_data: TestDataOpt = None,
@@ -90,7 +100,7 @@ def train(
     ] = False,
 ) -> None:
     """Train a classifier and evaluate it on the test split (results in the run folder)."""
-    tree = read_config_tree(config) if config else {}
+    tree = merge_trees(recipe_tree(recipe) if recipe else {}, read_config_tree(config) if config else {})
     if resume:
         if out is None:
             raise RunDirError("--resume needs --out RUN_DIR (the run to continue)")

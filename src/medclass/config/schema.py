@@ -353,6 +353,7 @@ class Config(Section):
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    recipe: str | None = Field(None, description="The named recipe the config was built on (train --recipe).")
     tracking: Literal["none", "mlflow", "tensorboard"] = "none"
     tracking_uri: str | None = Field(None, description="MLflow tracking URI (default: ./mlruns).")
 

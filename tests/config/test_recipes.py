@@ -1,0 +1,60 @@
+"""Named recipes (``medclass train --recipe``): each resolves to a valid config, layers under --config and the
+flags, and trains; an unknown name is one line with the known names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from medclass.cli.app import run_app
+from medclass.config import build_config
+from medclass.config.recipes import available_recipes, recipe_tree
+
+
+def test_the_accurate_recipe_is_shipped() -> None:
+    assert "accurate" in available_recipes()
+
+
+@pytest.mark.parametrize("name", available_recipes())
+def test_every_recipe_resolves_to_a_valid_config(name: str) -> None:
+    config = build_config(recipe_tree(name), source=name)
+    assert config.recipe == name
+
+
+def test_accurate_differs_from_the_defaults_where_it_says() -> None:
+    config, default = build_config(recipe_tree("accurate")), build_config({})
+    assert (config.model.name, config.scheduler.name, config.trainer.refit) == ("resnet18", "onecycle", True)
+    assert config.loss.label_smoothing == 0.1 and default.loss.label_smoothing == 0.0
+    assert config.trainer.patience is None and config.evaluation.calibrate
+
+
+def test_config_and_flags_override_the_recipe(tmp_path: Path, capsys) -> None:
+    own = tmp_path / "own.yaml"
+    own.write_text(yaml.safe_dump({"optim": {"lr": 0.01}, "trainer": {"epochs": 4}}))
+    args = ["train", "--recipe", "accurate", "--config", str(own), "--epochs", "3", "--print-config"]
+    assert run_app(args) == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    assert resolved["recipe"] == "accurate"
+    assert resolved["optim"]["lr"] == 0.01 and resolved["optim"]["weight_decay"] == 0.05
+    assert resolved["trainer"]["epochs"] == 3 and resolved["scheduler"]["name"] == "onecycle"
+
+
+def test_an_unknown_recipe_exits_2_with_the_known_names(capsys) -> None:
+    assert run_app(["train", "--recipe", "acurate", "--print-config"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "unknown recipe. Did you mean accurate? Available: accurate" in err
+
+
+def test_a_one_epoch_run_with_the_recipe(phantom_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = [
+        "train", "--recipe", "accurate", "--data", str(phantom_data), "--image-size", "32", "--epochs", "1",
+        "--out", str(out), "--set", "trainer.progress_bar=false", "--set", "evaluation.bootstrap=20",
+        "--set", "evaluation.report=false",
+    ]  # fmt: skip
+    assert run_app(args) == 0
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["recipe"] == "accurate" and resolved["model"]["name"] == "resnet18"
+    assert (out / "refit" / "metrics.csv").is_file() and (out / "test_metrics.json").is_file()
