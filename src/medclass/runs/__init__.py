@@ -1,7 +1,13 @@
 """The run folder, a public contract: its file names, checkpoint naming, the marker medclass writes, the one
 loader every reader uses, and the one guard for every folder or file a command writes."""
 
-from medclass.runs.guard import OutputDir, check_not_protected, prepare_output_dir, prepare_output_file
+from medclass.runs.guard import (
+    OutputDir,
+    check_not_protected,
+    check_output_dir,
+    prepare_output_dir,
+    prepare_output_file,
+)
 from medclass.runs.layout import (
     ARTIFACTS_INFO_FILE,
     CHECKPOINTS_DIR,
@@ -53,6 +59,7 @@ __all__ = [
     "RunLayout",
     "best_epoch_of",
     "check_not_protected",
+    "check_output_dir",
     "default_run_name",
     "epoch_checkpoint_name",
     "load_run",
