@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from medclass.config.schema import AugmentConfig
 from medclass.data.datamodule import CachedImageDataset
-from medclass.inference.bundle import is_bundle, load_bundle
+from medclass.inference.bundle import OnnxModule, is_bundle, load_bundle
 from medclass.inference.checkpoint import CheckpointMeta, load_for_inference
 from medclass.inference.decision import decide, probabilities
 from medclass.inference.inputs import CachedImages, eval_transform, load_images, preprocess_settings
@@ -195,7 +195,7 @@ class Predictor:
         if passes <= 0 or dropout_layers(self.model):
             return
         name, rate = self.meta.model.get("name", "the model"), float(self.meta.model.get("drop_rate") or 0.0)
-        if rate > 0:  # an exported bundle: ONNX/TorchScript fix dropout off at export
+        if isinstance(self.model, OnnxModule | torch.jit.ScriptModule):  # export fixes dropout off
             raise ConfigError(
                 f"--mc-dropout {passes}: this exported {name} cannot switch its dropout on; use the run's "
                 "checkpoint (RUN_DIR) instead of the bundle, or leave out --mc-dropout"
