@@ -211,6 +211,7 @@ def save_overlay_pairs(
         shown = right.imshow(heat, alpha=HEAT_ALPHA, cmap="jet", vmin=0.0, vmax=1.0)
         left.set_title(label, fontsize=7, loc="left")
     bar = fig.colorbar(shown, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01)
+    bar.solids.set_alpha(1.0)  # the bar shows the colours, not the see-through overlay
     bar.set_label(colorbar, fontsize=8)
     bar.ax.tick_params(labelsize=7)
     fig.suptitle(title, fontsize=10)

@@ -229,7 +229,7 @@ def error_cams_block(run: RunFiles, figs: _Figs) -> str:
     """The Grad-CAM panel of the most confident test errors (drawn from the model by the api layer), or why
     there is none."""
     record = (run.artifacts_info or {}).get(ERROR_CAMS_FIGURE) or {}
-    if record.get("reason") and not run.plot(ERROR_CAMS_FIGURE).is_file():
+    if record.get("reason") and run.plot(ERROR_CAMS_FIGURE) is None:
         return f"<p class='note'>No Grad-CAM panel of the errors: {esc(record['reason'])}.</p>"
     caption = (
         f"Where the model looked when it was wrong: {record.get('method', 'gradcam')} of the predicted class at "
