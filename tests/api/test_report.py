@@ -14,6 +14,7 @@ from PIL import Image
 
 from medclass.api import evaluate
 from medclass.api.evaluate_epochs import evaluate_epochs
+from medclass.api.explain import explain
 from medclass.api.model_figures import augmented_views
 from medclass.api.report import report
 from medclass.config import build_config
@@ -120,6 +121,20 @@ def test_report_shows_gradcam_of_the_most_confident_errors(run_copy: Path) -> No
     _remove_error_panel(run_copy)
     html = report(run_copy).html.read_text()
     assert not panel.exists() and "No Grad-CAM panel of the errors: no test errors." in html
+
+
+def test_report_shows_the_faithfulness_explain_measured(run_copy: Path) -> None:
+    html = report(run_copy).html.read_text()
+    assert "No faithfulness measured" in html and 'id="faithfulness"' not in html
+    test_files = pd.read_csv(run_copy / "predictions_test.csv")["path"].tolist()[:3]
+    index = explain(run_copy, test_files, faithfulness=True)  # into RUN_DIR/explanations/gradcam/
+    assert (run_copy / "explanations" / "gradcam" / "explanations.csv").is_file()
+    html = report(run_copy).html.read_text()
+    table = html[html.index('id="faithfulness"') :]
+    table = table[: table.index("</table>")]
+    assert "explanations/gradcam" in table and ">3<" in table
+    assert f"{index['deletion_auc'].mean():.3f}" in table and f"{index['insertion_auc'].mean():.3f}" in table
+    assert "No faithfulness measured" not in html
 
 
 def test_all_epochs_table_matches_single_epoch_evaluations(run_copy: Path) -> None:

@@ -20,6 +20,7 @@ from medclass.reporting.run_report_results import (
     _Figs,
     calibration_section,
     clinical_section,
+    explanations_section,
     images_section,
     metrics_section,
 )
@@ -83,6 +84,7 @@ def header(run: RunFiles) -> str:
         ("curves", "ROC / PR"),
         ("calibration", "Calibration"),
         ("images", "Images"),
+        ("explanations", "Explanations"),
     )
     nav = "".join(f'<a href="#{key}">{label}</a>' for key, label in sections)
     return (
@@ -269,6 +271,7 @@ def render_report(run: RunFiles, figures: Figures | None = None) -> str:
         + "</div>",
         calibration_section(run, figs),
         images_section(run, figs),
+        explanations_section(run),
         f"<p class='note'>Generated {esc(time.strftime('%Y-%m-%d %H:%M'))} by {esc(tool)} from {esc(run.run_dir)}.</p>",
     ]
     return page(f"{run.name} – medclass report", "".join(sections))

@@ -39,6 +39,8 @@ LAST_CHECKPOINT = "last"
 CHECKPOINT_SUFFIX = ".ckpt"
 TENSORBOARD_DIR = "tensorboard"
 EVALUATIONS_DIR = "evaluations"  # the JSON files that evaluate writes into a run
+EXPLANATIONS_DIR = "explanations"  # explain's default output: explanations/<method>/
+EXPLANATIONS_INDEX_FILE = "explanations.csv"  # one row per explained image, in each explanations folder
 
 # What a training run writes at its top level: the entries ``--overwrite`` may remove. Anything else in the
 # folder was put there by someone else and is kept.
@@ -59,7 +61,7 @@ RUN_ENTRIES = (
     TENSORBOARD_DIR,
 )
 # Entries written later by other commands into a run (``epoch_metrics_<name>.csv``, explanation folders).
-RUN_ENTRY_PREFIXES = ("epoch_metrics", "explanations", "evaluations")
+RUN_ENTRY_PREFIXES = ("epoch_metrics", EXPLANATIONS_DIR, EVALUATIONS_DIR)
 
 
 def epoch_checkpoint_name(epoch: int) -> str:
