@@ -281,7 +281,9 @@ class TrainerConfig(Section):
         "(auto: when an epoch has fewer than 50 steps).",
     )
     limit_train_batches: Annotated[float, Field(gt=0)] | None = None
-    progress_bar: bool = True
+    progress_bar: bool = Field(
+        True, description="The progress display in a terminal (a log or a pipe gets plain epoch lines)."
+    )
 
 
 class CheckpointConfig(Section):
