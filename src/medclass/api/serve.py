@@ -17,11 +17,13 @@ from medclass.reporting.tables import Estimate, headline_rows, per_class_rows
 from medclass.runs import load_run, resolve_checkpoint, run_dir_of
 from medclass.serving.app import ServeSettings, create_app
 from medclass.serving.export import export_model
+from medclass.serving.settings import log_config
 from medclass.utils.errors import ConfigError
 
 BACKENDS = ("torch", "onnx")
 ENV_ARGS = "MEDCLASS_SERVE_ARGS"
 CARD_SKIP = ("Weighted F1",)  # the card stays short; the report has every metric
+
 
 def _training_data(report: dict[str, Any] | None) -> str | None:
     """``253 images (train 165, val 37, test 51)`` from a run's data report."""
@@ -127,7 +129,14 @@ def serve(
     key = read_api_key(api_key_file) if api_key_file else None
     if workers > 1:
         os.environ[ENV_ARGS] = json.dumps({"source": str(source), "backend": backend, "api_key": key})
-        uvicorn.run("medclass.api.serve:app_from_env", factory=True, host=host, port=port, workers=workers)
+        uvicorn.run(
+            "medclass.api.serve:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=log_config(),
+        )
         return
     app = build_app(source, backend, ServeSettings(api_key=key))
-    uvicorn.run(app, host=host, port=port, log_config=None)
+    uvicorn.run(app, host=host, port=port, log_config=log_config())
