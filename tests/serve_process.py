@@ -24,10 +24,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far, from ``/proc`` (None where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Served:
+    """A running server: its URL, the wall time and the CPU time it took to become ready."""
+
     url: str
     startup_s: float
+    startup_cpu_s: float | None
     process: subprocess.Popen
 
 
@@ -36,7 +48,8 @@ def serve_process(source: Path, *args: str, log: Path, timeout: float = 120.0) -
     """Run ``medclass serve SOURCE --port P ARGS`` until ``/readyz`` answers 200; stop it on exit.
 
     The server's output goes to ``log`` (a file, so that a full pipe never blocks it). ``startup_s`` is the
-    time from starting the process to the first 200 from ``/readyz``.
+    time from starting the process to the first 200 from ``/readyz``; ``startup_cpu_s`` the CPU time the server
+    used until then (on a machine shared with other work, the wall time grows with the load, this does not).
     """
     port = free_port()
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
@@ -57,7 +70,7 @@ def serve_process(source: Path, *args: str, log: Path, timeout: float = 120.0) -
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        yield Served(url, time.perf_counter() - start, process)
+        yield Served(url, time.perf_counter() - start, cpu_seconds(process.pid), process)
     finally:
         process.terminate()
         try:

@@ -63,32 +63,48 @@ def model_card(source: Path) -> dict[str, Any]:
     return card
 
 
-def load_predictor(source: str | Path, backend: str | None, workdir: Path) -> Predictor:
-    """The predictor to serve: a bundle as exported, a run in PyTorch or exported to ONNX into ``workdir``."""
+def check_source(source: str | Path, backend: str | None) -> None:
+    """Fail with a one-line error before any model loads or worker starts.
+
+    Raises:
+        ConfigError: an unknown backend, or a bundle whose runtime is not the one asked for.
+        RunDirError: ``source`` is neither a bundle nor a run folder or checkpoint.
+    """
     source = Path(source)
     if backend not in (None, *BACKENDS):
         raise ConfigError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
-    if is_bundle(source):
-        fmt = read_bundle_info(source)["format"]
-        if (backend == "torch" and fmt == "onnx") or (backend == "onnx" and fmt != "onnx"):
-            raise ConfigError(
-                f"{source}: a {fmt} bundle; give the run folder to serve it with --backend {backend}"
-            )
-        return Predictor.load(source)
-    resolve_checkpoint(source)
-    if backend == "onnx":
+    if not is_bundle(source):
+        resolve_checkpoint(source)
+        return
+    fmt = read_bundle_info(source)["format"]
+    if (backend == "torch" and fmt == "onnx") or (backend == "onnx" and fmt != "onnx"):
+        raise ConfigError(
+            f"{source}: a {fmt} bundle; give the run folder to serve it with --backend {backend}"
+        )
+
+
+def load_predictor(source: str | Path, backend: str | None, workdir: Path) -> Predictor:
+    """The predictor to serve: a bundle as exported, a run in PyTorch or exported to ONNX into ``workdir``."""
+    check_source(source, backend)
+    if backend == "onnx" and not is_bundle(source):
         export_model(source, "onnx", workdir)
         return Predictor.load(workdir)
     return Predictor.load(source)
 
 
 def build_app(
-    source: str | Path, backend: str | None = None, settings: ServeSettings | None = None
+    source: str | Path,
+    backend: str | None = None,
+    settings: ServeSettings | None = None,
+    name: str | None = None,
 ) -> FastAPI:
-    """The app serving ``source`` (run folder, checkpoint or bundle folder); the model loads now."""
+    """The app serving ``source`` (run folder, checkpoint or bundle folder); the model loads now.
+
+    ``name`` is the model's name in the API (default: the folder name of ``source``).
+    """
     workdir = Path(tempfile.mkdtemp(prefix="medclass-serve-"))
     predictor = load_predictor(source, backend, workdir)
-    name = Path(source).resolve().name
+    name = name or Path(source).resolve().name
     app = create_app(predictor, settings, name=name, explainer=gradcam_pngs)
     app.state.card = model_card(Path(source))
     return app
@@ -97,7 +113,26 @@ def build_app(
 def app_from_env() -> FastAPI:
     """The app described by ``$MEDCLASS_SERVE_ARGS`` (how uvicorn's worker processes build it)."""
     args = json.loads(os.environ[ENV_ARGS])
-    return build_app(args["source"], args["backend"], ServeSettings(api_key=args["api_key"]))
+    settings = ServeSettings(api_key=args["api_key"])
+    return build_app(args["source"], args["backend"], settings, name=args["name"])
+
+
+def _serve_workers(source: Path, backend: str | None, key: str | None, workers: int, **where: Any) -> None:
+    """uvicorn's multi-process mode: each worker builds the app from ``$MEDCLASS_SERVE_ARGS`` (an app object
+    cannot be handed to worker processes). A run served with ONNX is exported once, here, not per worker."""
+    import uvicorn
+
+    name = source.resolve().name
+    if backend == "onnx" and not is_bundle(source):
+        bundle = Path(tempfile.mkdtemp(prefix="medclass-serve-"))
+        export_model(source, "onnx", bundle)
+        source, backend = bundle, None
+    os.environ[ENV_ARGS] = json.dumps(
+        {"source": str(source), "backend": backend, "api_key": key, "name": name}
+    )
+    uvicorn.run(
+        "medclass.api.serve:app_from_env", factory=True, workers=workers, log_config=log_config(), **where
+    )
 
 
 def read_api_key(path: str | Path) -> str:
@@ -127,16 +162,9 @@ def serve(
     import uvicorn
 
     key = read_api_key(api_key_file) if api_key_file else None
+    check_source(source, backend)
     if workers > 1:
-        os.environ[ENV_ARGS] = json.dumps({"source": str(source), "backend": backend, "api_key": key})
-        uvicorn.run(
-            "medclass.api.serve:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_config=log_config(),
-        )
+        _serve_workers(Path(source), backend, key, workers, host=host, port=port)
         return
     app = build_app(source, backend, ServeSettings(api_key=key))
     uvicorn.run(app, host=host, port=port, log_config=log_config())
