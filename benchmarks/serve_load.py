@@ -168,7 +168,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backends", nargs="+", default=["torch", "onnx"], choices=["torch", "onnx"])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--requests", type=int, default=300, help="requests per client count (fixed)")
-    parser.add_argument("--threads", type=int, default=2, help="threads for the model-only latency")
+    # One thread: on a shared 2-core machine two torch threads wait on each other (BENCHMARKS.md, Deploy).
+    parser.add_argument("--threads", type=int, default=1, help="threads for the model-only latency")
     parser.add_argument("--json", help="also write the rows here")
     return parser.parse_args(argv)
 
