@@ -16,7 +16,7 @@ from medclass.inference.checkpoint import load_for_inference
 from medclass.inference.inputs import labelled_files
 from medclass.inference.runner import Predictor
 from medclass.models import create_model
-from medclass.utils.errors import RunDirError
+from medclass.utils.errors import ConfigError, RunDirError
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
@@ -35,6 +35,10 @@ def test_bundle_predicts_like_the_run_on_its_test_split(trained_run: Path, tmp_p
     assert list(from_bundle["prediction"]) == list(from_run["prediction"])
     p_cols = [c for c in from_run.columns if c.startswith("p_")]
     np.testing.assert_allclose(from_bundle[p_cols].to_numpy(), from_run[p_cols].to_numpy(), atol=1e-4)
+    # The run's model has dropout (MC dropout works from the run), but an export fixes it off: refused.
+    assert predict(trained_run, paths[:2], mc_dropout=2).attrs["dropout_layers"] > 0
+    with pytest.raises(ConfigError, match="cannot switch its dropout on; use the run's checkpoint"):
+        predict(bundle, paths[:2], mc_dropout=2)
 
 
 def test_onnx_metadata_and_dynamic_batch(trained_run: Path, tmp_path: Path) -> None:

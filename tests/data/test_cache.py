@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import write_image
+from rich.console import Console
 
 from medclass.config.schema import DataConfig
 from medclass.data import cache as cache_module
@@ -269,7 +271,11 @@ def test_process_pool_matches_serial(
     broken = tmp_path / "src" / "broken.png"
     broken.write_text("no")
     paths = [*files, broken, *files]
-    pooled = build_cache(paths, PreprocessSettings(12), cache_dir=tmp_path / "pool", workers=2, progress=True)
+    log = io.StringIO()
+    pooled = build_cache(
+        paths, PreprocessSettings(12), tmp_path / "pool", workers=2, progress=True, console=Console(file=log)
+    )
+    assert log.getvalue().startswith("  caching 9/9 images in ")  # a plain line off a terminal
     serial = build_cache(paths, PreprocessSettings(12), cache_dir=tmp_path / "serial", workers=1)
     np.testing.assert_array_equal(np.asarray(pooled.arrays), np.asarray(serial.arrays))
     assert pooled.readable.tolist() == serial.readable.tolist() == [True] * 4 + [False] + [True] * 4

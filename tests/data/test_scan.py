@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import pytest
 from conftest import write_image
+from rich.console import Console
 
 from medclass.data import scan
 from medclass.data.scan import FileInfo, scan_files
@@ -83,3 +85,27 @@ def test_process_pool_gives_the_same_result(tmp_path: Path, monkeypatch: pytest.
     pooled = scan_files(paths, cache_dir=tmp_path / "c1", workers=2)
     single = scan_files(paths, cache_dir=tmp_path / "c2", workers=1)
     assert pooled == single
+
+
+def test_progress_is_a_bar_in_a_terminal_and_plain_lines_in_a_log(tmp_path: Path) -> None:
+    files = [write_image(tmp_path / f"img{i}.png", seed=i) for i in range(5)]
+    log = io.StringIO()
+    scan_files(files, cache_dir=tmp_path / "cache", progress=True, console=Console(file=log, width=120))
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("  hashing 5/5 files in ") and lines[0].endswith(" s")
+    assert lines[1].startswith("  decoding 5/5 files in ")
+    assert "\x1b" not in log.getvalue()
+    # A second scan decodes nothing: no decoding line.
+    log = io.StringIO()
+    scan_files(files, cache_dir=tmp_path / "cache", progress=True, console=Console(file=log, width=120))
+    assert [line.split(" in ")[0] for line in log.getvalue().splitlines()] == ["  hashing 5/5 files"]
+    # In a terminal: a transient bar with the count and the time left, no plain lines.
+    screen = io.StringIO()
+    terminal = Console(file=screen, width=120, force_terminal=True)
+    scan_files(files, cache_dir=tmp_path / "other", progress=True, console=terminal)
+    assert "hashing" in screen.getvalue() and "5/5" in screen.getvalue() and "eta" in screen.getvalue()
+    assert "files in" not in screen.getvalue()
+    # Without progress nothing is printed.
+    quiet = io.StringIO()
+    scan_files(files, cache_dir=tmp_path / "c3", console=Console(file=quiet))
+    assert quiet.getvalue() == ""

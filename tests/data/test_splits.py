@@ -138,6 +138,12 @@ def test_sorted_id_takes_the_first_files_by_natural_name_order(tmp_path: Path) -
         rows = table[table["label"] == label]
         assert {Path(p).name for p in rows.loc[rows["split"] == "test", "path"]} == expected
         assert abs((rows["split"] == "val").sum() - n * 0.2) < 1
+    # Each class's files per split, as ranges of the natural name order (img2 before img10).
+    notes = [n for n in table.attrs["notes"] if n.startswith("sorted-id healthy:")]
+    assert len(notes) == 1 and notes[0].startswith(
+        "sorted-id healthy: test img1.png-img5.png (5); val 5 files"
+    )
+    assert any(n.startswith("sorted-id tb: test img1.png-img2.png (2); val ") for n in table.attrs["notes"])
     # Deterministic test set, whatever the seed; val changes with the seed.
     other, _ = _split(root, tmp_path, seed=5, strategy="sorted-id", test_frac=0.2, val_frac=0.2)
     assert set(other.loc[other["split"] == "test", "path"]) == set(
@@ -152,6 +158,10 @@ def test_sorted_id_pulls_copies_of_test_images_into_test(tmp_path: Path) -> None
     test = {Path(p).name for p in table.loc[(table["split"] == "test") & (table["label"] == "a"), "path"]}
     assert test == {"img1.png", "img2.png", "img9999.png"}
     assert any("joined the test set" in n for n in table.attrs["notes"])
+    assert (
+        "sorted-id a: test 3 files in 2 runs: img1.png-img2.png, img9999.png; train img3.png-img10.png (8)"
+        in (table.attrs["notes"])
+    )
     verbatim, _ = _split(
         root, tmp_path, strategy="sorted-id", test_frac=0.2, val_frac=0.0, allow_duplicate_leakage=True
     )

@@ -89,8 +89,9 @@ def test_mc_dropout_spreads_only_with_real_dropout_and_is_seeded(files: list[str
     assert first.passes == 5 and first.dropout_layers == 1 and (first.std > 0).any()
     np.testing.assert_array_equal(first.probs, dropped.predict_files(files, mc_dropout=5, seed=3).probs)
     assert not dropped.model.training  # modes restored
-    none = Predictor(_net(3, dropout=0.0), _meta(["a", "b", "c"])).predict_files(files, mc_dropout=5)
-    assert none.dropout_layers == 0 and (none.std == 0).all()
+    # Without a dropout layer every pass would be the same: refused, with the setting that adds one.
+    with pytest.raises(ConfigError, match=r"no dropout layer.*--set model.drop_rate=0.2"):
+        Predictor(_net(3, dropout=0.0), _meta(["a", "b", "c"])).predict_files(files, mc_dropout=5)
 
 
 def test_tta_one_view_equals_plain_and_more_views_differ(files: list[str]) -> None:

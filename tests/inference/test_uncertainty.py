@@ -183,7 +183,7 @@ def test_mc_dropout_predict_columns_and_flagging(run: Path, images: list[str], t
     assert saved["error"].iloc[-1] != "" and saved["path"].iloc[-1] == str(broken)
 
 
-def test_mc_dropout_without_dropout_has_exactly_zero_spread(run: Path, images: list[str]) -> None:
+def test_mc_dropout_without_dropout_is_refused(run: Path, images: list[str]) -> None:
     model, meta = load_for_inference(run)
     assert len(dropout_layers(model)) >= 2
     for module in model.modules():
@@ -191,10 +191,12 @@ def test_mc_dropout_without_dropout_has_exactly_zero_spread(run: Path, images: l
             module.p = 0.0
     # A Dropout(p=0) drops nothing: it is not counted as a dropout layer (a default ResNet-18 holds one).
     assert dropout_layers(model) == []
-    result = uncertain_inference(model, meta, images, mc_dropout=5)
-    assert result.dropout_layers == 0 and (result.std == 0).all()
-    combined = uncertain_inference(model, meta, images, mc_dropout=3, tta=2)
-    assert combined.passes == 6
+    # Passes through it would be identical (spread 0, plain entropy): an error, not a silent estimate.
+    with pytest.raises(ConfigError, match=r"no dropout layer.*--set model.drop_rate=0.2"):
+        uncertain_inference(model, meta, images, mc_dropout=5)
+    with pytest.raises(ConfigError, match="no dropout layer"):
+        uncertain_inference(model, meta, images, mc_dropout=3, tta=2)
+    assert uncertain_inference(model, meta, images, tta=2).passes == 2  # TTA alone needs no dropout
 
 
 def test_flag_alone_uses_the_plain_entropy_and_bad_values_are_refused(run: Path, images: list[str]) -> None:

@@ -3,44 +3,21 @@ embedded image and the metric table. Playwright's own browser download is never 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM_ARGS, require_chromium
 from PIL import Image
 from reporting.test_html import make_run_folder
-from requirements_gate import missing
 
 from medclass.reporting.figures import write_run_figures
 from medclass.reporting.run_report import write_report
 from medclass.runs import load_run
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # root in a container has no user namespace for the sandbox
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-
-def chromium_path() -> str | None:
-    """The system Chromium (``/usr/bin/chromium`` or ``chromium`` on PATH)."""
-    if Path("/usr/bin/chromium").is_file():
-        return "/usr/bin/chromium"
-    return shutil.which("chromium")
-
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    path = chromium_path()
-    if path is None:
-        missing("Chromium not installed (/usr/bin/chromium); `bash scripts/install-sysdeps.sh` installs it")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing("the playwright Python package is not installed (pip install -e '.[dev]')")
-    return path
+    return require_chromium()
 
 
 def test_report_renders_in_headless_chromium(chromium: str, tmp_path: Path) -> None:

@@ -150,6 +150,7 @@ def evaluate(
         out = default_output(source, data, split, epoch)
     checkpoint = resolve_checkpoint(source, epoch)
     predictor = Predictor.load(checkpoint)
+    predictor.check_mc_dropout(mc_dropout or 0)  # before any work: a model without dropout is refused
     meta = predictor.meta
     decision = stored_decision(checkpoint, meta)
     val = validation_logits(source, predictor)
@@ -243,7 +244,7 @@ def referral_evaluation(
         out: CSV path for the curve (default ``RUN_DIR/referral.csv``; next to a loose checkpoint).
         batch_size: images per pass.
         seed: seed of the dropout masks.
-        console: where a note goes when the model has no dropout layer.
+        console: unused (kept for callers that pass one).
 
     Returns:
         ``{"passes", "n", "dropout_layers", "checkpoint", "split", "data", "csv", "mean_entropy",
@@ -251,22 +252,20 @@ def referral_evaluation(
         for 0 and each of ``fractions``, and ``"accuracy": {"0": a0, "0.1": a10, ...}``.
 
     Raises:
-        ConfigError: ``passes < 1`` or a fraction outside [0, 1).
+        ConfigError: ``passes < 1``, a fraction outside [0, 1), or a model without a dropout layer.
     """
     if passes < 1:
         raise ConfigError(f"--mc-dropout {passes}: needs at least 1 pass")
     bad = [f for f in fractions if not 0 <= f < 1]
     if bad:
         raise ConfigError(f"referral fraction {bad[0]}: must be in [0, 1)")
-    console = console or default_console()
     checkpoint = resolve_checkpoint(source, epoch)
     predictor = Predictor.load(checkpoint)
+    predictor.check_mc_dropout(passes)
     paths, labels = labelled_files(source, predictor.meta, data, split)
     result, y_true = predictor.predict_labelled(
         paths, labels, mc_dropout=passes, batch_size=batch_size, seed=seed
     )
-    if result.dropout_layers == 0:
-        console.print("[yellow]note:[/] the model has no dropout layer: every MC-dropout pass is identical")
     curve = referral_curve(result.predicted == y_true, result.entropy)
     if out is None:
         try:

@@ -4,8 +4,10 @@
   model actually sees;
 * ``plots/feature_maps.png``: activations of the best model's stages (``explain.targets.stage_layers``, e.g.
   ResNet layer1-4, every block of a custom CNN) for one test image, captured with forward hooks;
+* ``plots/error_gradcam.png``: the most confident test errors, each beside the Grad-CAM of the class it was
+  taken for (explain's default method at its default layer): where the model looked when it was wrong;
 * ``model_profile.json``: parameters and multiply-adds of the model at its input size;
-* ``plots/model_artifacts.json``: which images the two figures show.
+* ``plots/model_artifacts.json``: which images the figures show (and why one was not drawn).
 
 Everything is rebuilt from the run folder (config, splits, best checkpoint), so ``medclass report`` can add
 what an older run lacks, and ``train`` calls the same code at its end.
@@ -28,26 +30,33 @@ from medclass.data.preprocess import load_preprocessed
 from medclass.data.readers import UnreadableImage
 from medclass.data.splits import read_splits
 from medclass.explain.feature_maps import capture_activations
+from medclass.explain.methods import DEFAULT_METHOD, explanation_maps, plan_explanation
+from medclass.explain.overlay import save_overlay_pairs
 from medclass.inference.checkpoint import CheckpointMeta, load_for_inference
-from medclass.inference.inputs import eval_transform, preprocess_settings
+from medclass.inference.inputs import eval_transform, load_images, preprocess_settings
 from medclass.models.profile import MAC_CONVENTION, count_macs, count_parameters
 from medclass.reporting import plots
-from medclass.reporting.build import AUGMENTED_FIGURE, FEATURE_MAPS_FIGURE
+from medclass.reporting.build import AUGMENTED_FIGURE, ERROR_CAMS_FIGURE, FEATURE_MAPS_FIGURE
 from medclass.runs import (
     ARTIFACTS_INFO_FILE,
     CONFIG_FILE,
     MODEL_PROFILE_FILE,
     PLOTS_DIR,
     SPLITS_FILE,
+    TEST_PREDICTIONS_FILE,
     training_view,
 )
-from medclass.transforms.pipelines import TrainTransform
+from medclass.transforms.pipelines import TrainTransform, describe_augment
 from medclass.transforms.tensor import to_chw_tensor
 from medclass.utils.console import default_console
+from medclass.utils.errors import MedclassError
 from medclass.utils.io import read_json, write_json
 
 AUGMENTED_FILE = f"{AUGMENTED_FIGURE}.png"
 FEATURE_MAPS_FILE = f"{FEATURE_MAPS_FIGURE}.png"
+ERROR_CAMS_FILE = f"{ERROR_CAMS_FIGURE}.png"
+# Test errors in the Grad-CAM panel.
+N_ERROR_CAMS = 6
 
 
 def pick_per_class(table: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -143,14 +152,74 @@ def draw_augmented(
         for file, label in zip(rows["path"], rows["label"], strict=True)
         for title in (f"{Path(file).name}\n{label}: original", "augmented")
     ]
-    figure = plots.plot_image_grid(
-        views,
-        titles,
-        path,
-        ncols=6,
-        title=f"Training augmentation ({config.augment.preset} preset): originals beside what the model sees",
+    described = describe_augment(config.augment)
+    title = f"Training augmentation, {described}\noriginals beside what the model sees"
+    figure = plots.plot_image_grid(views, titles, path, ncols=6, title=title)
+    return figure, {
+        "images": list(rows["path"]),
+        "augment": config.augment.preset,
+        "augmentations": described,
+    }
+
+
+def draw_error_cams(
+    run_dir: Path, model: nn.Module, meta: CheckpointMeta, n: int, path: Path
+) -> tuple[Path | None, dict[str, Any]]:
+    """The ``n`` most confident test errors (predictions_test.csv), each beside the map of explain's default
+    method (Grad-CAM at the layer chosen by resolution) for the class it was taken for; the figure (None when
+    there is nothing to show) and its record (the images, method and layer, or the reason)."""
+    file = run_dir / TEST_PREDICTIONS_FILE
+    if not file.is_file():
+        return None, {"images": [], "reason": f"no {TEST_PREDICTIONS_FILE}"}
+    table = pd.read_csv(file, keep_default_na=False)
+    wrong = table[table["label"].astype(str) != table["prediction"].astype(str)]
+    wrong = wrong.sort_values("confidence", ascending=False, kind="stable").head(n)
+    if not len(wrong):
+        return None, {"images": [], "reason": "no test errors"}
+    images = load_images(list(wrong["path"]), meta)
+    rows = wrong[~wrong["path"].isin(list(images.failures))]
+    if not len(rows):
+        return None, {"images": [], "reason": "the test images of the errors cannot be read"}
+    plan = plan_explanation(model, meta, DEFAULT_METHOD, None, None)
+    targets = [meta.classes.index(str(c)) for c in rows["prediction"]]
+    inputs = images.tensor(range(len(images.rows)), meta)
+    maps, _ = explanation_maps(model, inputs, targets, plan.method, plan.layer, plan.baseline)
+    titles = [
+        f"{Path(p).name}\ntrue {t}, predicted {c} ({float(q):.0%})"
+        for p, t, c, q in zip(
+            rows["path"], rows["label"], rows["prediction"], rows["confidence"], strict=True
+        )
+    ]
+    title = (
+        f"The {len(rows)} most confident test errors: {plan.method} of the predicted class at "
+        f"{plan.layer_name}, beside each image"
     )
-    return figure, {"images": list(rows["path"]), "augment": config.augment.preset}
+    pixels = [images.pixels(i) for i in range(len(images.rows))]
+    figure = save_overlay_pairs(pixels, list(maps), titles, path, title)
+    record = {"images": list(rows["path"]), "method": plan.method, "layer": plan.layer_name}
+    return figure, record
+
+
+def error_cams_step(
+    run_dir: Path,
+    model: nn.Module,
+    meta: CheckpointMeta,
+    info: dict[str, Any],
+    only_missing: bool,
+    console: Console,
+) -> Path | None:
+    """Draw the error Grad-CAM panel (unless ``only_missing`` and it was drawn or skipped before) and record
+    it in ``info``; a model Grad-CAM cannot explain is a note, not a failure of the report."""
+    path = run_dir / PLOTS_DIR / ERROR_CAMS_FILE
+    if only_missing and (path.is_file() or ERROR_CAMS_FIGURE in info):
+        return path if path.is_file() else None
+    try:
+        drawn, info[ERROR_CAMS_FIGURE] = draw_error_cams(run_dir, model, meta, N_ERROR_CAMS, path)
+    except (MedclassError, ValueError) as exc:
+        console.print(f"[yellow]Grad-CAM of the test errors skipped: {exc}[/]")
+        info[ERROR_CAMS_FIGURE] = {"images": [], "reason": str(exc)}
+        return None
+    return drawn
 
 
 def write_model_figures(
@@ -160,7 +229,8 @@ def write_model_figures(
     only_missing: bool = False,
     console: Console | None = None,
 ) -> dict[str, Path]:
-    """Write the augmented-sample grid, the feature-map grid and the model profile of a run.
+    """Write the augmented-sample grid, the feature-map grid, the Grad-CAM panel of the test errors and the
+    model profile of a run.
 
     Args:
         run_dir: the run folder (config.yaml, splits.csv, checkpoints/best.ckpt).
@@ -214,6 +284,9 @@ def write_model_figures(
             else:
                 written["feature_maps"] = plots.plot_feature_maps(maps, feature_maps, max_channels=12)
                 info["feature_maps"] = {"image": path, "label": label, "layers": list(maps)}
+    drawn = error_cams_step(run_dir, model, meta, info, only_missing, console)
+    if drawn is not None:
+        written[ERROR_CAMS_FIGURE] = drawn
     if info:
         write_json(info_path, info)
         written["info"] = info_path

@@ -13,65 +13,98 @@ from fastapi import FastAPI
 from medclass.explain.web import gradcam_pngs
 from medclass.inference.bundle import is_bundle, read_bundle_info
 from medclass.inference.runner import Predictor
-from medclass.runs import TEST_METRICS_FILE, resolve_checkpoint, run_dir_of
+from medclass.reporting.tables import Estimate, headline_rows, per_class_rows
+from medclass.runs import load_run, resolve_checkpoint, run_dir_of
 from medclass.serving.app import ServeSettings, create_app
 from medclass.serving.export import export_model
+from medclass.serving.settings import log_config
 from medclass.utils.errors import ConfigError
 
 BACKENDS = ("torch", "onnx")
 ENV_ARGS = "MEDCLASS_SERVE_ARGS"
-CARD_METRICS = ("accuracy", "balanced_accuracy", "auroc", "macro_f1", "sensitivity", "specificity")
+CARD_SKIP = ("Weighted F1",)  # the card stays short; the report has every metric
+
+
+def _training_data(report: dict[str, Any] | None) -> str | None:
+    """``253 images (train 165, val 37, test 51)`` from a run's data report."""
+    counts = (report or {}).get("counts") or {}
+    if not counts:
+        return None
+    per_split = {split: sum(by_class.values()) for split, by_class in counts.items()}
+    splits = ", ".join(f"{s} {per_split[s]}" for s in ("train", "val", "test") if s in per_split)
+    return f"{sum(per_split.values())} images ({splits})"
 
 
 def model_card(source: Path) -> dict[str, Any]:
-    """Test metrics (with 95% CIs where stored) of the run behind ``source``, for ``/v1/model``."""
-    run = Path(read_bundle_info(source).get("source_run") or "") if is_bundle(source) else None
+    """What the web page shows about the model: the run, its data and test metrics with 95% CIs.
+
+    Read from the run behind ``source`` (a run folder, a checkpoint in one, or a bundle's ``source_run``); a bare
+    checkpoint or a bundle moved away from its run has no card (``{}``).
+    """
+    run_dir = Path(read_bundle_info(source).get("source_run") or "") if is_bundle(source) else None
     try:
-        run = run or run_dir_of(source)
-        metrics = json.loads((run / TEST_METRICS_FILE).read_text(encoding="utf-8"))
-    except Exception:  # a bare checkpoint or a bundle moved away from its run: no card
+        run = load_run(run_dir or run_dir_of(source))
+    except Exception:  # no run folder behind the model: no card
         return {}
-    card: dict[str, Any] = {"run": run.name}
-    flat = metrics.get("metrics", metrics) if isinstance(metrics, dict) else {}
-    for key in CARD_METRICS:
-        value = flat.get(key)
-        if isinstance(value, int | float):
-            low, high = flat.get(f"{key}_ci_low"), flat.get(f"{key}_ci_high")
-            ci = (
-                f" (95% CI {low:.3f}-{high:.3f})"
-                if isinstance(low, float) and isinstance(high, float)
-                else ""
-            )
-            card[f"test {key}"] = f"{value:.3f}{ci}"
+    card: dict[str, Any] = {"run": run.name, "training_data": _training_data(run.data_report)}
+    metrics = run.test_metrics or {}
+    card["test_images"] = metrics.get("n")
+    shown = {label: e.text(3) for label, e in headline_rows(metrics) if label not in CARD_SKIP}
+    clinical = metrics.get("clinical") or {}
+    if clinical.get("positive_class"):  # binary: sensitivity/specificity at the operating point served
+        for key in ("sensitivity", "specificity"):
+            entry = clinical.get(key) or {}
+            estimate = Estimate(entry.get("value"), entry.get("ci_low"), entry.get("ci_high"))
+            shown[f"{key.capitalize()} ({clinical['positive_class']})"] = estimate.text(3)
+    else:
+        for name, _, cells in per_class_rows(metrics):
+            shown[f"Sensitivity ({name})"] = cells["sensitivity"].text(3)
+    card["test_metrics"] = shown
     return card
+
+
+def check_source(source: str | Path, backend: str | None) -> None:
+    """Fail with a one-line error before any model loads or worker starts.
+
+    Raises:
+        ConfigError: an unknown backend, or a bundle whose runtime is not the one asked for.
+        RunDirError: ``source`` is neither a bundle nor a run folder or checkpoint.
+    """
+    source = Path(source)
+    if backend not in (None, *BACKENDS):
+        raise ConfigError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
+    if not is_bundle(source):
+        resolve_checkpoint(source)
+        return
+    fmt = read_bundle_info(source)["format"]
+    if (backend == "torch" and fmt == "onnx") or (backend == "onnx" and fmt != "onnx"):
+        raise ConfigError(
+            f"{source}: a {fmt} bundle; give the run folder to serve it with --backend {backend}"
+        )
 
 
 def load_predictor(source: str | Path, backend: str | None, workdir: Path) -> Predictor:
     """The predictor to serve: a bundle as exported, a run in PyTorch or exported to ONNX into ``workdir``."""
-    source = Path(source)
-    if backend not in (None, *BACKENDS):
-        raise ConfigError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
-    if is_bundle(source):
-        fmt = read_bundle_info(source)["format"]
-        if (backend == "torch" and fmt == "onnx") or (backend == "onnx" and fmt != "onnx"):
-            raise ConfigError(
-                f"{source}: a {fmt} bundle; give the run folder to serve it with --backend {backend}"
-            )
-        return Predictor.load(source)
-    resolve_checkpoint(source)
-    if backend == "onnx":
+    check_source(source, backend)
+    if backend == "onnx" and not is_bundle(source):
         export_model(source, "onnx", workdir)
         return Predictor.load(workdir)
     return Predictor.load(source)
 
 
 def build_app(
-    source: str | Path, backend: str | None = None, settings: ServeSettings | None = None
+    source: str | Path,
+    backend: str | None = None,
+    settings: ServeSettings | None = None,
+    name: str | None = None,
 ) -> FastAPI:
-    """The app serving ``source`` (run folder, checkpoint or bundle folder); the model loads now."""
+    """The app serving ``source`` (run folder, checkpoint or bundle folder); the model loads now.
+
+    ``name`` is the model's name in the API (default: the folder name of ``source``).
+    """
     workdir = Path(tempfile.mkdtemp(prefix="medclass-serve-"))
     predictor = load_predictor(source, backend, workdir)
-    name = Path(source).resolve().name
+    name = name or Path(source).resolve().name
     app = create_app(predictor, settings, name=name, explainer=gradcam_pngs)
     app.state.card = model_card(Path(source))
     return app
@@ -80,7 +113,26 @@ def build_app(
 def app_from_env() -> FastAPI:
     """The app described by ``$MEDCLASS_SERVE_ARGS`` (how uvicorn's worker processes build it)."""
     args = json.loads(os.environ[ENV_ARGS])
-    return build_app(args["source"], args["backend"], ServeSettings(api_key=args["api_key"]))
+    settings = ServeSettings(api_key=args["api_key"])
+    return build_app(args["source"], args["backend"], settings, name=args["name"])
+
+
+def _serve_workers(source: Path, backend: str | None, key: str | None, workers: int, **where: Any) -> None:
+    """uvicorn's multi-process mode: each worker builds the app from ``$MEDCLASS_SERVE_ARGS`` (an app object
+    cannot be handed to worker processes). A run served with ONNX is exported once, here, not per worker."""
+    import uvicorn
+
+    name = source.resolve().name
+    if backend == "onnx" and not is_bundle(source):
+        bundle = Path(tempfile.mkdtemp(prefix="medclass-serve-"))
+        export_model(source, "onnx", bundle)
+        source, backend = bundle, None
+    os.environ[ENV_ARGS] = json.dumps(
+        {"source": str(source), "backend": backend, "api_key": key, "name": name}
+    )
+    uvicorn.run(
+        "medclass.api.serve:app_from_env", factory=True, workers=workers, log_config=log_config(), **where
+    )
 
 
 def read_api_key(path: str | Path) -> str:
@@ -110,9 +162,9 @@ def serve(
     import uvicorn
 
     key = read_api_key(api_key_file) if api_key_file else None
+    check_source(source, backend)
     if workers > 1:
-        os.environ[ENV_ARGS] = json.dumps({"source": str(source), "backend": backend, "api_key": key})
-        uvicorn.run("medclass.api.serve:app_from_env", factory=True, host=host, port=port, workers=workers)
+        _serve_workers(Path(source), backend, key, workers, host=host, port=port)
         return
     app = build_app(source, backend, ServeSettings(api_key=key))
-    uvicorn.run(app, host=host, port=port, log_config=None)
+    uvicorn.run(app, host=host, port=port, log_config=log_config())

@@ -30,6 +30,7 @@ from medclass.runs import (
     TEST_METRICS_FILE,
     TEST_PREDICTIONS_FILE,
     RunLayout,
+    check_output_dir,
     prepare_output_dir,
     resolve_run_dir,
 )
@@ -176,7 +177,7 @@ def refit_model(
     layout = RunLayout(run_dir)
     layout.refit.mkdir(exist_ok=True)
     seed_everything(config.seed)
-    fit(build_module(refit_config, datamodule), datamodule, refit_config, layout.refit)
+    fit(build_module(refit_config, datamodule), datamodule, refit_config, layout.refit, console=console)
     layout.best_checkpoint.replace(layout.first_fit_checkpoint)
     final = keep_for_inference(
         RunLayout(layout.refit).last_checkpoint, layout.best_checkpoint, fitted.decision
@@ -204,8 +205,9 @@ def finish_run(run_dir: Path, best: Path, config: Config, console: Console) -> N
         console.print(f"[bold yellow]report not written:[/] {exc}\n  retry with: medclass report {run_dir}")
 
 
-def check_before_start(config: Config, resume: bool, run_dir: Path) -> None:
-    """Cheap checks that must pass before anything is written: the model name, the data path, resumability.
+def check_before_start(config: Config, resume: bool, run_dir: Path, overwrite: bool = False) -> None:
+    """Cheap checks that must pass before the data is scanned: the model name, the data and splits paths,
+    the output folder (may it be written as asked?), resumability. Nothing is written.
 
     Raises:
         ConfigError, DataError, RunDirError: naming the key, path or file.
@@ -217,8 +219,35 @@ def check_before_start(config: Config, resume: bool, run_dir: Path) -> None:
     if config.data.test_path and not Path(config.data.test_path).exists():
         raise DataError(f"data.test_path / --test-data {config.data.test_path}: no such folder or CSV file")
     check_test_data_strategy(config)
+    if config.split.splits_file and not Path(config.split.splits_file).is_file():
+        raise DataError(f"split.splits_file / --splits {config.split.splits_file}: no such file")
+    check_output_dir(
+        run_dir, "run", overwrite=overwrite, resume=resume, protected=protected_paths(config), legacy=LEGACY
+    )
     if resume and not RunLayout(run_dir).last_checkpoint.is_file():
         raise RunDirError(f"{run_dir}: nothing to resume (no checkpoints/last.ckpt)")
+
+
+def protected_paths(config: Config) -> list[str]:
+    """Folders a run folder must not be, contain or lie in: the data (and the separate test data)."""
+    return [p for p in (config.data.path, config.data.test_path) if p]
+
+
+# An entry that marks a run folder written before run.json existed.
+LEGACY = (CONFIG_FILE,)
+
+
+def claim_run_dir(run_dir: Path, config: Config, overwrite: bool, resume: bool, console: Console) -> None:
+    """Create (or take over) the run folder and write its config; says where it is."""
+    claimed = prepare_output_dir(
+        run_dir, "run", overwrite=overwrite, resume=resume, protected=protected_paths(config), legacy=LEGACY
+    )
+    console.print(f"run folder: {run_dir}")
+    if claimed.kept:
+        console.print(
+            f"[yellow]kept {len(claimed.kept)} file(s) medclass did not write:[/] {', '.join(claimed.kept)}"
+        )
+    save_config(config, run_dir / CONFIG_FILE)
 
 
 def train(
@@ -243,26 +272,19 @@ def train(
     """
     console = console or default_console()
     run_dir = resolve_run_dir(config)
-    check_before_start(config, resume, run_dir)
-    protected = [p for p in (config.data.path, config.data.test_path) if p]
-    claimed = prepare_output_dir(
-        run_dir, "run", overwrite=overwrite, resume=resume, protected=protected, legacy=(CONFIG_FILE,)
-    )
-    console.print(f"run folder: {run_dir}")
-    if claimed.kept:
-        console.print(
-            f"[yellow]kept {len(claimed.kept)} file(s) medclass did not write:[/] {', '.join(claimed.kept)}"
-        )
-    save_config(config, run_dir / CONFIG_FILE)
+    check_before_start(config, resume, run_dir, overwrite)
     seed_everything(config.seed)
-    data = prepare_data(config, run_dir, reuse_splits=resume, console=console)
+    # The data is scanned, split and checked before the run folder exists: bad data leaves nothing behind.
+    data = prepare_data(config, run_dir, reuse_splits=resume, console=console, write=False)
     datamodule = build_datamodule(config, data)
     positive_class_of(config, datamodule)  # a bad evaluation.positive_class fails before training
+    claim_run_dir(run_dir, config, overwrite, resume, console)
+    data.write(run_dir, splits=not resume)
     counts = split_counts(data.training_table(config.split))
     describe_choices(config, data.report, counts, data.classes, datamodule.num_workers, console)
     module = build_module(config, datamodule)
     loggers = build_loggers(config, run_dir)
-    best = fit(module, datamodule, config, run_dir, resume=resume, callbacks=callbacks, loggers=loggers)
+    best = fit(module, datamodule, config, run_dir, resume, callbacks, loggers, console)
     fitted = fit_val_decision(best, datamodule, config)
     describe_decision(fitted.decision, console)
     refit: dict[str, Any] = {}

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from medclass.cli.base import console, err_console
+from medclass.cli.base import console
 from medclass.cli.options import OverwriteFileOpt
 
 
@@ -63,10 +63,6 @@ def predict(
         overwrite=overwrite,
     )
     errors = int((table["error"] != "").sum())
-    if table.attrs.get("dropout_layers") == 0:
-        err_console.print(
-            "note: the model has no dropout layer, so every MC-dropout pass is identical (std 0)"
-        )
     if out is None:
         console.print(table.to_string(index=False, max_rows=50))
     else:

@@ -303,7 +303,9 @@ class TrainerConfig(Section):
         description="After the first fit, train again on train+val for the best epoch count and evaluate "
         "that model on test.",
     )
-    progress_bar: bool = True
+    progress_bar: bool = Field(
+        True, description="The progress display in a terminal (a log or a pipe gets plain epoch lines)."
+    )
 
 
 class CheckpointConfig(Section):

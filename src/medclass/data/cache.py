@@ -26,21 +26,23 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.lib.format import open_memmap
+from rich.console import Console
 
 from medclass.data.files import file_md5 as hash_file
 from medclass.data.preprocess import PreprocessSettings, load_preprocessed
 from medclass.data.readers import UnreadableImage
+from medclass.utils.console import default_console
 from medclass.utils.io import read_json, write_json
 from medclass.utils.paths import cache_dir as default_cache_dir
+from medclass.utils.progress import progress_task
 
 # Bump when the readers or the preprocessing change the pixels they produce, to invalidate old entries.
 CACHE_VERSION = 2
@@ -161,18 +163,11 @@ def _decode_chunk(
         del arrays
 
 
-@contextmanager
-def _progress_bar(enabled: bool, total: int, description: str) -> Iterator[Any]:
-    if not enabled:
-        yield lambda n: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
-    ) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
+def _progress(console: Console | None, n: int) -> contextlib.AbstractContextManager:
+    """The progress of decoding ``n`` images into the cache (nothing when ``console`` is None)."""
+    if console is None:
+        return contextlib.nullcontext(lambda k: None)
+    return progress_task("caching", n, console, unit="images")
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -183,13 +178,13 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 
 
 def _decode_all(
-    tmp: Path, paths: list[str], settings: PreprocessSettings, workers: int, progress: bool
+    tmp: Path, paths: list[str], settings: PreprocessSettings, workers: int, progress: Console | None
 ) -> list[str | None]:
     n = len(paths)
     reasons: list[str | None] = [None] * n
     if workers <= 1 or n < SERIAL_BELOW:
         step = 32
-        with _progress_bar(progress, n, "Decoding images") as advance:
+        with _progress(progress, n) as advance:
             for start in range(0, n, step):
                 chunk = _decode_chunk(str(tmp), start, paths[start : start + step], settings)
                 reasons[start : start + len(chunk)] = chunk
@@ -202,7 +197,7 @@ def _decode_all(
             pool.submit(_decode_chunk, str(tmp), start, paths[start : start + step], settings): start
             for start in range(0, n, step)
         }
-        with _progress_bar(progress, n, "Decoding images") as advance:
+        with _progress(progress, n) as advance:
             for future in as_completed(futures):
                 start = futures[future]
                 chunk = future.result()
@@ -253,6 +248,7 @@ def build_cache(
     workers: int | None = None,
     progress: bool = False,
     digests: Sequence[str | None] | None = None,
+    console: Console | None = None,
 ) -> ImageCache:
     """Preprocess every file once into a memory-mapped array, or reuse the entry made earlier.
 
@@ -261,9 +257,11 @@ def build_cache(
         settings: Preprocessing (see :func:`medclass.data.preprocess.load_preprocessed`).
         cache_dir: Cache folder; default ``$MEDCLASS_CACHE_DIR`` or ``~/.cache/medclass``.
         workers: Decoding processes; default ``min(CPUs, 8)``. 1 (or fewer than 64 files) decodes in-process.
-        progress: Show a rich progress bar while decoding.
+        progress: Show the progress of decoding (:mod:`medclass.utils.progress`: a bar in a terminal, plain
+            lines in a log).
         digests: The files' MD5s when the caller has them already (a scan computed them), so the files
             are not read twice; ``None`` or ``""`` for a file that could not be read.
+        console: Where the progress goes (default: standard output).
 
     Returns:
         An :class:`ImageCache`; unreadable files have ``readable[i] = False``, zeros and a reason.
@@ -299,7 +297,8 @@ def build_cache(
     try:
         arrays = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, channels))
         del arrays  # created (zero-filled); the decoders open it themselves
-        reasons = _decode_all(tmp, paths, settings, workers, progress)
+        shown = (console or default_console()) if progress else None
+        reasons = _decode_all(tmp, paths, settings, workers, shown)
         os.replace(tmp, npy)
     except BaseException:
         tmp.unlink(missing_ok=True)

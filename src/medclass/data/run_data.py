@@ -26,11 +26,12 @@ from medclass.utils.io import write_json
 
 
 def split_index(
-    config: Config, index: DataIndex, progress: bool = False
+    config: Config, index: DataIndex, progress: bool = False, console: Console | None = None
 ) -> tuple[pd.DataFrame, list[FileInfo]]:
     """Scan the files of ``index`` (hashes, readability, perceptual hashes) and split them as ``config.split``
     says; returns the splits table and the scan results."""
-    infos = scan_files([s.path for s in index.samples], cache_dir=config.data.cache_dir, progress=progress)
+    paths = [s.path for s in index.samples]
+    infos = scan_files(paths, cache_dir=config.data.cache_dir, progress=progress, console=console)
     return make_splits(index, infos, config.split, split_seed(config)), infos
 
 
@@ -57,9 +58,19 @@ class PreparedData:
     def _readable(self, path: str) -> bool:
         return bool(self.cache.readable[self.cache.index_of(path)])
 
+    def write(self, run_dir: Path, splits: bool = True) -> None:
+        """Write data_report.json and (``splits``) splits.csv into ``run_dir``."""
+        if splits:
+            write_splits(self.table, run_dir / SPLITS_FILE)
+        write_json(run_dir / DATA_REPORT_FILE, self.report)
+
 
 def prepare_data(
-    config: Config, run_dir: Path | None = None, reuse_splits: bool = False, console: Console | None = None
+    config: Config,
+    run_dir: Path | None = None,
+    reuse_splits: bool = False,
+    console: Console | None = None,
+    write: bool = True,
 ) -> PreparedData:
     """Discover the data, split it (or read the splits), fill the cache and write splits.csv/data_report.json.
 
@@ -68,6 +79,8 @@ def prepare_data(
         run_dir: where splits.csv and data_report.json go (None: nowhere).
         reuse_splits: read ``run_dir/splits.csv`` instead of splitting again (resume).
         console: where progress messages go.
+        write: write the two files now; False leaves that to :meth:`PreparedData.write` (a run writes them
+            once its folder is claimed, after the data passed every check).
     """
     console = console or default_console()
     if not config.data.path and not config.split.splits_file:
@@ -87,11 +100,11 @@ def prepare_data(
     console.print(f"scanning {len(index.samples) if index else len(table)} files (hashes, duplicates) ...")
     from_file = table is not None
     if table is None:
-        table, infos = split_index(config, index)
+        table, infos = split_index(config, index, progress=True, console=console)
         for note in table.attrs.get("notes", []):
             console.print(f"[yellow]note:[/] {note}", highlight=False)
     else:
-        infos = scan_files(list(table["path"]), cache_dir=config.data.cache_dir)
+        infos = scan_files(list(table["path"]), config.data.cache_dir, progress=True, console=console)
     readable = {info.path for info in infos if info.readable}
     check_class_splits(
         training_view(table, config.split.fold)[lambda t: t["path"].isin(readable)],
@@ -99,21 +112,22 @@ def prepare_data(
         config.data.min_images_per_class,
         source=data_source(config),
     )
-    if run_dir is not None and not reuse_splits:
-        write_splits(table, run_dir / SPLITS_FILE)
 
     settings = PreprocessSettings.from_config(config.data)
     console.print(f"preprocessing {len(table)} images to {settings.image_size} px (cached) ...")
     md5 = {info.path: info.md5 for info in infos}
     paths = list(table["path"])
     known = [md5[p] for p in paths] if all(p in md5 for p in paths) else None  # the scan read every file once
-    cache = build_cache(paths, settings, cache_dir=config.data.cache_dir, digests=known)
+    cache = build_cache(
+        paths, settings, cache_dir=config.data.cache_dir, digests=known, progress=True, console=console
+    )
     report = data_report(config, index, infos, table, cache)
     if from_file and report["duplicate_leaks"]:
         console.print(f"[yellow]note:[/] {report['duplicate_leaks']}", highlight=False)
-    if run_dir is not None:
-        write_json(run_dir / DATA_REPORT_FILE, report)
-    return PreparedData(classes=list(classes), table=table, cache=cache, report=report)
+    data = PreparedData(classes=list(classes), table=table, cache=cache, report=report)
+    if write and run_dir is not None:
+        data.write(run_dir, splits=not reuse_splits)
+    return data
 
 
 def data_source(config: Config) -> str:

@@ -20,10 +20,12 @@ from pathlib import Path
 import imagehash
 import numpy as np
 from PIL import Image
+from rich.console import Console
 
 from medclass.data.files import file_md5
 from medclass.data.readers import UnreadableImage, image_info, read_image
 from medclass.utils.paths import cache_dir as default_cache_dir
+from medclass.utils.progress import track
 
 # Bump when the decoded facts change (reader rules, hash function): old entries are then ignored.
 SCAN_CACHE_VERSION = 2
@@ -67,6 +69,7 @@ def scan_files(
     cache_dir: str | os.PathLike | None = None,
     workers: int | None = None,
     progress: bool = False,
+    console: Console | None = None,
 ) -> list[FileInfo]:
     """Hash, decode and describe image files, reusing earlier decodes of the same bytes.
 
@@ -74,7 +77,9 @@ def scan_files(
         paths: Files to scan (order kept in the result).
         cache_dir: Folder of the scan store; default :func:`medclass.utils.paths.cache_dir`.
         workers: Decoding processes (default: the CPU count); 1 decodes in this process.
-        progress: Show a progress bar (rich) while hashing and decoding.
+        progress: Show the progress of hashing and decoding (:mod:`medclass.utils.progress`: a bar in a
+            terminal, plain lines in a log).
+        console: Where the progress goes (default: standard output).
 
     Returns:
         One :class:`FileInfo` per path, in the order given.
@@ -86,16 +91,19 @@ def scan_files(
     """
     paths = [str(p) for p in paths]
     store = _Store(Path(default_cache_dir(cache_dir)) / _CACHE_NAME)
-    with _Bar(progress) as bar:
-        hashed = [_md5(p) for p in bar(paths, "hashing")]
-        known = store.get({md5 for md5, _, _ in hashed if md5})
-        # Decode one file per content; its copies take the same result.
-        first_path = {}
-        for path, (md5, _, _) in zip(paths, hashed, strict=True):
-            if md5 and md5 not in known:
-                first_path.setdefault(md5, path)
-        todo = list(first_path.values())
-        decoded = dict(zip(first_path, bar(_decode_all(todo, workers), "decoding", len(todo)), strict=True))
+
+    def bar(items: Iterable, description: str, total: int) -> Iterable:
+        return track(items, description, total, console) if progress else items
+
+    hashed = [_md5(p) for p in bar(paths, "hashing", len(paths))]
+    known = store.get({md5 for md5, _, _ in hashed if md5})
+    # Decode one file per content; its copies take the same result.
+    first_path = {}
+    for path, (md5, _, _) in zip(paths, hashed, strict=True):
+        if md5 and md5 not in known:
+            first_path.setdefault(md5, path)
+    todo = list(first_path.values())
+    decoded = dict(zip(first_path, bar(_decode_all(todo, workers), "decoding", len(todo)), strict=True))
     store.put({md5: d for md5, d in decoded.items() if d[0]})
     facts = {**known, **decoded}
 
@@ -194,28 +202,3 @@ class _Store:
                 db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.Error:
             pass  # a read-only or locked cache folder: the next scan decodes again
-
-
-class _Bar:
-    """Context manager giving ``bar(iterable, description, total=None)``: a rich progress bar or a no-op."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._progress = None
-
-    def __enter__(self):
-        if self.enabled:
-            from rich.progress import Progress
-
-            self._progress = Progress(transient=True)
-            self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
-
-    def __call__(self, items: Iterable, description: str, total: int | None = None) -> Iterable:
-        if self._progress is None:
-            return items
-        return self._progress.track(items, total=total, description=description)

@@ -42,6 +42,7 @@ from medclass.config.schema import DEFAULT_VAL_FRAC, DEFAULT_VAL_FRAC_OF_TRAIN, 
 from medclass.data.checks import leak_note
 from medclass.data.discovery import SPLIT_NAMES, DataIndex
 from medclass.data.duplicates import find_duplicates
+from medclass.data.name_ranges import compact_ranges
 from medclass.data.scan import FileInfo
 from medclass.utils.errors import ConfigError, DataError
 from medclass.utils.io import natural_key
@@ -446,10 +447,7 @@ def _sorted_id_split(
     split = np.full(len(samples), "train", dtype=object)
     for label in np.unique(labels):
         members = np.nonzero(labels == label)[0]
-        order = sorted(
-            members,
-            key=lambda i: (natural_key(Path(samples[i].path).name), natural_key(str(samples[i].path))),
-        )
+        order = sorted(members, key=lambda i: _sorted_id_key(samples[i].path))
         n_test = int(np.floor(len(members) * test_frac + 0.5))
         split[order[:n_test]] = "test"
     # A group (or duplicate component) with a member in test goes to test whole.
@@ -465,7 +463,28 @@ def _sorted_id_split(
     if val_frac > 0 and rest.size:
         share = min(val_frac / (1.0 - test_frac), 1.0)
         split[rest] = _two_way(labels[rest], groups[rest], "val", share, rng)
+    notes.extend(_sorted_id_ranges(samples, labels, split))
     return split
+
+
+def _sorted_id_ranges(samples: Sequence, labels: np.ndarray, split: np.ndarray) -> list[str]:
+    """One note per class: the file names of each split as ranges of the class's natural name order."""
+    notes = []
+    for label in np.unique(labels):
+        order = sorted(np.nonzero(labels == label)[0], key=lambda i: _sorted_id_key(samples[i].path))
+        names = [Path(samples[i].path).name for i in order]
+        parts = [
+            f"{part} {compact_ranges(names, [split[i] == part for i in order])}"
+            for part in ("test", "val", "train")
+            if any(split[i] == part for i in order)
+        ]
+        notes.append(f"sorted-id {label}: " + "; ".join(parts))
+    return notes
+
+
+def _sorted_id_key(path: str) -> tuple:
+    """The sorted-id order: natural order of the file name, then of the whole path."""
+    return natural_key(Path(path).name), natural_key(str(path))
 
 
 def _predefined_split(

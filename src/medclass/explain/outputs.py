@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from medclass.runs import CHECKPOINTS_DIR, prepare_output_dir
+from medclass.runs import CHECKPOINTS_DIR, EXPLANATIONS_DIR, EXPLANATIONS_INDEX_FILE, prepare_output_dir
 from medclass.utils.errors import RunDirError
 
-INDEX_FILE = "explanations.csv"
+INDEX_FILE = EXPLANATIONS_INDEX_FILE
 INDEX_COLUMNS = ["path", "overlay", "map", "method", "layer", "target", "prediction", "confidence", "error"]
 FAITHFULNESS_COLUMNS = ["deletion_auc", "insertion_auc"]
-EXPLANATIONS_DIR = "explanations"
 
 
 def default_out_dir(source: str | Path, method: str) -> Path:

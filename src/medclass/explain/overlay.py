@@ -171,3 +171,48 @@ def save_localisation_grid(
     fig.suptitle(title, fontsize=10)
     fig.subplots_adjust(wspace=0.04, hspace=0.04)
     return _save(fig, path, dpi)
+
+
+def save_overlay_pairs(
+    images: Sequence[np.ndarray],
+    maps: Sequence[np.ndarray],
+    titles: Sequence[str],
+    path: str | os.PathLike,
+    title: str,
+    colorbar: str = CAM_COLORBAR_LABEL,
+    pairs_per_row: int = 3,
+) -> Path:
+    """A grid of pairs: each image as the model saw it, then with its map over it (one colour bar).
+
+    Args:
+        images: uint8 model inputs ``H x W x C``.
+        maps: maps at the images' size (min-max scaled CAMs share the colour scale 0-1).
+        titles: one per pair, above its first image (e.g. file name, true and predicted class).
+        path: PNG to write.
+        title: figure title.
+        colorbar: the colour bar's label.
+        pairs_per_row: pairs in one row.
+    """
+    n = len(images)
+    if not n or not len(maps) == len(titles) == n:
+        raise ValueError("images, maps and titles must be non-empty and of equal length")
+    per_row = min(pairs_per_row, n)
+    nrows = -(-n // per_row)
+    fig = Figure(figsize=(2.0 * 2 * per_row + 0.8, 2.3 * nrows + 0.6), dpi=DPI)
+    axes = np.atleast_2d(fig.subplots(nrows, 2 * per_row, squeeze=False))
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    shown = None
+    for k, (image, heat, label) in enumerate(zip(images, maps, titles, strict=True)):
+        left, right = axes[k // per_row, 2 * (k % per_row)], axes[k // per_row, 2 * (k % per_row) + 1]
+        pixels, image_args = _gray(image)
+        left.imshow(pixels, **image_args)
+        right.imshow(pixels, **image_args)
+        shown = right.imshow(heat, alpha=HEAT_ALPHA, cmap="jet", vmin=0.0, vmax=1.0)
+        left.set_title(label, fontsize=7, loc="left")
+    bar = fig.colorbar(shown, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01)
+    bar.solids.set_alpha(1.0)  # the bar shows the colours, not the see-through overlay
+    bar.set_label(colorbar, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)

@@ -20,12 +20,12 @@ from torch.utils.data import DataLoader
 
 from medclass.config.schema import AugmentConfig
 from medclass.data.datamodule import CachedImageDataset
-from medclass.inference.bundle import is_bundle, load_bundle
+from medclass.inference.bundle import OnnxModule, is_bundle, load_bundle
 from medclass.inference.checkpoint import CheckpointMeta, load_for_inference
 from medclass.inference.decision import decide, probabilities
 from medclass.inference.inputs import CachedImages, eval_transform, load_images, preprocess_settings
 from medclass.inference.passes import summarize_passes
-from medclass.inference.stochastic import dropout_active, stacked_logits
+from medclass.inference.stochastic import dropout_active, dropout_layers, stacked_logits
 from medclass.transforms.pipelines import TrainTransform, eval_safe_augment
 from medclass.utils.errors import ConfigError
 
@@ -177,12 +177,33 @@ class Predictor:
         """
         if mc_dropout < 0 or tta < 0:
             raise ConfigError(f"--mc-dropout {mc_dropout} / --tta {tta}: pass counts must be >= 0")
+        self.check_mc_dropout(mc_dropout)
         plain = self._dataset(images, eval_transform(self.meta))
         if not (mc_dropout or tta):
             logits = self.logits(DataLoader(plain, batch_size=batch_size))
             probs, predicted = self.decide(logits)
             return Predictions(images.paths, probs, predicted, images.failures, logits=logits)
         return self._predict_passes(images, plain, batch_size, mc_dropout, tta, seed)
+
+    def check_mc_dropout(self, passes: int) -> None:
+        """Refuse MC dropout (``passes > 0``) on a model without an active dropout layer: every pass would be
+        the same, the spread 0 and the uncertainty plain entropy, which would look like a real estimate.
+
+        Raises:
+            ConfigError: naming the model and the setting that gives it dropout.
+        """
+        if passes <= 0 or dropout_layers(self.model):
+            return
+        name, rate = self.meta.model.get("name", "the model"), float(self.meta.model.get("drop_rate") or 0.0)
+        if isinstance(self.model, OnnxModule | torch.jit.ScriptModule):  # export fixes dropout off
+            raise ConfigError(
+                f"--mc-dropout {passes}: this exported {name} cannot switch its dropout on; use the run's "
+                "checkpoint (RUN_DIR) instead of the bundle, or leave out --mc-dropout"
+            )
+        raise ConfigError(
+            f"--mc-dropout {passes}: {name} has no dropout layer (model.drop_rate = {rate:g}), so every pass "
+            "would be identical (spread 0); train it with --set model.drop_rate=0.2, or leave out --mc-dropout"
+        )
 
     def _dataset(self, images: CachedImages, transform: object, seed: int = 0) -> CachedImageDataset:
         zeros = np.zeros(len(images.rows), dtype=np.int64)

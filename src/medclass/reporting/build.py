@@ -12,11 +12,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from medclass.reporting.figures import Figures, write_run_figures
+from medclass.reporting.figures import ERROR_CAMS_FIGURE, Figures, write_run_figures
 from medclass.reporting.run_report import write_report
 from medclass.reporting.summary import write_summary
-from medclass.runs import MODEL_PROFILE_FILE, RunLayout, load_run
+from medclass.runs import ARTIFACTS_INFO_FILE, MODEL_PROFILE_FILE, RunLayout, load_run
 from medclass.utils.errors import RunDirError, WeightsError
+from medclass.utils.io import read_json
 
 AUGMENTED_FIGURE = "augmented_samples"
 FEATURE_MAPS_FIGURE = "feature_maps"
@@ -39,7 +40,13 @@ def missing_model_figures(run_dir: Path) -> list[str]:
         layout.plot(AUGMENTED_FIGURE),
         layout.plot(FEATURE_MAPS_FIGURE),
     ]
-    return [path.name for path in wanted if not path.is_file()]
+    missing = [path.name for path in wanted if not path.is_file()]
+    # The error panel may be absent on purpose (no errors): its record in model_artifacts.json says so.
+    info = layout.plots / ARTIFACTS_INFO_FILE
+    recorded = info.is_file() and ERROR_CAMS_FIGURE in read_json(info)
+    if not layout.plot(ERROR_CAMS_FIGURE).is_file() and not recorded:
+        missing.append(layout.plot(ERROR_CAMS_FIGURE).name)
+    return missing
 
 
 def build_report(
@@ -70,7 +77,7 @@ def build_report(
             model_failure = f"it needs the model ({exc})"
     figures = write_run_figures(load_run(run_dir))
     if model_failure is not None:
-        for name in (AUGMENTED_FIGURE, FEATURE_MAPS_FIGURE):
+        for name in (AUGMENTED_FIGURE, FEATURE_MAPS_FIGURE, ERROR_CAMS_FIGURE):
             if not RunLayout(run_dir).plot(name).is_file():
                 figures.skipped[name] = model_failure
     for name, reason in figures.skipped.items():

@@ -14,12 +14,13 @@ from pathlib import Path, PurePath
 import pandas as pd
 import yaml
 
-from medclass.reporting.figures import Figures
+from medclass.reporting.figures import ERROR_CAMS_FIGURE, Figures
 from medclass.reporting.html_kit import esc, fmt, page, table
 from medclass.reporting.run_report_results import (
     _Figs,
     calibration_section,
     clinical_section,
+    explanations_section,
     images_section,
     metrics_section,
 )
@@ -83,6 +84,7 @@ def header(run: RunFiles) -> str:
         ("curves", "ROC / PR"),
         ("calibration", "Calibration"),
         ("images", "Images"),
+        ("explanations", "Explanations"),
     )
     nav = "".join(f'<a href="#{key}">{label}</a>' for key, label in sections)
     return (
@@ -225,6 +227,24 @@ def training_section(run: RunFiles, figs: _Figs) -> str:
     return "".join(parts)
 
 
+def error_cams_block(run: RunFiles, figs: _Figs) -> str:
+    """The Grad-CAM panel of the most confident test errors (drawn from the model by the api layer), or why
+    there is none."""
+    record = (run.artifacts_info or {}).get(ERROR_CAMS_FIGURE) or {}
+    if record.get("reason") and run.plot(ERROR_CAMS_FIGURE) is None:
+        return f"<p class='note'>No Grad-CAM panel of the errors: {esc(record['reason'])}.</p>"
+    caption = (
+        f"Where the model looked when it was wrong: {record.get('method', 'gradcam')} of the predicted class at "
+        f"layer {record.get('layer', '?')} (the default of medclass explain) for the "
+        f"{len(record.get('images', []))} most confident test errors, most confident first; each image "
+        "beside its map. A map on the lesion with a wrong label, or on the image border, text or a marker, "
+        "is worth a look."
+    )
+    return "<h3>Most confident errors: Grad-CAM</h3>" + figs(
+        ERROR_CAMS_FIGURE, "Grad-CAM of the test errors", caption
+    )
+
+
 def render_report(run: RunFiles, figures: Figures | None = None) -> str:
     """The report of ``run`` as one HTML string."""
     figs = _Figs(run, figures)
@@ -243,13 +263,15 @@ def render_report(run: RunFiles, figures: Figures | None = None) -> str:
         "<h2 id='errors'>Errors</h2><div class='figs'>"
         + figs("confusion_matrix", "Confusion matrix (counts)", half=True)
         + figs("confusion_matrix_normalized", "Confusion matrix (row-normalised)", half=True)
-        + "</div>",
+        + "</div>"
+        + error_cams_block(run, figs),
         "<h2 id='curves'>ROC and precision-recall</h2><div class='figs'>"
         + figs("roc", "ROC curves", half=True)
         + figs("pr", "Precision-recall curves", half=True)
         + "</div>",
         calibration_section(run, figs),
         images_section(run, figs),
+        explanations_section(run),
         f"<p class='note'>Generated {esc(time.strftime('%Y-%m-%d %H:%M'))} by {esc(tool)} from {esc(run.run_dir)}.</p>",
     ]
     return page(f"{run.name} – medclass report", "".join(sections))

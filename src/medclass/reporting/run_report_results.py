@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from medclass.reporting.figures import Figures
@@ -219,3 +220,41 @@ def clinical_section(run: RunFiles) -> str:
         class_points=points if "per_class" in points else None,
         interval=interval,
     )
+
+
+def explanations_section(run: RunFiles) -> str:
+    """Faithfulness of the explanations ``medclass explain --faithfulness`` wrote into the run folder: per
+    explanations folder, the mean deletion and insertion AUC over its images."""
+    parts = ["<h2 id='explanations'>Explanations</h2>"]
+    rows = []
+    for folder, index in (run.explanations or {}).items():
+        if not {"deletion_auc", "insertion_auc"} <= set(index.columns):
+            continue
+        # An empty error cell is read as NaN: those rows are the explained images.
+        done = (
+            index[index["error"].isna() | (index["error"].astype(str) == "")] if "error" in index else index
+        )
+        deletion = pd.to_numeric(done["deletion_auc"], errors="coerce").dropna()
+        insertion = pd.to_numeric(done["insertion_auc"], errors="coerce").dropna()
+        if deletion.empty:
+            continue
+        layers = ", ".join(sorted(done["layer"].dropna().astype(str).unique())) if "layer" in done else ""
+        method = ", ".join(sorted(done["method"].dropna().astype(str).unique())) if "method" in done else ""
+        rows.append([f"explanations/{folder}", method or folder, layers or "-", fmt(len(deletion)),
+                     f"{deletion.mean():.3f}", f"{insertion.mean():.3f}"])  # fmt: skip
+    if not rows:
+        parts.append(
+            "<p class='note'>No faithfulness measured. <code>medclass explain RUN_DIR IMAGES --faithfulness</code> "
+            "adds, for each map, the area under the class-probability curve as its most-attributed pixels are "
+            "removed (deletion) or restored from black (insertion), and this section summarises them.</p>"
+        )
+        return "".join(parts)
+    parts.append(
+        "<p>Faithfulness of the maps, without any boxes: the class probability as the most-attributed pixels "
+        "are removed (deletion AUC, lower is better: the map found what the score depends on) or restored on a "
+        "black image (insertion AUC, higher is better). Read the two together; a map of scattered pixels can "
+        "lower the deletion AUC without raising the insertion AUC (BENCHMARKS.md, localisation).</p>"
+    )
+    headers = ["folder", "method", "layer", "images", "deletion AUC (mean)", "insertion AUC (mean)"]
+    parts.append(table(headers, rows, "faithfulness"))
+    return "".join(parts)

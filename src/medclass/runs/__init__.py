@@ -1,7 +1,13 @@
 """The run folder, a public contract: its file names, checkpoint naming, the marker medclass writes, the one
 loader every reader uses, and the one guard for every folder or file a command writes."""
 
-from medclass.runs.guard import OutputDir, check_not_protected, prepare_output_dir, prepare_output_file
+from medclass.runs.guard import (
+    OutputDir,
+    check_not_protected,
+    check_output_dir,
+    prepare_output_dir,
+    prepare_output_file,
+)
 from medclass.runs.layout import (
     ARTIFACTS_INFO_FILE,
     CHECKPOINTS_DIR,
@@ -9,6 +15,8 @@ from medclass.runs.layout import (
     DATA_REPORT_FILE,
     EPOCH_METRICS_FILE,
     EVALUATIONS_DIR,
+    EXPLANATIONS_DIR,
+    EXPLANATIONS_INDEX_FILE,
     MARKER_FILE,
     METRICS_FILE,
     MODEL_PROFILE_FILE,
@@ -37,6 +45,8 @@ __all__ = [
     "DATA_REPORT_FILE",
     "EPOCH_METRICS_FILE",
     "EVALUATIONS_DIR",
+    "EXPLANATIONS_DIR",
+    "EXPLANATIONS_INDEX_FILE",
     "MARKER_FILE",
     "METRICS_FILE",
     "MODEL_PROFILE_FILE",
@@ -53,6 +63,7 @@ __all__ = [
     "RunLayout",
     "best_epoch_of",
     "check_not_protected",
+    "check_output_dir",
     "default_run_name",
     "epoch_checkpoint_name",
     "load_run",

@@ -99,6 +99,48 @@ def prepare_output_dir(
         RunDirError: the folder exists and may not be written as asked (the message says what to do).
     """
     path = Path(path)
+    action = check_output_dir(
+        path,
+        kind,
+        overwrite=overwrite,
+        resume=resume,
+        reuse=reuse,
+        protected=protected,
+        legacy=legacy,
+        flag=flag,
+    )
+    if action == "create":
+        path.mkdir(parents=True, exist_ok=True)
+        write_marker(path, kind)
+        return OutputDir(path)
+    if action == "continue-legacy":
+        write_marker(path, kind)
+    if action != "overwrite":
+        return OutputDir(path, continued=True)
+    kept = remove_own_entries(path)
+    write_marker(path, kind)
+    return OutputDir(path, kept=kept)
+
+
+def check_output_dir(
+    path: str | Path,
+    kind: str,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    reuse: bool = False,
+    protected: Sequence[str | Path] = (),
+    legacy: Sequence[str] = (),
+    flag: str = "--out",
+) -> str:
+    """The checks of :func:`prepare_output_dir` (same arguments) without writing anything, so a command can
+    refuse a bad ``--out`` before it spends any time; returns what claiming the folder will do: ``create``,
+    ``continue``, ``continue-legacy`` (a folder from before the marker) or ``overwrite``.
+
+    Raises:
+        RunDirError: the folder exists and may not be written as asked (the message says what to do).
+    """
+    path = Path(path)
     if overwrite and resume:
         raise RunDirError("--overwrite and --resume exclude each other")
     if path.exists() and not path.is_dir():
@@ -107,13 +149,12 @@ def prepare_output_dir(
     if not path.is_dir() or not any(path.iterdir()):
         if resume:
             raise RunDirError(f"{flag} {path}: nothing to resume (the folder is missing or empty)")
-        path.mkdir(parents=True, exist_ok=True)
-        write_marker(path, kind)
-        return OutputDir(path)
+        return "create"
     marker = read_marker(path)
     continuing = resume or reuse
-    if marker is None and continuing and any((path / name).exists() for name in legacy):
-        marker = write_marker(path, kind)
+    legacy_folder = marker is None and continuing and any((path / name).exists() for name in legacy)
+    if legacy_folder:
+        marker = {"kind": kind}
     if marker is None or marker["kind"] != kind:
         found = "no medclass marker" if marker is None else f"a medclass {marker['kind']} folder"
         raise RunDirError(
@@ -121,15 +162,13 @@ def prepare_output_dir(
             f"of kind '{kind}'); refusing to write into it or delete it: choose a new or empty folder"
         )
     if continuing:
-        return OutputDir(path, continued=True)
+        return "continue-legacy" if legacy_folder else "continue"
     if not overwrite:
         raise RunDirError(
             f"{flag} {path} already exists: pass --overwrite to replace it, --resume to continue it, or "
             "choose another folder"
         )
-    kept = remove_own_entries(path)
-    write_marker(path, kind)
-    return OutputDir(path, kept=kept)
+    return "overwrite"
 
 
 def prepare_output_file(path: str | Path, *, overwrite: bool = False, flag: str = "--out") -> Path:

@@ -39,6 +39,8 @@ LAST_CHECKPOINT = "last"
 CHECKPOINT_SUFFIX = ".ckpt"
 TENSORBOARD_DIR = "tensorboard"
 EVALUATIONS_DIR = "evaluations"  # the JSON files that evaluate writes into a run
+EXPLANATIONS_DIR = "explanations"  # explain's default output: explanations/<method>/
+EXPLANATIONS_INDEX_FILE = "explanations.csv"  # one row per explained image, in each explanations folder
 # --refit: the second training (on train+val) logs into this sub-folder; its model becomes best.ckpt and the
 # first fit's best model is kept beside it as FIRST_FIT_CHECKPOINT.
 REFIT_DIR = "refit"
@@ -66,7 +68,7 @@ RUN_ENTRIES = (
     ENSEMBLE_FILE,
 )
 # Entries written later by other commands into a run (``epoch_metrics_<name>.csv``, explanation folders).
-RUN_ENTRY_PREFIXES = ("epoch_metrics", "explanations", "evaluations")
+RUN_ENTRY_PREFIXES = ("epoch_metrics", EXPLANATIONS_DIR, EVALUATIONS_DIR)
 
 
 def epoch_checkpoint_name(epoch: int) -> str:

@@ -22,6 +22,8 @@ from medclass.runs.layout import (
     CONFIG_FILE,
     DATA_REPORT_FILE,
     EPOCH_METRICS_FILE,
+    EXPLANATIONS_DIR,
+    EXPLANATIONS_INDEX_FILE,
     METRICS_FILE,
     MODEL_PROFILE_FILE,
     REFERRAL_FILE,
@@ -78,6 +80,7 @@ class RunFiles:
     referral: pd.DataFrame | None = None
     model_profile: dict[str, Any] | None = None
     artifacts_info: dict[str, Any] | None = None
+    explanations: dict[str, pd.DataFrame] | None = None
 
     @property
     def layout(self) -> RunLayout:
@@ -201,4 +204,17 @@ def load_run(run_dir: str | Path) -> RunFiles:
         referral=_csv(run_dir / REFERRAL_FILE),
         model_profile=_json(run_dir / MODEL_PROFILE_FILE),
         artifacts_info=_json(RunLayout(run_dir).plots / ARTIFACTS_INFO_FILE),
+        explanations=_explanations(run_dir / EXPLANATIONS_DIR),
     )
+
+
+def _explanations(folder: Path) -> dict[str, pd.DataFrame] | None:
+    """The index table of each ``explanations/<method>/`` folder that ``medclass explain`` wrote into the run."""
+    if not folder.is_dir():
+        return None
+    found = {}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        table = _csv(sub / EXPLANATIONS_INDEX_FILE)
+        if table is not None:
+            found[sub.name] = table
+    return found or None

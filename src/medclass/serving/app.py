@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from medclass.serving.settings import ApiError, ServeSettings, error_body
 
@@ -84,6 +85,8 @@ def _handlers(app: FastAPI) -> None:
         where = ".".join(str(p) for p in first.get("loc", ()))
         return JSONResponse(error_body("invalid_request", f"{where}: {first.get('msg', 'invalid')}"), 422)
 
+    # Starlette's class (FastAPI's is a subclass): the errors Starlette raises itself, such as a malformed
+    # multipart body or a 404 for an unknown path, get the one JSON shape too.
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         request.app.state.errors.labels(f"http_{exc.status_code}").inc()

@@ -24,6 +24,7 @@ from medclass.serving.schemas import (
     TensorOutput,
 )
 from medclass.serving.settings import ApiError, page_html
+from medclass.utils.errors import ConfigError
 
 router = APIRouter()
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -163,6 +164,10 @@ async def predict(
         raise ApiError(400, "invalid_request", f"mc_dropout {mc_dropout}: at most {settings.max_mc_dropout}")
     if explain not in (None, "gradcam"):
         raise ApiError(400, "invalid_request", f"explain={explain}: the only method is 'gradcam'")
+    try:
+        state.predictor.check_mc_dropout(mc_dropout)
+    except ConfigError as exc:
+        raise ApiError(400, "invalid_request", str(exc).replace("--mc-dropout", "mc_dropout", 1)) from None
     with tempfile.TemporaryDirectory(prefix="medclass-upload-") as folder:
         saved = await _save_uploads(file, Path(folder), settings.max_file_bytes)
         _check_pixels(saved, settings.max_pixels)

@@ -42,3 +42,21 @@ def error_body(error: str, detail: str, file: str | None = None) -> dict[str, An
 def page_html() -> str:
     """The single-page web UI (no external resources)."""
     return resources.files("medclass.serving").joinpath("static/index.html").read_text(encoding="utf-8")
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's ``log_config``: the access log as one JSON line per request on stderr (uvicorn's own access
+    lines, which carry the query string, are off), server messages as plain lines."""
+    plain = {"format": "%(message)s"}
+    stderr = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "plain"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": plain},
+        "handlers": {"stderr": stderr},
+        "loggers": {
+            "medclass.serve": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }

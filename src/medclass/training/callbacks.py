@@ -12,6 +12,7 @@ from rich.console import Console
 
 from medclass.runs import epoch_checkpoint_name
 from medclass.utils.console import default_console
+from medclass.utils.progress import clock, eta_seconds
 from medclass.utils.seed import seed_everything
 
 METRIC_COLUMNS = (
@@ -37,6 +38,11 @@ def current_lr(trainer: L.Trainer) -> float:
     return float(trainer.optimizers[0].param_groups[0]["lr"]) if trainer.optimizers else float("nan")
 
 
+# Why the rate is read when an epoch starts: Lightning steps epoch schedulers at the end of the epoch loop,
+# before ``on_train_epoch_end``, so the rate read there is the next epoch's (a per-step schedule such as
+# onecycle changes within the epoch; the rate shown is the one its first step used).
+
+
 class EpochMetricsCSV(L.Callback):
     """Writes one row per epoch to ``metrics.csv`` (epochs counted from 1).
 
@@ -48,6 +54,7 @@ class EpochMetricsCSV(L.Callback):
         self.path = Path(path)
         self.rows: list[dict[str, Any]] = []
         self._started = 0.0
+        self._lr = float("nan")
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": list(self.rows)}
@@ -61,13 +68,14 @@ class EpochMetricsCSV(L.Callback):
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = time.perf_counter()
+        self._lr = current_lr(trainer)  # the rate this epoch trains with (see current_lr's note)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         row: dict[str, Any] = {"epoch": trainer.current_epoch + 1}
         for column in METRIC_COLUMNS[1:-2]:
             value = _metric(trainer, column)
             row[column] = "" if value is None else f"{value:.6g}"
-        row["lr"] = f"{current_lr(trainer):.6g}"
+        row["lr"] = f"{self._lr:.6g}"
         row["seconds"] = f"{time.perf_counter() - self._started:.2f}"
         self.rows.append(row)
         if trainer.is_global_zero:
@@ -81,13 +89,18 @@ class EpochMetricsCSV(L.Callback):
 
 
 class EpochSummary(L.Callback):
-    """Prints one line per epoch: losses, scores, learning rate, time, and whether it is the best so far."""
+    """Prints one line per epoch (counted from 1): losses, scores, the epoch's learning rate, its time, the time
+    left for the run, and whether it is the best so far. In a terminal it goes through the progress display's
+    console, above the bars."""
 
     def __init__(self, monitor: str, mode: str, console: Console | None = None) -> None:
         self.monitor, self.mode = monitor, mode
         self.console = console or default_console()
         self.best: float | None = None
         self._started = 0.0
+        self._lr = float("nan")
+        self._fit_started = 0.0
+        self._first_epoch = 0
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best}
@@ -95,8 +108,12 @@ class EpochSummary(L.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best = state_dict.get("best")
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._fit_started, self._first_epoch = time.perf_counter(), trainer.current_epoch
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = time.perf_counter()
+        self._lr = current_lr(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         value = _metric(trainer, self.monitor)
@@ -112,12 +129,17 @@ class EpochSummary(L.Callback):
             number = _metric(trainer, name)
             return f"{label} {number:.4f}" if number is not None else f"{label} -"
 
+        epoch, now = trainer.current_epoch + 1, time.perf_counter()
+        left = eta_seconds(
+            now - self._fit_started, epoch - self._first_epoch, trainer.max_epochs - self._first_epoch
+        )
         self.console.print(
-            f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  "
+            f"epoch {epoch}/{trainer.max_epochs}  "
             f"{show('train_loss', 'loss')} {show('train_accuracy', 'acc')} | "
             f"{show('val_loss', 'val_loss')} {show('val_accuracy', 'acc')} {show('val_macro_f1', 'f1')} "
-            f"{show('val_auroc', 'auc')} | lr {current_lr(trainer):.2e} | "
-            f"{time.perf_counter() - self._started:.1f}s" + ("  [green]*best[/]" if improved else ""),
+            f"{show('val_auroc', 'auc')} | lr {self._lr:.2e} | {now - self._started:.1f}s"
+            + (f", run eta {clock(left)}" if left and epoch < trainer.max_epochs else "")
+            + ("  [green]*best[/]" if improved else ""),
             highlight=False,
         )
 

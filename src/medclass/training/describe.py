@@ -10,6 +10,7 @@ from rich.console import Console
 
 from medclass.config import Config
 from medclass.evaluation.decision_fit import Decision
+from medclass.transforms.pipelines import describe_augment
 
 
 def fmt(value: float | None) -> str:
@@ -44,9 +45,9 @@ def describe_choices(
         f"pretrained={config.model.pretrained}) | {config.optim.name} lr {config.optim.lr:g} "
         f"wd {config.optim.weight_decay:g} | {config.scheduler.name} | batch {config.data.batch_size} | "
         f"{config.trainer.epochs} epochs, early stop on {config.trainer.monitor} "
-        f"(patience {config.trainer.patience}) | augment {config.augment.preset} | {device}, "
-        f"{num_workers} loader workers"
+        f"(patience {config.trainer.patience}) | {device}, {num_workers} loader workers"
     )
+    console.print(f"[bold]augment[/] {describe_augment(config.augment)}", highlight=False)
 
 
 def describe_decision(decision: Decision, console: Console) -> None:

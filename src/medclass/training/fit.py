@@ -13,9 +13,11 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks.progress.progress_bar import ProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from rich.console import Console
 
 from medclass.config.schema import Config
 from medclass.data.datamodule import MedDataModule
@@ -30,6 +32,7 @@ from medclass.training.callbacks import (
 )
 from medclass.training.module import LitClassifier
 from medclass.training.precise_bn import PreciseBN, use_precise_bn
+from medclass.training.progress import TrainingProgress
 from medclass.utils.console import default_console
 from medclass.utils.errors import MedclassError, RunDirError
 from medclass.utils.io import atomic_write
@@ -93,8 +96,13 @@ class RunCheckpoint(ModelCheckpoint):
         super().load_state_dict(state_dict)
 
 
-def build_callbacks(config: Config, run_dir: Path, extra: Sequence[L.Callback] = ()) -> list[L.Callback]:
-    """Checkpointing, early stopping, per-epoch CSV and summary, reseeding, unfreezing, plus ``extra``."""
+def build_callbacks(
+    config: Config, run_dir: Path, extra: Sequence[L.Callback] = (), console: Console | None = None
+) -> list[L.Callback]:
+    """Checkpointing, early stopping, per-epoch CSV and summary, reseeding, unfreezing, plus ``extra``; the
+    progress display when ``trainer.progress_bar`` is on and ``console`` (where the summary goes) is a terminal.
+    """
+    console = console or default_console()
     trainer_cfg = config.trainer
     mode = monitor_mode(trainer_cfg.monitor)
     layout = RunLayout(run_dir)
@@ -122,7 +130,7 @@ def build_callbacks(config: Config, run_dir: Path, extra: Sequence[L.Callback] =
             save_on_train_epoch_end=True,
         ),
         EpochMetricsCSV(layout.file(METRICS_FILE)),
-        EpochSummary(trainer_cfg.monitor, mode),
+        EpochSummary(trainer_cfg.monitor, mode, console),
     ]
     if trainer_cfg.patience is not None:
         callbacks.append(EarlyStopping(monitor=trainer_cfg.monitor, mode=mode, patience=trainer_cfg.patience))
@@ -130,16 +138,9 @@ def build_callbacks(config: Config, run_dir: Path, extra: Sequence[L.Callback] =
         callbacks.append(EpochCheckpoint(layout.checkpoints))
     if config.model.freeze_backbone and config.model.unfreeze_after_epochs:
         callbacks.append(UnfreezeBackbone(config.model.unfreeze_after_epochs))
-    if trainer_cfg.progress_bar:
-        callbacks.append(_progress_bar())
+    if trainer_cfg.progress_bar and console.is_terminal:
+        callbacks.append(TrainingProgress(console))
     return [*callbacks, *extra]
-
-
-def _progress_bar() -> L.Callback:
-    try:
-        return RichProgressBar(leave=False)
-    except ModuleNotFoundError:  # rich is a dependency, but Lightning checks its own minimum version
-        return TQDMProgressBar()
 
 
 def build_trainer(
@@ -159,7 +160,8 @@ def build_trainer(
         deterministic=config.deterministic,
         callbacks=list(callbacks),
         logger=list(loggers) or False,
-        enable_progress_bar=trainer_cfg.progress_bar,
+        # Only medclass's own display (TrainingProgress), never Lightning's default bar.
+        enable_progress_bar=any(isinstance(c, ProgressBar) for c in callbacks),
         enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_train_batches=trainer_cfg.limit_train_batches,
@@ -176,18 +178,20 @@ def fit(
     resume: bool = False,
     callbacks: Sequence[L.Callback] = (),
     loggers: Sequence = (),
+    console: Console | None = None,
 ) -> Path:
     """Train ``module`` and return the path of the best checkpoint.
 
     With ``resume``, training continues from ``run_dir/checkpoints/last.ckpt`` (optimizer, scheduler,
-    early-stopping state and epoch counter included).
+    early-stopping state and epoch counter included). The epoch lines (and, in a terminal, the progress
+    display) go to ``console``.
     """
     callbacks = list(callbacks)
     if use_precise_bn(config.trainer.precise_bn, module.steps_per_epoch, module.model):
         callbacks.append(PreciseBN(datamodule.stats_dataloader))
     # Lightning's start-up notes (GPU/TPU availability, advertising tips) are noise in medclass's output.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-    trainer = build_trainer(config, run_dir, build_callbacks(config, run_dir, callbacks), loggers)
+    trainer = build_trainer(config, run_dir, build_callbacks(config, run_dir, callbacks, console), loggers)
     last = RunLayout(run_dir).last_checkpoint
     if resume and last.exists():
         check_resumable(last, config)

@@ -107,3 +107,33 @@ def eval_safe_augment(augment: AugmentConfig) -> AugmentConfig:
         vflip=0.5 if augment.vflip > 0 else 0.0,
         translate=min(augment.translate, 0.05),
     )
+
+
+def describe_augment(augment: AugmentConfig) -> str:
+    """The augmentation in force, in words (beside the preset it started from), read from the same settings
+    :class:`TrainTransform` applies, e.g. ``standard preset: hflip p=0.5, rotation ±15°, shift ±5%, ...``."""
+    parts: list[str] = []
+    crop = augment.random_resized_crop
+    if crop is not None:
+        parts.append(f"random resized crop {crop.scale[0]:g}-{crop.scale[1]:g} of the area")
+    if augment.hflip > 0:
+        parts.append(f"hflip p={augment.hflip:g}")
+    if augment.vflip > 0:
+        parts.append(f"vflip p={augment.vflip:g}")
+    if augment.rotation > 0:
+        parts.append(f"rotation ±{augment.rotation:g}°")
+    if augment.translate > 0:
+        parts.append(f"shift ±{augment.translate * 100:g}%")
+    if augment.scale is not None:
+        parts.append(f"zoom {augment.scale[0]:g}-{augment.scale[1]:g}")
+    if augment.brightness > 0:
+        parts.append(f"brightness ±{augment.brightness:g}")
+    if augment.contrast > 0:
+        parts.append(f"contrast ±{augment.contrast:g}")
+    if augment.sharpness is not None and augment.sharpness.p > 0:
+        parts.append(f"sharpness x{augment.sharpness.factor:g} p={augment.sharpness.p:g}")
+    if augment.blur is not None and augment.blur.p > 0:
+        parts.append(f"blur sigma {augment.blur.sigma[0]:g}-{augment.blur.sigma[1]:g} p={augment.blur.p:g}")
+    if augment.noise_std > 0:
+        parts.append(f"noise std {augment.noise_std:g}")
+    return f"{augment.preset} preset: {', '.join(parts) if parts else 'no augmentation'}"
