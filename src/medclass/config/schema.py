@@ -280,6 +280,10 @@ class TrainerConfig(Section):
         description="Recompute BatchNorm statistics on the training images before each validation "
         "(auto: when an epoch has fewer than 50 steps).",
     )
+    precise_bn_batches: Annotated[int, Field(ge=1)] = Field(
+        32,
+        description="Training batches drawn (once, at random) to recompute the BatchNorm statistics from.",
+    )
     limit_train_batches: Annotated[float, Field(gt=0)] | None = None
     progress_bar: bool = True
 

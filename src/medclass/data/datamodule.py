@@ -229,9 +229,14 @@ class MedDataModule(L.LightningDataModule):
         )
         return self._loader(self.dataset("train", train_transform=True), sampler)
 
-    def stats_dataloader(self) -> DataLoader:
-        """Training images with the eval transform, in order (for recomputing BatchNorm statistics)."""
-        return self._loader(self.dataset("train"))
+    def stats_dataloader(self, max_images: int | None = None) -> DataLoader:
+        """Training images with the eval transform (for recomputing BatchNorm statistics): all of them in
+        order, or ``max_images`` of them drawn once at random (seeded) when the split is larger."""
+        dataset = self.dataset("train")
+        if max_images is not None and max_images < len(dataset):
+            chosen = np.random.default_rng(_mix_seed(self.seed, 0xB17)).permutation(len(dataset))[:max_images]
+            dataset.rows, dataset.targets = dataset.rows[chosen], dataset.targets[chosen]
+        return self._loader(dataset)
 
     def _current_epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0

@@ -184,7 +184,10 @@ def fit(
     """
     callbacks = list(callbacks)
     if use_precise_bn(config.trainer.precise_bn, module.steps_per_epoch, module.model):
-        callbacks.append(PreciseBN(datamodule.stats_dataloader))
+        batches = config.trainer.precise_bn_batches
+        callbacks.append(
+            PreciseBN(lambda: datamodule.stats_dataloader(batches * config.data.batch_size), batches)
+        )
     # Lightning's start-up notes (GPU/TPU availability, advertising tips) are noise in medclass's output.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     trainer = build_trainer(config, run_dir, build_callbacks(config, run_dir, callbacks), loggers)
