@@ -273,8 +273,13 @@ class TrainerConfig(Section):
         "auto", description="auto: 16-mixed on CUDA, 32 on CPU."
     )
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
-    devices: int | Literal["auto"] = "auto"
-    strategy: str = Field("auto", description="Lightning strategy, e.g. ddp for several GPUs.")
+    devices: int | Literal["auto"] = Field(
+        "auto", description="Devices (processes with ddp) per node; data.batch_size is per device."
+    )
+    strategy: str = Field(
+        "auto", description="Lightning strategy, e.g. ddp for several GPUs or CPU processes."
+    )
+    num_nodes: Annotated[int, Field(ge=1)] = Field(1, description="Machines of a ddp run (torchrun, SLURM).")
     precise_bn: bool | Literal["auto"] = Field(
         "auto",
         description="Recompute BatchNorm statistics on the training images before each validation "

@@ -58,7 +58,11 @@ class PreparedData:
 
 
 def prepare_data(
-    config: Config, run_dir: Path | None = None, reuse_splits: bool = False, console: Console | None = None
+    config: Config,
+    run_dir: Path | None = None,
+    reuse_splits: bool = False,
+    console: Console | None = None,
+    write: bool = True,
 ) -> PreparedData:
     """Discover the data, split it (or read the splits), fill the cache and write splits.csv/data_report.json.
 
@@ -67,6 +71,8 @@ def prepare_data(
         run_dir: where splits.csv and data_report.json go (None: nowhere).
         reuse_splits: read ``run_dir/splits.csv`` instead of splitting again (resume).
         console: where progress messages go.
+        write: write splits.csv and data_report.json into ``run_dir`` (False: read only, as the other
+            processes of a DDP run do).
     """
     console = console or default_console()
     if not config.data.path and not config.split.splits_file:
@@ -98,7 +104,7 @@ def prepare_data(
         config.data.min_images_per_class,
         source=data_source(config),
     )
-    if run_dir is not None and not reuse_splits:
+    if write and run_dir is not None and not reuse_splits:
         write_splits(table, run_dir / SPLITS_FILE)
 
     settings = PreprocessSettings.from_config(config.data)
@@ -110,7 +116,7 @@ def prepare_data(
     report = data_report(config, index, infos, table, cache)
     if from_file and report["duplicate_leaks"]:
         console.print(f"[yellow]note:[/] {report['duplicate_leaks']}", highlight=False)
-    if run_dir is not None:
+    if write and run_dir is not None:
         write_json(run_dir / DATA_REPORT_FILE, report)
     return PreparedData(classes=list(classes), table=table, cache=cache, report=report)
 

@@ -153,6 +153,9 @@ def build_trainer(
         accelerator=trainer_cfg.accelerator,
         devices=trainer_cfg.devices,
         strategy=trainer_cfg.strategy,
+        num_nodes=trainer_cfg.num_nodes,
+        # The data module shards its own samplers (EpochSampler, ShardSampler) by rank.
+        use_distributed_sampler=False,
         precision=resolve_precision(trainer_cfg.precision),
         gradient_clip_val=trainer_cfg.grad_clip_norm,
         gradient_clip_algorithm="norm",
