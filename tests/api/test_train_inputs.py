@@ -88,7 +88,7 @@ def test_precise_bn_uses_at_most_its_batch_budget_and_updates_the_statistics(
     calls: list[tuple[int, bool]] = []
     recompute = precise_bn.recompute_bn_stats
 
-    def recording(model: nn.Module, batches, max_batches: int) -> int:
+    def recording(model: nn.Module, batches, max_batches: int, forward=None) -> int:
         drawn = 0
 
         def counted():
@@ -99,7 +99,7 @@ def test_precise_bn_uses_at_most_its_batch_budget_and_updates_the_statistics(
 
         layer = precise_bn.batch_norm_layers(model)[0]
         before = layer.running_mean.clone()
-        used = recompute(model, counted(), max_batches)
+        used = recompute(model, counted(), max_batches, forward)
         calls.append((drawn, not torch.equal(before, layer.running_mean)))
         assert used == drawn
         return used
