@@ -75,7 +75,9 @@ def one_size(n: int, work: Path, trace: bool) -> dict[str, dict[str, float]]:
     root = work / "data"
     started = time.perf_counter()
     write_images(root, n)
-    results: dict[str, dict[str, float]] = {"write": {"seconds": time.perf_counter() - started}}
+    results: dict[str, dict[str, float]] = {
+        "write": {"seconds": time.perf_counter() - started, "rss_mib": _peak_rss_mib()}  # after the imports
+    }
     config = build_config(
         {
             "data": {"image_size": 32, "batch_size": 256, "cache_dir": str(work / "cache")},
@@ -99,8 +101,8 @@ def one_size(n: int, work: Path, trace: bool) -> dict[str, dict[str, float]]:
         results[name] = {"seconds": seconds, "py_peak_mib": peak / 2**20, "rss_mib": _peak_rss_mib()}
 
     stage("discover", lambda: discover(root))
-    paths = [s.path for s in state["discover"].samples]
-    labels = {s.path: s.label for s in state["discover"].samples}
+    paths = [str(s.path) for s in state["discover"].samples]
+    labels = {str(s.path): s.label for s in state["discover"].samples}
     stage("hash + decode", lambda: scan_files(paths, cache_dir=work / "cache"))
     stage("duplicates", lambda: find_duplicates(state["hash + decode"], labels))
     settings = PreprocessSettings.from_config(config.data)
@@ -155,6 +157,9 @@ def main(args: argparse.Namespace) -> None:
     stages = ("discover", "hash + decode", "duplicates", "cache build", "epoch")
     print("| images | " + " | ".join(f"{s} (s)" for s in stages) + " | epoch images/s | peak RSS (MiB) |")
     print("|---:|" + "---:|" * (len(stages) + 2))
+    print(
+        f"(RSS after importing torch and Lightning, before any data: {rows[0][1]['write']['rss_mib']:,.0f} MiB)\n"
+    )
     for n, r in rows:
         cells = " | ".join(f"{r[s]['seconds']:.2f}" for s in stages)
         print(f"| {n:,} | {cells} | {r['epoch']['images_per_s']:,.0f} | {r['epoch']['rss_mib']:,.0f} |")
