@@ -155,11 +155,11 @@ def main(args: argparse.Namespace) -> None:
         rows.append((n, json.loads(done.stdout.strip().splitlines()[-1])))
         print(f"{n}: done", file=sys.stderr)
     stages = ("discover", "hash + decode", "duplicates", "cache build", "epoch")
-    print("| images | " + " | ".join(f"{s} (s)" for s in stages) + " | epoch images/s | peak RSS (MiB) |")
-    print("|---:|" + "---:|" * (len(stages) + 2))
     print(
         f"(RSS after importing torch and Lightning, before any data: {rows[0][1]['write']['rss_mib']:,.0f} MiB)\n"
     )
+    print("| images | " + " | ".join(f"{s} (s)" for s in stages) + " | epoch images/s | peak RSS (MiB) |")
+    print("|---:|" + "---:|" * (len(stages) + 2))
     for n, r in rows:
         cells = " | ".join(f"{r[s]['seconds']:.2f}" for s in stages)
         print(f"| {n:,} | {cells} | {r['epoch']['images_per_s']:,.0f} | {r['epoch']['rss_mib']:,.0f} |")
