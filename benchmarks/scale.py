@@ -134,7 +134,36 @@ def one_size(n: int, work: Path, trace: bool) -> dict[str, dict[str, float]]:
     return results
 
 
+def search_only(sizes: list[int]) -> None:
+    """``find_duplicates`` alone on N synthetic scan results (random 64-bit hashes, 1% exact copies, 1% hashes
+    2 bits from another): the search's growth without files, decoding or the other stages."""
+    from medclass.data.duplicates import find_duplicates
+    from medclass.data.scan import FileInfo
+
+    print("| images | find_duplicates (s, best of 3) | exact / near groups |\n|---:|---:|---:|")
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        hashes = rng.integers(0, 2**63, n, dtype=np.uint64)
+        hashes[2::100] = hashes[0::100][: hashes[2::100].size] ^ np.uint64(0b101)
+        md5 = [f"m{i - 1 if i % 100 == 1 else i}" for i in range(n)]
+        hashes[1::100] = hashes[0::100][: hashes[1::100].size]
+        infos = [
+            FileInfo(f"/d/{i % 2}/{i}.png", md5[i], 1, True, None, 32, 32, "L", "PNG", int(hashes[i]))
+            for i in range(n)
+        ]
+        labels = {info.path: info.path.split("/")[2] for info in infos}
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            report = find_duplicates(infos, labels)
+            times.append(time.perf_counter() - started)
+        print(f"| {n:,} | {min(times):.3f} | {len(report.exact)} / {len(report.near)} |")
+
+
 def main(args: argparse.Namespace) -> None:
+    if args.search_only:
+        search_only(args.sizes)
+        return
     if args.one:
         work = Path(tempfile.mkdtemp(prefix="medclass-scale-"))
         try:
@@ -183,6 +212,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000])
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--search-only", action="store_true", help="time find_duplicates alone on synthetic hashes"
+    )
     parser.add_argument(
         "--tracemalloc", action="store_true", help="also the peak of Python allocations per stage (slower)"
     )
