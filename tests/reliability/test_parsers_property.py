@@ -64,9 +64,7 @@ def test_csv_manifest_random_bytes(data: bytes) -> None:
 
 @SETTINGS
 @given(headers, st.lists(st.lists(cells, max_size=6), max_size=8))
-@example(
-    header=["path", "label"], rows=[["\x00", "0"]]
-)  # a NUL in a path once raised ValueError from os.stat
+@example(header=["path", "label"], rows=[["\x00", "0"]])  # a NUL in a path once raised ValueError from os.stat
 def test_csv_manifest_random_structure(header: list[str], rows: list[list[str]]) -> None:
     try:
         path = _write("manifest.csv", _csv_text(header, rows))
