@@ -80,6 +80,55 @@ def test_precise_bn_auto_turns_off_at_50_steps_per_epoch() -> None:
     assert use_precise_bn(True, 500, with_bn) and not use_precise_bn(False, 3, with_bn)
 
 
+def test_precise_bn_uses_at_most_its_batch_budget_and_updates_the_statistics(
+    phantom_data: Path, tmp_path: Path, fast_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import medclass.training.precise_bn as precise_bn
+
+    calls: list[tuple[int, bool]] = []
+    recompute = precise_bn.recompute_bn_stats
+
+    def recording(model: nn.Module, batches, max_batches: int, forward=None) -> int:
+        drawn = 0
+
+        def counted():
+            nonlocal drawn
+            for batch in batches:
+                drawn += 1
+                yield batch
+
+        layer = precise_bn.batch_norm_layers(model)[0]
+        before = layer.running_mean.clone()
+        used = recompute(model, counted(), max_batches, forward)
+        calls.append((drawn, not torch.equal(before, layer.running_mean)))
+        assert used == drawn
+        return used
+
+    monkeypatch.setattr(precise_bn, "recompute_bn_stats", recording)
+    # 40 training images in batches of 4: 10 steps (precise BN on), of which 3 batches are used.
+    overrides = ["data.batch_size=4", "trainer.precise_bn_batches=3", "trainer.epochs=2"]
+    run = _train(fast_config, phantom_data, tmp_path / "run", overrides)
+    assert calls == [(3, True), (3, True)]  # one recomputation per epoch, 3 batches each, statistics changed
+    assert len(_train_paths(run)) > 3 * 4
+
+
+def test_precise_bn_draws_a_fixed_random_subset_of_the_training_split(
+    phantom_data: Path, fast_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    from medclass.api.train import build_datamodule
+    from medclass.data.run_data import prepare_data
+
+    config = fast_config(phantom_data, tmp_path / "run", QUIET)
+    datamodule = build_datamodule(config, prepare_data(config))
+    train_rows = set(datamodule.rows["train"].tolist())
+    first, again = datamodule.stats_dataloader(12), datamodule.stats_dataloader(12)
+    assert len(first.dataset) == 12 and set(first.dataset.rows.tolist()) <= train_rows
+    assert first.dataset.rows.tolist() == again.dataset.rows.tolist()
+    # Drawn at random, not the head of the split (which lists the images class by class).
+    assert first.dataset.rows.tolist() != datamodule.rows["train"][:12].tolist()
+    assert len(datamodule.stats_dataloader(10_000).dataset) == len(train_rows)
+
+
 # channels_last, normalisation, channels -----------------------------------------------------------------
 
 

@@ -43,8 +43,18 @@ def test_hash_components_match_brute_force_across_blocks(monkeypatch: pytest.Mon
     monkeypatch.setattr(duplicates, "_BLOCK_ELEMENTS", 500)  # force many row blocks
     rng = np.random.default_rng(0)
     base = rng.integers(0, 2**63, 120, dtype=np.uint64)
-    hashes = np.concatenate([base, base[:30] ^ np.uint64(0b11), base[:10] ^ np.uint64(0b1100), base[:5]])
-    for threshold in (0, 2, 4, 22):
+    # Flipped bits in one chunk and spread over the chunks of the multi-index search (d + 1 chunks of 64 bits).
+    spread = [np.uint64((1 << 0) | (1 << 40)), np.uint64((1 << 5) | (1 << 21) | (1 << 22) | (1 << 63))]
+    hashes = np.concatenate(
+        [
+            base,
+            base[:30] ^ np.uint64(0b11),
+            base[:10] ^ np.uint64(0b1100),
+            base[:5],
+            *(base[40:60] ^ f for f in spread),
+        ]
+    )
+    for threshold in (0, 1, 2, 3, 4, 7, 22):
         got = hash_components(hashes, threshold)
         close = popcount64(hashes[:, None] ^ hashes[None, :]) <= threshold
         # Expected: transitive closure of `close`.

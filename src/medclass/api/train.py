@@ -40,6 +40,7 @@ from medclass.training.fit import fit
 from medclass.training.setup import build_module
 from medclass.training.tracking import build_loggers, log_run_artifacts
 from medclass.utils.console import default_console
+from medclass.utils.dist import is_global_zero
 from medclass.utils.errors import ConfigError, DataError, MedclassError, RunDirError
 from medclass.utils.io import write_json
 from medclass.utils.seed import seed_everything
@@ -205,6 +206,22 @@ def finish_run(run_dir: Path, best: Path, config: Config, console: Console) -> N
         console.print(f"[bold yellow]report not written:[/] {exc}\n  retry with: medclass report {run_dir}")
 
 
+def train_other_process(config: Config, *, resume: bool, callbacks: Sequence[L.Callback]) -> TrainResult:
+    """A DDP process other than rank 0: the same data, model and Trainer, and nothing written or printed.
+
+    Rank 0 has prepared the run folder; a resumed run reads its splits.csv, a new one splits again with the
+    same seed (the same table). The checkpoint callbacks take rank 0's folder (Lightning broadcasts it).
+    """
+    run_dir = resolve_run_dir(config)
+    quiet = Console(quiet=True)
+    seed_everything(config.seed)
+    data = prepare_data(config, run_dir, reuse_splits=resume, console=quiet, write=False)
+    datamodule = build_datamodule(config, data)
+    module = build_module(config, datamodule)
+    best = fit(module, datamodule, config, run_dir, resume=resume, callbacks=callbacks)
+    return TrainResult(run_dir=run_dir, best_checkpoint=best, test_metrics=None, metrics=pd.DataFrame())
+
+
 def check_before_start(config: Config, resume: bool, run_dir: Path, overwrite: bool = False) -> None:
     """Cheap checks that must pass before the data is scanned: the model name, the data and splits paths,
     the output folder (may it be written as asked?), resumability. Nothing is written.
@@ -270,6 +287,8 @@ def train(
     Returns:
         The run folder, best checkpoint, test metrics and per-epoch metrics.
     """
+    if not is_global_zero():
+        return train_other_process(config, resume=resume, callbacks=callbacks)
     console = console or default_console()
     run_dir = resolve_run_dir(config)
     check_before_start(config, resume, run_dir, overwrite)

@@ -287,15 +287,24 @@ class TrainerConfig(Section):
     )
     grad_clip_norm: Annotated[float, Field(gt=0)] | None = None
     precision: Literal["auto", "32", "16-mixed", "bf16-mixed"] = Field(
-        "auto", description="auto: 16-mixed on CUDA, 32 on CPU."
+        "auto", description="auto: bf16-mixed on a CUDA GPU that supports it, else 16-mixed; 32 on CPU."
     )
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
-    devices: int | Literal["auto"] = "auto"
-    strategy: str = Field("auto", description="Lightning strategy, e.g. ddp for several GPUs.")
+    devices: int | Literal["auto"] = Field(
+        "auto", description="Devices (processes with ddp) per node; data.batch_size is per device."
+    )
+    strategy: str = Field(
+        "auto", description="Lightning strategy, e.g. ddp for several GPUs or CPU processes."
+    )
+    num_nodes: Annotated[int, Field(ge=1)] = Field(1, description="Machines of a ddp run (torchrun, SLURM).")
     precise_bn: bool | Literal["auto"] = Field(
         "auto",
         description="Recompute BatchNorm statistics on the training images before each validation "
         "(auto: when an epoch has fewer than 50 steps).",
+    )
+    precise_bn_batches: Annotated[int, Field(ge=1)] = Field(
+        32,
+        description="Training batches drawn (once, at random) to recompute the BatchNorm statistics from.",
     )
     limit_train_batches: Annotated[float, Field(gt=0)] | None = None
     refit: bool = Field(

@@ -83,6 +83,11 @@ class EpochSampler(Sampler[tuple[int, int]]):
     """Yields ``(epoch, index)``: a seeded permutation per epoch, or weighted draws with replacement.
 
     Lightning calls :meth:`set_epoch` before each epoch; the permutation depends only on the seed and epoch.
+    In a run of ``world_size`` processes, process ``rank`` takes every ``world_size``-th item of that one
+    sequence (padded with its first items to a multiple of ``world_size``, so that every process runs the
+    same number of steps, as DDP requires). Global batch ``k`` (the union over processes) is then the items
+    ``k * B * world_size ...`` of the sequence, the batch of a single process with batch size
+    ``B * world_size``.
     """
 
     def __init__(
@@ -92,18 +97,24 @@ class EpochSampler(Sampler[tuple[int, int]]):
         weights: Sequence[float] | None = None,
         num_samples: int | None = None,
         epoch: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.size = size
         self.seed = seed
         self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
         self.num_samples = num_samples or size
         self.epoch = epoch
+        self.rank, self.world_size = rank, world_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __len__(self) -> int:
+    def _total(self) -> int:
         return self.num_samples if self.weights is not None else self.size
+
+    def __len__(self) -> int:
+        return -(-self._total() // self.world_size)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         generator = torch.Generator().manual_seed(_mix_seed(self.seed, self.epoch, 0x5A))
@@ -111,8 +122,25 @@ class EpochSampler(Sampler[tuple[int, int]]):
             order = torch.randperm(self.size, generator=generator)
         else:
             order = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=generator)
+        if self.world_size > 1:
+            padded = len(self) * self.world_size
+            order = torch.cat([order, order[: padded - len(order)]])[self.rank :: self.world_size]
         epoch = self.epoch
         return iter([(epoch, int(i)) for i in order])
+
+
+class ShardSampler(Sampler[int]):
+    """Process ``rank``'s share of an evaluation split: every ``world_size``-th image, in order, no padding
+    (each image is scored once; the metrics gather the shares)."""
+
+    def __init__(self, size: int, rank: int = 0, world_size: int = 1) -> None:
+        self.size, self.rank, self.world_size = size, rank, world_size
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.size, self.world_size))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.size, self.world_size))
 
 
 def default_num_workers(configured: int | str) -> int:
@@ -225,13 +253,33 @@ class MedDataModule(L.LightningDataModule):
             weights = (1.0 / np.maximum(counts, 1))[self.targets["train"]]
         epoch = self._resume_epoch if self._resume_epoch is not None else self._current_epoch()
         sampler = EpochSampler(
-            len(self.rows["train"]), self.seed, weights=weights, num_samples=self.data.epoch_size, epoch=epoch
+            len(self.rows["train"]),
+            self.seed,
+            weights=weights,
+            num_samples=self.data.epoch_size,
+            epoch=epoch,
+            **self._shard(),
         )
         return self._loader(self.dataset("train", train_transform=True), sampler)
 
-    def stats_dataloader(self) -> DataLoader:
-        """Training images with the eval transform, in order (for recomputing BatchNorm statistics)."""
-        return self._loader(self.dataset("train"))
+    def _shard(self) -> dict[str, int]:
+        """This process's rank and the number of processes (the Trainer's; 0 of 1 without one)."""
+        if self.trainer is None:
+            return {"rank": 0, "world_size": 1}
+        return {"rank": self.trainer.global_rank, "world_size": self.trainer.world_size}
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        dataset = self.dataset(split)
+        return self._loader(dataset, ShardSampler(len(dataset), **self._shard()))
+
+    def stats_dataloader(self, max_images: int | None = None) -> DataLoader:
+        """Training images with the eval transform (for recomputing BatchNorm statistics): all of them in
+        order, or ``max_images`` of them drawn once at random (seeded) when the split is larger."""
+        dataset = self.dataset("train")
+        if max_images is not None and max_images < len(dataset):
+            chosen = np.random.default_rng(_mix_seed(self.seed, 0xB17)).permutation(len(dataset))[:max_images]
+            dataset.rows, dataset.targets = dataset.rows[chosen], dataset.targets[chosen]
+        return self._loader(dataset)
 
     def _current_epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0
@@ -249,7 +297,7 @@ class MedDataModule(L.LightningDataModule):
         self._resume_epoch = int(state_dict["next_epoch"])
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("val"))
+        return self._eval_loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("test"))
+        return self._eval_loader("test")

@@ -16,8 +16,9 @@ Each group is classified as ``across-classes`` (a label conflict: the same pictu
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -142,9 +143,13 @@ def popcount64(values: np.ndarray) -> np.ndarray:
 def hash_components(hashes: Sequence[int] | np.ndarray, max_distance: int) -> np.ndarray:
     """Connected components of 64-bit hashes joined when their Hamming distance is ``<= max_distance``.
 
-    Equal hashes are merged first; the distinct ones are compared in row blocks (XOR + popcount), and each
-    block's edges are folded into the component labels at once, so memory stays bounded whatever the
-    threshold.
+    Equal hashes are merged first. The distinct ones are not compared all against all: by the pigeonhole
+    principle two hashes within ``d`` bits agree exactly on at least one of ``d + 1`` disjoint bit chunks
+    (multi-index hashing, Norouzi et al., CVPR 2012), so only hashes that share a chunk value are compared.
+    For random-looking hashes that is about linear in their number instead of quadratic (BENCHMARKS.md,
+    "Scale"). Chunks narrower than 8 bits select too little, so large distances compare all pairs. Pairs are
+    compared in row blocks (XOR + popcount) and edges are folded into the component labels as they come, so
+    memory stays bounded whatever the threshold.
 
     Args:
         hashes: one unsigned 64-bit hash per item.
@@ -161,26 +166,70 @@ def hash_components(hashes: Sequence[int] | np.ndarray, max_distance: int) -> np
     if hashes.size == 0:
         return np.zeros(0, dtype=np.int64)
     unique, inverse = np.unique(hashes, return_inverse=True)
-    n = unique.size
-    labels = np.arange(n)  # each node's component, named by its smallest member
-    rows = max(1, _BLOCK_ELEMENTS // n)
-    for start in range(0, n, rows):
-        block = popcount64(unique[start : start + rows, None] ^ unique[None, :])
-        ii, jj = np.nonzero(block <= max_distance)
-        ii += start
-        keep = jj > ii
-        if not keep.any():
-            continue
+    components = _Components(unique.size)
+    for members in _candidate_groups(unique, max_distance):
+        values = unique[members]
+        rows = max(1, _BLOCK_ELEMENTS // members.size)
+        for start in range(0, members.size, rows):
+            block = popcount64(values[start : start + rows, None] ^ values[None, :])
+            ii, jj = np.nonzero(block <= max_distance)
+            ii += start
+            keep = jj > ii
+            components.add(members[ii[keep]], members[jj[keep]])
+    _, labels = np.unique(components.labels(), return_inverse=True)
+    return labels[inverse.ravel()]
+
+
+def _candidate_groups(unique: np.ndarray, max_distance: int) -> Iterator[np.ndarray]:
+    """Index groups that hold every pair within ``max_distance`` (pairs may repeat across groups)."""
+    chunks = max_distance + 1
+    if 64 // chunks < 8:
+        yield np.arange(unique.size)
+        return
+    bounds = np.linspace(0, 64, chunks + 1).astype(int)
+    for low, high in itertools.pairwise(bounds):
+        keys = (unique >> np.uint64(low)) & np.uint64((1 << int(high - low)) - 1)
+        order = np.argsort(keys, kind="stable")
+        cuts = np.flatnonzero(np.diff(keys[order])) + 1
+        starts, ends = np.r_[0, cuts], np.r_[cuts, order.size]
+        for first, last in zip(starts[ends - starts > 1], ends[ends - starts > 1], strict=True):
+            yield order[first:last]
+
+
+class _Components:
+    """Union of edges over ``n`` nodes, folded into component labels every ``_BLOCK_ELEMENTS`` edges."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._labels = np.arange(n)  # each node's component, named by its smallest member
+        self._src: list[np.ndarray] = []
+        self._dst: list[np.ndarray] = []
+        self._pending = 0
+
+    def add(self, src: np.ndarray, dst: np.ndarray) -> None:
+        if src.size:
+            self._src.append(src)
+            self._dst.append(dst)
+            self._pending += src.size
+            if self._pending >= _BLOCK_ELEMENTS:
+                self._fold()
+
+    def _fold(self) -> None:
+        n = self.n
         # The new edges plus each node's link to its component's smallest member keep earlier merges.
-        src = np.concatenate([ii[keep], np.arange(n)])
-        dst = np.concatenate([jj[keep], labels])
+        src = np.concatenate([*self._src, np.arange(n)])
+        dst = np.concatenate([*self._dst, self._labels])
         graph = coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n, n))
         count, component = connected_components(graph, directed=False)
         smallest = np.full(count, n)
         np.minimum.at(smallest, component, np.arange(n))
-        labels = smallest[component]
-    _, labels = np.unique(labels, return_inverse=True)
-    return labels[inverse.ravel()]
+        self._labels = smallest[component]
+        self._src, self._dst, self._pending = [], [], 0
+
+    def labels(self) -> np.ndarray:
+        if self._pending:
+            self._fold()
+        return self._labels
 
 
 def find_duplicates(

@@ -115,6 +115,7 @@ class Predictor:
         return probs, decide(probs, self.meta.threshold)
 
     @torch.inference_mode()
+    @torch.no_grad()  # inference: no autograd graph (explanations take gradients through self.model directly)
     def logits(
         self, batches: Iterable[torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor]]
     ) -> np.ndarray:

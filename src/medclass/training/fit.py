@@ -154,6 +154,9 @@ def build_trainer(
         accelerator=trainer_cfg.accelerator,
         devices=trainer_cfg.devices,
         strategy=trainer_cfg.strategy,
+        num_nodes=trainer_cfg.num_nodes,
+        # The data module shards its own samplers (EpochSampler, ShardSampler) by rank.
+        use_distributed_sampler=False,
         precision=resolve_precision(trainer_cfg.precision),
         gradient_clip_val=trainer_cfg.grad_clip_norm,
         gradient_clip_algorithm="norm",
@@ -188,7 +191,10 @@ def fit(
     """
     callbacks = list(callbacks)
     if use_precise_bn(config.trainer.precise_bn, module.steps_per_epoch, module.model):
-        callbacks.append(PreciseBN(datamodule.stats_dataloader))
+        batches = config.trainer.precise_bn_batches
+        callbacks.append(
+            PreciseBN(lambda: datamodule.stats_dataloader(batches * config.data.batch_size), batches)
+        )
     # Lightning's start-up notes (GPU/TPU availability, advertising tips) are noise in medclass's output.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     trainer = build_trainer(config, run_dir, build_callbacks(config, run_dir, callbacks, console), loggers)

@@ -7,7 +7,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassAUROC,
@@ -64,6 +64,8 @@ class LitClassifier(L.LightningModule):
         self.criterion = ClassificationLoss(config.loss, class_weights)
         self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
         self.val_metrics = validation_metrics(num_classes)
+        # A metric, not a logged mean: in a DDP run it sums over every process's share of the split.
+        self.val_loss = MeanMetric()
         self.channels_last = False
 
     def use_channels_last(self, enabled: bool) -> None:
@@ -82,7 +84,15 @@ class LitClassifier(L.LightningModule):
         logits = self(images)
         loss = self.criterion(logits, targets, self.model)
         self.train_accuracy(logits, targets)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(targets))
+        self.log(
+            "train_loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=len(targets),
+            sync_dist=True,
+        )
         self.log("train_accuracy", self.train_accuracy, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
@@ -91,11 +101,14 @@ class LitClassifier(L.LightningModule):
         logits = self(images)
         loss = self.criterion(logits, targets)  # the L2 term is a training device, not part of val loss
         self.val_metrics.update(logits.softmax(dim=1), targets)
-        self.log("val_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(targets))
+        self.val_loss.update(loss, weight=len(targets))
 
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(self.val_metrics.compute(), prog_bar=False)
+        # The metrics are already gathered over the processes; sync_dist only averages equal values.
+        self.log("val_loss", self.val_loss.compute(), prog_bar=True, sync_dist=True)
+        self.log_dict(self.val_metrics.compute(), prog_bar=False, sync_dist=True)
         self.val_metrics.reset()
+        self.val_loss.reset()
 
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.model.parameters(), self.config.optim)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 from medclass.config import Config, config_to_dict
 from medclass.data.datamodule import MedDataModule
 from medclass.data.preprocess import PreprocessSettings
@@ -45,11 +47,21 @@ def build_module(config: Config, datamodule: MedDataModule) -> LitClassifier:
         config,
         num_classes,
         class_weights=class_weights(config.loss.class_weights, datamodule.class_counts("train")),
-        steps_per_epoch=math.ceil(samples / config.data.batch_size),
+        steps_per_epoch=math.ceil(math.ceil(samples / world_size(config)) / config.data.batch_size),
         meta=meta.to_dict(),
     )
     module.use_channels_last(use_channels_last(config))
     return module
+
+
+def world_size(config: Config) -> int:
+    """Training processes of a run: devices per node (``auto``/-1 with ddp: every GPU) times nodes."""
+    trainer = config.trainer
+    devices = trainer.devices
+    if devices in ("auto", -1):
+        wants_gpu = trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+        devices = torch.cuda.device_count() if wants_gpu and "ddp" in trainer.strategy else 1
+    return max(1, int(devices)) * trainer.num_nodes
 
 
 def use_channels_last(config: Config) -> bool:
