@@ -120,3 +120,20 @@ def test_an_under_confident_model_gets_a_temperature_below_one() -> None:
     temperature = fit_temperature(logits, y)
     assert temperature < 0.6
     assert _nll(logits, y, temperature) < _nll(logits, y)
+
+
+def test_one_bin_and_probabilities_at_zero_and_one_are_accepted() -> None:
+    one_hot = np.eye(2)[[0, 1, 1]]  # confidence exactly 1, other entries exactly 0
+    assert expected_calibration_error([0, 1, 0], one_hot, n_bins=1) == pytest.approx(1 / 3)
+    assert reliability_curve([0, 1, 0], one_hot, n_bins=1)["counts"] == [3]
+    with pytest.raises(ValueError, match="probabilities"):
+        expected_calibration_error([0], [[1.2, -0.2]])
+
+
+def test_a_confidence_below_the_first_edge_is_in_the_first_bin() -> None:
+    # Twenty classes, near-uniform: the top-label confidence 0.06 is below 1/15, the first bin's upper edge.
+    probs = np.full((4, 20), 0.94 / 19)
+    probs[:, 0] = 0.06
+    curve = reliability_curve(np.zeros(4, int), probs)
+    assert curve["counts"][0] == 4 and sum(curve["counts"]) == 4
+    assert curve["accuracy"][0] == 1.0 and curve["confidence"][0] == pytest.approx(0.06)
