@@ -8,7 +8,7 @@ STAMP := $(VENV)/.medclass-installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint install sysdeps clean
+.PHONY: demo test lint install sysdeps clean mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,10 +36,19 @@ test: install sysdeps
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
 
+# Mutation testing of the pure core ([tool.mutmut] in pyproject.toml: evaluation/ and inference/decision.py
+# against their unit tests). Slow (tens of minutes on 2 cores) and not part of `make test`; the score goes
+# into BENCHMARKS.md. MUTATION_TIME bounds the run (seconds); `mutmut results` lists the survivors.
+MUTATION_TIME ?= 3600
+mutation: install
+	rm -rf mutants
+	timeout $(MUTATION_TIME) $(BIN)/mutmut run --max-children 2 || test $$? -eq 124
+	$(BIN)/python scripts/mutation_score.py
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) runs demo_data .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs demo_data .pytest_cache .ruff_cache mutants

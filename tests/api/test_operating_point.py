@@ -51,6 +51,16 @@ def test_training_stores_temperature_and_threshold_chosen_on_val(calibrated_run:
     meta, inference, y_val = _val_outputs(calibrated_run)
     assert meta.temperature == pytest.approx(fit_temperature(inference.logits, y_val), rel=1e-6)
     assert meta.temperature != 1.0
+    # The stored temperature lowers the val NLL of the trained model (log-softmax computed here).
+    logits = inference.logits.astype(np.float64)
+
+    def nll(temperature: float) -> float:
+        z = logits / temperature
+        z = z - z.max(axis=1, keepdims=True)
+        log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return float(-log_probs[np.arange(len(y_val)), y_val].mean())
+
+    assert nll(meta.temperature) < nll(1.0)
     # inference.probs already use the stored temperature: the threshold is chosen on exactly these.
     expected = threshold_for_sensitivity(y_val == 1, inference.probs[:, 1], 0.9)
     assert meta.threshold == pytest.approx(expected)

@@ -82,3 +82,58 @@ def test_fit_temperature_names_a_bad_shape() -> None:
     logits = np.array([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0]])
     with pytest.raises(ValueError, match=r"\(3,\)"):
         fit_temperature(logits, [0, 1, 2])
+
+
+def _nll(logits: np.ndarray, y: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean negative log-likelihood of ``softmax(logits / T)``, computed here independently of the module."""
+    log_probs = np.log(softmax(logits / temperature, axis=1))
+    return float(-log_probs[np.arange(len(y)), y].mean())
+
+
+def test_temperature_scaling_lowers_nll_and_ece_of_an_over_confident_model() -> None:
+    # A model whose logits are 3x too large: right on 75% of cases but almost always ~100% sure.
+    rng = np.random.default_rng(4)
+    n, k = 3000, 3
+    calibrated = rng.normal(scale=1.5, size=(n, k))
+    y = (rng.random((n, 1)) > np.cumsum(softmax(calibrated, axis=1), axis=1)).sum(axis=1)
+    logits = 3.0 * calibrated
+    val, test = slice(0, n // 2), slice(n // 2, n)
+    temperature = fit_temperature(logits[val], y[val])
+    assert temperature == pytest.approx(3.0, rel=0.15)
+    # The fitted T is the minimum of the val NLL: lower than at T = 1 and than a little either side of it.
+    at_one, fitted = _nll(logits[val], y[val]), _nll(logits[val], y[val], temperature)
+    assert fitted < 0.8 * at_one
+    assert fitted <= min(_nll(logits[val], y[val], temperature * f) for f in (0.9, 1.1))
+    # It carries over to images it was not fitted on, for NLL and ECE alike; accuracy is unchanged.
+    assert _nll(logits[test], y[test], temperature) < 0.8 * _nll(logits[test], y[test])
+    before = expected_calibration_error(y[test], softmax(logits[test], axis=1))
+    after = expected_calibration_error(y[test], softmax(logits[test] / temperature, axis=1))
+    assert after < 0.5 * before
+    assert (softmax(logits / temperature, axis=1).argmax(1) == logits.argmax(1)).all()
+
+
+def test_an_under_confident_model_gets_a_temperature_below_one() -> None:
+    rng = np.random.default_rng(5)
+    calibrated = rng.normal(scale=2.0, size=(2000, 2))
+    y = (rng.random((2000, 1)) > np.cumsum(softmax(calibrated, axis=1), axis=1)).sum(axis=1)
+    logits = calibrated / 2.5
+    temperature = fit_temperature(logits, y)
+    assert temperature < 0.6
+    assert _nll(logits, y, temperature) < _nll(logits, y)
+
+
+def test_one_bin_and_probabilities_at_zero_and_one_are_accepted() -> None:
+    one_hot = np.eye(2)[[0, 1, 1]]  # confidence exactly 1, other entries exactly 0
+    assert expected_calibration_error([0, 1, 0], one_hot, n_bins=1) == pytest.approx(1 / 3)
+    assert reliability_curve([0, 1, 0], one_hot, n_bins=1)["counts"] == [3]
+    with pytest.raises(ValueError, match="probabilities"):
+        expected_calibration_error([0], [[1.2, -0.2]])
+
+
+def test_a_confidence_below_the_first_edge_is_in_the_first_bin() -> None:
+    # Twenty classes, near-uniform: the top-label confidence 0.06 is below 1/15, the first bin's upper edge.
+    probs = np.full((4, 20), 0.94 / 19)
+    probs[:, 0] = 0.06
+    curve = reliability_curve(np.zeros(4, int), probs)
+    assert curve["counts"][0] == 4 and sum(curve["counts"]) == 4
+    assert curve["accuracy"][0] == 1.0 and curve["confidence"][0] == pytest.approx(0.06)

@@ -77,3 +77,47 @@ def test_cluster_bootstrap_of_singleton_groups_equals_image_bootstrap():
     image = bootstrap_ci(y, probs, ["neg", "pos"], n_resamples=200, seed=1)
     cluster = bootstrap_ci(y, probs, ["neg", "pos"], n_resamples=200, seed=1, clusters=np.arange(20))
     assert cluster["accuracy"] == image["accuracy"] and cluster["auroc"] == image["auroc"]
+
+
+def test_multiclass_groups_take_the_majority_label_and_renormalised_maxima():
+    # Group 0: labels 2, 2, 0 -> 2; group 1: labels 0, 1 (a tie) -> the lower index, 0.
+    y = np.array([2, 2, 0, 1, 0])
+    probs = np.array([[0.1, 0.2, 0.7], [0.2, 0.2, 0.6], [0.6, 0.3, 0.1], [0.3, 0.5, 0.2], [0.5, 0.1, 0.4]])
+    codes = np.array([0, 0, 0, 1, 1])
+    y_g, p_mean = aggregate_by_group(y, probs, codes, "mean")
+    assert y_g.tolist() == [2, 0]
+    np.testing.assert_allclose(p_mean, [[0.3, 0.7 / 3, 1.4 / 3], [0.4, 0.3, 0.3]])
+    _, p_max = aggregate_by_group(y, probs, codes, "max")
+    # Column maxima (0.6, 0.3, 0.7) and (0.5, 0.5, 0.4), each row divided by its sum.
+    np.testing.assert_allclose(p_max, [[0.6 / 1.6, 0.3 / 1.6, 0.7 / 1.6], [0.5 / 1.4, 0.5 / 1.4, 0.4 / 1.4]])
+
+
+def test_binary_positive_class_zero():
+    y = np.array([1, 0, 1, 1])
+    p0 = np.array([0.2, 0.7, 0.4, 0.1])
+    probs = np.stack([p0, 1 - p0], axis=1)
+    codes = np.array([0, 0, 1, 1])
+    y_g, p_max = aggregate_by_group(y, probs, codes, "max", positive=0)
+    assert y_g.tolist() == [0, 1]  # group 0 holds an image of class 0, the positive class
+    np.testing.assert_allclose(p_max, [[0.7, 0.3], [0.4, 0.6]])
+
+
+def test_group_codes_without_paths_and_with_nan_numbers_and_blanks():
+    codes = group_codes([3, float("nan"), 3, " ", 7, float("nan")])
+    assert codes.tolist() == [0, 1, 0, 2, 3, 4]  # NaN and blanks are groups of their own
+    # A real group that happens to be named like an image position is not merged with a missing one.
+    assert group_codes(["1", None]).tolist() == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("y", "probs", "codes", "how", "message"),
+    [
+        ([0, 1], [[0.5, 0.5], [0.5, 0.5]], [0], "mean", "must share N"),
+        ([0, 1], [0.5, 0.5], [0, 1], "mean", "must share N"),
+        ([0], [[0.5, 0.5], [0.5, 0.5]], [0, 1], "mean", "must share N"),
+        ([0, 1], [[0.5, 0.5], [0.5, 0.5]], [0, 1], "median", "expected one of mean, max"),
+    ],
+)
+def test_bad_inputs_are_refused(y, probs, codes, how, message):
+    with pytest.raises(ValueError, match=message):
+        aggregate_by_group(y, probs, codes, how)

@@ -195,3 +195,11 @@ def test_report_text() -> None:
     assert "very long name" in text4
     thresholded = classification_report_text(Y_BIN, P_BIN, CLASSES_BIN, threshold=0.95)
     assert thresholded != text
+
+
+def test_report_text_of_a_class_never_predicted_shows_zero_precision() -> None:
+    # Class "b" is never predicted: its precision is 0 (zero_division=0), not 1.
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]])
+    text = classification_report_text([0, 1, 1], probs, ["a", "b"], digits=2)
+    row = next(line.split() for line in text.splitlines() if line.split()[:1] == ["b"])
+    assert row == ["b", "0.00", "0.00", "0.00", "2"]

@@ -59,3 +59,10 @@ def test_bad_input() -> None:
         mcnemar_test(np.ones((2, 2), bool), np.ones((2, 2), bool))
     with pytest.raises(ValueError, match="booleans"):
         mcnemar_test([0.5, 1.0], [1, 0])
+
+
+def test_bad_inputs_name_the_argument() -> None:
+    with pytest.raises(ValueError, match=r"correct_a must have shape \(N,\)"):
+        mcnemar_test(np.zeros((2, 2), bool), np.zeros(4, bool))
+    with pytest.raises(ValueError, match="correct_b must hold booleans"):
+        mcnemar_test(np.zeros(3, bool), np.array([0.5, 1.0, 0.0]))

@@ -8,8 +8,10 @@ from sklearn.metrics import roc_curve
 
 from medclass.evaluation.thresholds import (
     choose_threshold,
+    default_positive_class,
     operating_characteristics,
     parse_operating_point,
+    resolve_positive_class,
     threshold_for_sensitivity,
     threshold_for_specificity,
     youden_threshold,
@@ -109,3 +111,39 @@ def test_bad_inputs() -> None:
         youden_threshold([0, 2], [0.1, 0.5])
     with pytest.raises(ValueError, match="target"):
         threshold_for_sensitivity(Y, S, 0.0)
+
+
+@pytest.mark.parametrize("target", [0.0, -0.5, 1.0001, 2.0])
+def test_targets_outside_zero_one_are_refused(target: float) -> None:
+    for choose in (threshold_for_sensitivity, threshold_for_specificity):
+        with pytest.raises(ValueError, match=r"target must lie in \(0, 1\]"):
+            choose(Y, S, target)
+
+
+@pytest.mark.parametrize(
+    ("classes", "counts", "expected"),
+    [
+        (["no_tumor", "tumor"], None, "tumor"),  # "no" marks the other class as the negative one
+        (["Tumor-Positive", "tumor negative"], None, "Tumor-Positive"),
+        (["yes", "no"], None, "yes"),
+        (["Normal", "Pneumonia"], None, "Pneumonia"),
+        (["tumor", "pneumonia"], [90, 10], "pneumonia"),  # both named: the minority class
+        (["a", "b"], [10, 90], "a"),
+        (["a", "b"], [50, 50], "b"),  # no minority: the second class
+        (["a", "b"], [1, 2, 3], "b"),  # counts of another task are not used
+        (["a", "b"], None, "b"),
+    ],
+)
+def test_default_positive_class(classes: list[str], counts: list[int] | None, expected: str) -> None:
+    assert default_positive_class(classes, counts) == expected
+
+
+def test_resolve_positive_class() -> None:
+    assert resolve_positive_class(["a", "b"], "a") == "a"
+    assert resolve_positive_class(["a", "b"], None, [1, 9]) == "a"  # the default rule, counts included
+    assert resolve_positive_class(["no_tumor", "tumor"]) == "tumor"
+    assert resolve_positive_class(["a", "b", "c"]) is None
+    with pytest.raises(ValueError, match=r"positive class 'x' is not one of the classes \['a', 'b'\]"):
+        resolve_positive_class(["a", "b"], "x")
+    with pytest.raises(ValueError, match="binary tasks only"):
+        resolve_positive_class(["a", "b", "c"], "a")

@@ -47,3 +47,11 @@ def test_decide_uses_the_threshold_for_binary_and_the_argmax_otherwise() -> None
         decide([[0.2, 0.5, 0.3]], threshold=0.5)
     with pytest.raises(ValueError, match="finite"):
         decide(probs, threshold=float("nan"))
+
+
+def test_rows_of_very_different_scale_stay_finite() -> None:
+    # Each row is shifted by its own maximum: a row of huge logits does not underflow the others.
+    logits = np.array([[1000.0, 999.0], [0.0, -1.0], [-800.0, -801.0]])
+    probs = probabilities(logits)
+    np.testing.assert_allclose(probs, softmax(np.array([[1.0, 0.0]] * 3), axis=1))
+    assert probabilities(np.array([[1, 3]], dtype=np.int64)).dtype == np.float64

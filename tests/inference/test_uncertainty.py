@@ -13,7 +13,6 @@ from torch import nn
 
 from medclass.api import predict
 from medclass.api.evaluate import referral_evaluation
-from medclass.evaluation.uncertainty import referral_curve, referral_point
 from medclass.inference.checkpoint import load_for_inference
 from medclass.inference.inputs import labelled_files
 from medclass.inference.passes import predictive_entropy, summarize_passes
@@ -107,31 +106,6 @@ def test_summary_of_one_pass_is_that_pass_exactly() -> None:
     thresholded = summarize_passes(binary, threshold=0.35)
     assert thresholded.predicted.tolist() == [1]
     assert thresholded.std[0] == pytest.approx(0.1)  # p1 over the passes: 0.3 and 0.5
-
-
-def test_referral_curve_refers_the_most_uncertain_first() -> None:
-    correct = np.array([True, False, True, True, False])
-    uncertainty = np.array([0.1, 0.9, 0.2, 0.3, 0.8])
-    curve = referral_curve(correct, uncertainty)
-    assert curve["n_referred"].tolist() == [0, 1, 2, 3, 4]
-    np.testing.assert_allclose(curve["accuracy"], [3 / 5, 3 / 4, 1.0, 1.0, 1.0])
-    assert referral_point(curve, 0.4) == {
-        "fraction": 0.4,
-        "n_referred": 2,
-        "n_kept": 3,
-        "accuracy": 1.0,
-        "uncertainty_cutoff": 0.8,
-    }
-
-
-def test_referral_curve_matches_a_brute_force_count() -> None:
-    rng = np.random.default_rng(1)
-    correct = rng.random(40) < 0.7
-    uncertainty = rng.random(40)
-    curve = referral_curve(correct, uncertainty)
-    for k in range(40):
-        kept = np.argsort(-uncertainty)[k:]
-        assert curve["accuracy"].iloc[k] == pytest.approx(correct[kept].mean())
 
 
 @pytest.fixture(scope="module")

@@ -242,7 +242,7 @@ def test_epoch_table_and_referral_curve_appear_when_present(run_folder: Path) ->
             "best_f1": [False, False, True],
         }
     ).to_csv(run_folder / "epoch_metrics.csv", index=False)
-    pd.DataFrame({"referred_fraction": [0.0, 0.1, 0.2], "accuracy": [0.8, 0.85, 0.9]}).to_csv(
+    pd.DataFrame({"fraction_referred": [0.0, 0.1, 0.2], "accuracy": [0.8, 0.85, 0.9]}).to_csv(
         run_folder / "referral.csv", index=False
     )
     figures = write_run_figures(load_run(run_folder))
@@ -251,6 +251,64 @@ def test_epoch_table_and_referral_curve_appear_when_present(run_folder: Path) ->
     assert [row[0] for row in page.tables["epoch-metrics"][1:]] == ["1", "2", "3"]
     best_rows = [attrs for tag, attrs in page.tags if tag == "tr" and attrs.get("class") == "best"]
     assert len(best_rows) == 1
+
+
+# referral.csv as `medclass evaluate --mc-dropout` writes it (referral_curve, "%.6f"), with numbers chosen by hand:
+# ten cases, the two most uncertain wrong.
+REFERRAL_CSV = """n_referred,fraction_referred,n_kept,accuracy,uncertainty_cutoff
+0,0.000000,10,0.800000,
+1,0.100000,9,0.888889,0.900000
+2,0.200000,8,1.000000,0.800000
+3,0.300000,7,1.000000,0.400000
+"""
+
+
+def test_referral_numbers_reach_the_report(run_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from medclass.evaluation.uncertainty import referral_curve, referral_point
+    from medclass.reporting import figures as run_figures
+
+    correct = np.array([1, 1, 0, 1, 0, 1, 1, 1, 1, 1], dtype=bool)
+    uncertainty = np.array([0.1, 0.2, 0.9, 0.3, 0.8, 0.05, 0.15, 0.25, 0.35, 0.4])
+    curve = referral_curve(correct, uncertainty)
+    written = io.StringIO()
+    curve.head(4).to_csv(written, index=False, float_format="%.6f")
+    assert written.getvalue() == REFERRAL_CSV  # the file below is in the writer's own format
+    (run_folder / "referral.csv").write_text(REFERRAL_CSV)
+    points = [referral_point(curve, f) for f in (0.0, 0.1, 0.2)]
+    saved = json.loads((run_folder / "test_metrics.json").read_text())
+    write_json(
+        run_folder / "test_metrics.json", {**saved, "referral": {"passes": 8, "n": 10, "points": points}}
+    )
+
+    drawn = {}
+
+    def keep(fig, path, original=run_figures.save_figure):
+        drawn[Path(path).stem] = fig
+        return original(fig, path)
+
+    monkeypatch.setattr(run_figures, "save_figure", keep)
+    figures = write_run_figures(load_run(run_folder))
+    (line,) = drawn[figures.paths["referral"].stem].axes[0].get_lines()
+    np.testing.assert_allclose(line.get_xdata(), [0, 10, 20, 30])
+    np.testing.assert_allclose(line.get_ydata(), [0.8, 0.888889, 1.0, 1.0])
+    text = write_report(run_folder, figures=figures).read_text()
+    page = parse(run_folder / "report.html")
+    embedded = [
+        base64.b64decode(attrs["src"].removeprefix("data:image/png;base64,"))
+        for tag, attrs in page.tags
+        if tag == "img"
+    ]
+    assert figures.paths["referral"].read_bytes() in embedded
+    block = text[text.index("Referral (MC dropout)") :]
+    block = block[: block.index("</pre>")]
+    # Accuracy 0.8 with nothing referred, 8/9 at 10%, 1.0 at 20%: each point as evaluate saved it.
+    assert [p["accuracy"] for p in points] == pytest.approx([0.8, 8 / 9, 1.0])
+    for point in points:
+        assert f"fraction: {point['fraction']}" in block
+        assert f"accuracy: {point['accuracy']}" in block
+        assert f"n_kept: {point['n_kept']}" in block
 
 
 def test_prediction_grid_rows_put_confident_errors_first() -> None:

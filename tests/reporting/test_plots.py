@@ -264,3 +264,157 @@ def test_prediction_tiles_carry_their_file_names(tmp_path, monkeypatch):
     # The error (p02) comes first, each title starts with the file name.
     assert titles[0].splitlines() == ["p02_s1.png", "b / a (0.80)"]
     assert {t.splitlines()[0] for t in titles} == {"p01_s1.png", "p02_s1.png", "p03_s1.png"}
+
+
+# --- What is drawn: the figures are checked before they are saved ---------------------------------------
+
+
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The figures the plot functions save, in order (they are still written to their files)."""
+    from medclass.reporting import plots_campaigns, plots_eval, plots_images, plots_training
+
+    figures: list = []
+    for module in (plots_campaigns, plots_eval, plots_images, plots_training):
+
+        def keep(fig, path, original=module.save_figure):
+            figures.append(fig)
+            return original(fig, path)
+
+        monkeypatch.setattr(module, "save_figure", keep)
+    return figures
+
+
+def _lines(ax) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Label -> (x, y) of every line of ``ax`` with a legend label."""
+    return {
+        line.get_label(): (np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float))
+        for line in ax.get_lines()
+        if not line.get_label().startswith("_")
+    }
+
+
+def _bar_heights(ax) -> list[float]:
+    return [patch.get_height() for patch in ax.patches]
+
+
+def test_learning_curves_draw_the_table(tmp_path: Path, drawn: list) -> None:
+    table = _epochs(6)
+    plots.plot_learning_curves(table, tmp_path / "curves.png", best_epoch=3)
+    (fig,) = drawn
+    loss, accuracy = fig.axes
+    assert (loss.get_title(), loss.get_xlabel(), loss.get_ylabel()) == ("Loss", "epoch", "loss")
+    assert (accuracy.get_title(), accuracy.get_ylabel()) == ("Accuracy", "accuracy")
+    for ax, column in ((loss, "loss"), (accuracy, "accuracy")):
+        lines = _lines(ax)
+        assert set(lines) == {"train", "validation", "best epoch (3)"}
+        for label, prefix in (("train", "train"), ("validation", "val")):
+            x, y = lines[label]
+            np.testing.assert_array_equal(x, table["epoch"])
+            np.testing.assert_allclose(y, table[f"{prefix}_{column}"])
+        assert set(lines["best epoch (3)"][0]) == {3.0}  # a vertical line at the best epoch
+
+
+def test_confusion_matrix_cells_hold_the_counts(tmp_path: Path, drawn: list) -> None:
+    cm = np.array([[50, 3, 1, 0], [4, 40, 2, 1], [0, 0, 60, 0], [2, 1, 0, 45]])
+    plots.plot_confusion_matrix(cm, LONG, tmp_path / "cm.png")
+    plots.plot_confusion_matrix(cm, LONG, tmp_path / "norm.png", normalize=True)
+    counts_ax, normalised_ax = drawn[0].axes[0], drawn[1].axes[0]
+    assert [t.get_text() for t in counts_ax.texts] == [str(v) for v in cm.ravel()]
+    # Row-normalised: the fraction of the true class, with the count under it; empty cells a bare 0.
+    row = cm / cm.sum(axis=1, keepdims=True)
+    expected = [f"{row[i, j]:.2f}\n({cm[i, j]})" if cm[i, j] else "0" for i in range(4) for j in range(4)]
+    assert [t.get_text() for t in normalised_ax.texts] == expected
+    assert (counts_ax.get_xlabel(), counts_ax.get_ylabel()) == ("predicted class", "true class")
+    supports = [label.get_text().splitlines()[-1] for label in counts_ax.get_yticklabels()]
+    assert supports == [f"(n={n})" for n in cm.sum(axis=1)]
+    assert f"accuracy {np.trace(cm) / cm.sum():.3f}" in counts_ax.get_title()
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_roc_and_pr_curves_show_each_class_and_its_area(tmp_path: Path, drawn: list, k: int) -> None:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y, probs = _scores(300, k)
+    classes = ["normal", "tumor"] if k == 2 else [f"class {i}" for i in range(k)]
+    plots.plot_roc_curves(y, probs, classes, tmp_path / "roc.png")
+    plots.plot_pr_curves(y, probs, classes, tmp_path / "pr.png")
+    roc, pr = (fig.axes[0] for fig in drawn)
+    positives = [1] if k == 2 else list(range(k))  # binary: the positive class only
+    roc_lines, pr_lines = _lines(roc), _lines(pr)
+    assert len(roc_lines) == len(positives) + 1 and "chance" in roc_lines
+    for j in positives:
+        auc = roc_auc_score(y == j, probs[:, j])
+        fpr, tpr = roc_lines[f"{classes[j]} (AUC = {auc:.3f})"]
+        assert np.trapezoid(tpr, fpr) == pytest.approx(auc)  # the curve is the one whose area is shown
+        ap = average_precision_score(y == j, probs[:, j])
+        assert f"{classes[j]} (AP = {ap:.3f})" in pr_lines
+    assert roc.get_xlabel() == "false positive rate (1 - specificity)"
+    assert pr.get_ylabel() == "precision (positive predictive value)"
+    if k == 2:
+        assert f"chance (prevalence {np.mean(y == 1):.2f})" in pr_lines
+
+
+def test_reliability_bars_are_the_accuracy_per_bin(tmp_path: Path, drawn: list) -> None:
+    # Four images at confidence 0.9 of which 2 right, two at 0.6 both right (5 bins: 0.8-1.0 and 0.4-0.6).
+    probs = np.array([[0.9, 0.1]] * 4 + [[0.4, 0.6]] * 2)
+    y = np.array([0, 0, 1, 1, 1, 1])
+    plots.plot_reliability_diagram(y, probs, tmp_path / "rel.png", n_bins=5)
+    top, bottom = drawn[0].axes
+    accuracy_bars = [p for p in top.patches if p.get_facecolor()[3] > 0]
+    centres = sorted((round(p.get_x() + p.get_width() / 2, 6), p.get_height()) for p in accuracy_bars)
+    assert centres == [(0.5, pytest.approx(1.0)), (0.9, pytest.approx(0.5))]
+    assert _bar_heights(bottom) == [0, 0, 2, 0, 4]
+    # ECE: (2 * |0.6 - 1| + 4 * |0.9 - 0.5|) / 6 = 0.4
+    assert "ECE = 0.400" in top.get_title() and "6 images" in top.get_title()
+
+
+def test_class_distribution_bars_are_the_counts(tmp_path: Path, drawn: list) -> None:
+    table = pd.DataFrame(
+        {"label": ["a"] * 7 + ["b"] * 3, "split": ["train"] * 5 + ["test"] * 2 + ["train", "val", "test"]}
+    )
+    plots.plot_class_distribution(table, tmp_path / "dist.png")
+    ax = drawn[0].axes[0]
+    # Bars per split in train, val, test order; within a split one bar per class (a, b).
+    assert _bar_heights(ax) == [5, 1, 0, 1, 2, 1]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["train (6)", "val (1)", "test (3)"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b"]
+
+
+def test_metric_bars_show_values_and_intervals(tmp_path: Path, drawn: list) -> None:
+    long = pd.DataFrame(
+        {
+            "variant": ["resnet18", "resnet18", "effnet", "effnet"],
+            "metric": ["auroc", "accuracy", "auroc", "accuracy"],
+            "value": [0.91, 0.85, 0.95, 0.9],
+            "ci_low": [0.88, 0.8, 0.93, 0.86],
+            "ci_high": [0.94, 0.89, 0.97, 0.93],
+        }
+    )
+    plots.plot_metric_bars(long, "auroc", tmp_path / "bars.png")
+    ax = drawn[0].axes[0]
+    assert _bar_heights(ax) == pytest.approx([0.91, 0.95])
+    assert [t.get_text() for t in ax.texts] == ["0.910", "0.950"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["resnet18", "effnet"]
+    assert ax.get_ylabel() == "auroc" and "error bars: CI" in ax.get_title()
+    (segments,) = [c.get_segments() for c in ax.collections]
+    assert [tuple(np.round(s[:, 1], 6)) for s in segments] == [(0.88, 0.94), (0.93, 0.97)]
+
+
+def test_overlaid_curves_one_line_per_run(tmp_path: Path, drawn: list) -> None:
+    curves = {"lr=1e-3": _epochs(10), "lr=1e-4": _epochs(15), "no val": _epochs(5).drop(columns="val_loss")}
+    plots.plot_overlaid_curves(curves, "val_loss", tmp_path / "overlay.png")
+    lines = _lines(drawn[0].axes[0])
+    assert set(lines) == {"lr=1e-3", "lr=1e-4", "no val (no data)"}
+    np.testing.assert_allclose(lines["lr=1e-4"][1], _epochs(15)["val_loss"])
+    assert lines["lr=1e-3"][0].size == 10 and lines["no val (no data)"][0].size == 0
+
+
+def test_image_grid_shows_every_image_with_its_title(tmp_path: Path, drawn: list) -> None:
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (16, 16), dtype=np.uint8) for _ in range(5)]
+    plots.plot_image_grid(images, [f"img {i}" for i in range(5)], tmp_path / "grid.png", ncols=3)
+    shown = [ax for ax in drawn[0].axes if ax.images]
+    assert [ax.get_title() for ax in shown] == [f"img {i}" for i in range(5)]
+    np.testing.assert_array_equal(shown[2].images[0].get_array(), images[2])
