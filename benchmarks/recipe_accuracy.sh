@@ -4,6 +4,7 @@
 # the test images are the same for all and McNemar's tests pair them. Prints wall minutes and test accuracy
 # with its bootstrap 95% CI per step; the run folders keep everything else.
 #   benchmarks/recipe_accuracy.sh [OUT_DIR]        (about 2.5 h on 2 CPU cores: run it on an idle machine)
+#   STEPS="default accurate-seed42" benchmarks/recipe_accuracy.sh OUT_DIR   (only those steps)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${MEDCLASS_DATA_DIR:-../shared/datasets}/brain_tumor_mri_4class/Training"
@@ -20,25 +21,37 @@ timed() {  # timed NAME COMMAND...: run, then print the wall minutes of NAME
   echo "$name: $(((end - start) / 60)) min $(((end - start) % 60)) s" | tee -a "$out/times.txt"
 }
 
+steps="${STEPS:-default accurate-seed42 accurate-seed43 accurate-seed44 ensemble}"
+wanted() { [[ " $steps " == *" $1 "* ]]; }
+
 mkdir -p "$out"
-: >"$out/times.txt"
-timed default "$medclass" train "${common[@]}" --out "$out/default"
+touch "$out/times.txt"
+if wanted default; then
+  timed default "$medclass" train "${common[@]}" --out "$out/default"
+fi
 for seed in 42 43 44; do
-  timed "accurate-seed$seed" "$medclass" train --recipe accurate "${common[@]}" --seed "$seed" \
-    --out "$out/accurate-seed$seed"
+  if wanted "accurate-seed$seed"; then
+    timed "accurate-seed$seed" "$medclass" train --recipe accurate "${common[@]}" --seed "$seed" \
+      --out "$out/accurate-seed$seed"
+  fi
 done
-timed ensemble "$medclass" ensemble "$out"/accurate-seed{42,43,44} --out "$out/ensemble-accurate-3seeds"
+if wanted ensemble; then
+  timed ensemble "$medclass" ensemble "$out"/accurate-seed{42,43,44} --out "$out/ensemble-accurate-3seeds"
+fi
 
 .venv/bin/python - "$out" <<'PY'
 import json, sys
 from pathlib import Path
 out = Path(sys.argv[1])
 for name in ["default", "accurate-seed42", "accurate-seed43", "accurate-seed44", "ensemble-accurate-3seeds"]:
+    if not (out / name / "test_metrics.json").exists():
+        continue
     m = json.loads((out / name / "test_metrics.json").read_text())
     ci = m["ci"]["accuracy"]
     print(f"{name:26s} n={m['n']} accuracy {m['accuracy']:.4f} [{ci['ci_low']:.4f}, {ci['ci_high']:.4f}] "
           f"macro-F1 {m['macro_f1']:.4f}")
-for row in json.loads((out / "ensemble-accurate-3seeds" / "ensemble.json").read_text())["members"]:
+ensemble = out / "ensemble-accurate-3seeds" / "ensemble.json"
+for row in json.loads(ensemble.read_text())["members"] if ensemble.exists() else []:
     t = row["mcnemar"]
     print(f"ensemble vs {Path(row['run']).name}: {row['ensemble_accuracy']:.4f} vs {row['member_accuracy']:.4f}, "
           f"McNemar b={t['b']} c={t['c']} p={t['p_value']:.3g}")

@@ -7,8 +7,8 @@ For each backend one server process is started (``medclass serve RUN --backend B
 up with a few requests, then each client count in turn sends ``--requests`` uploads (real scans from ``--files``,
 cycled) and stops. The batch-1 model latency of ``medclass profile`` (``measure_latency``) for the same model in
 the same backend is measured in this process for the p99 target (p99 at 8 clients under 3x that latency).
-The server has no request batching: a request is one forward pass, one at a time per worker process (the
-predictor is not thread-safe), so the 1-client vs 8-client rows are sequential vs concurrent load on one model.
+``--max-batch 1 32`` serves each backend once per value: 1 is one forward pass per request, 32 lets the server
+run the images of concurrent requests as one batch (``medclass serve --max-batch``), so the rows compare the two.
 """
 
 from __future__ import annotations
@@ -46,10 +46,11 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_server(run: str, backend: str, log: Path) -> tuple[subprocess.Popen, str, float]:
+def start_server(run: str, backend: str, max_batch: int, log: Path) -> tuple[subprocess.Popen, str, float]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     command = [sys.executable, "-m", "medclass", "serve", run, "--port", str(port), "--backend", backend]
+    command += ["--max-batch", str(max_batch)]
     start = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -120,38 +121,48 @@ def model_latency_ms(run: str, backend: str, threads: int) -> float:
         return measure_latency(model, size, chans, 1, repeats=20, warmup=3, device="cpu")["median_ms"]
 
 
+def serve_block(
+    args: argparse.Namespace, files: list[Path], backend: str, max_batch: int
+) -> list[dict[str, Any]]:
+    """One server (``backend``, ``--max-batch max_batch``) under each client count in turn."""
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        process, url, startup = start_server(args.run, backend, max_batch, Path(folder) / "serve.log")
+        try:
+            asyncio.run(load(url, files, 10, 1))  # warm-up
+            for clients in args.clients:
+                before = rss_mb(process.pid)
+                row = asyncio.run(load(url, files, args.requests, clients))
+                row.update(backend=backend, max_batch=max_batch, startup_s=round(startup, 1))
+                row.update(rss_start_mb=round(before, 1), rss_end_mb=round(rss_mb(process.pid), 1))
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    return rows
+
+
 def main(args: argparse.Namespace) -> list[dict[str, Any]]:
     files = sorted(p for p in Path(args.files).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     files = files[: args.max_files]
     rows = []
     for backend in args.backends:
-        with tempfile.TemporaryDirectory() as folder:
-            process, url, startup = start_server(args.run, backend, Path(folder) / "serve.log")
-            try:
-                asyncio.run(load(url, files, 10, 1))  # warm-up
-                for clients in args.clients:
-                    before = rss_mb(process.pid)
-                    row = asyncio.run(load(url, files, args.requests, clients))
-                    row.update(backend=backend, startup_s=round(startup, 1), rss_start_mb=round(before, 1))
-                    row["rss_end_mb"] = round(rss_mb(process.pid), 1)
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
-            finally:
-                process.terminate()
-                process.wait(timeout=30)
+        for max_batch in args.max_batch:
+            rows += serve_block(args, files, backend, max_batch)
         model_ms = model_latency_ms(args.run, backend, args.threads)
         for row in rows:
             if row["backend"] == backend:
                 row["model_batch1_ms"] = round(model_ms, 1)
                 row["p99_over_model"] = round(row["p99_ms"] / model_ms, 1)
     print(
-        "| backend | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors | RSS start -> end MiB "
+        "| backend | max batch | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors | RSS start -> end MiB "
         "| model batch-1 ms | p99 / model |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
     for r in rows:
         print(
-            f"| {r['backend']} | {r['clients']} | {r['requests']} | {r['req_per_s']:.1f} | {r['p50_ms']:.1f} "
+            f"| {r['backend']} | {r['max_batch']} | {r['clients']} | {r['requests']} | {r['req_per_s']:.1f} | {r['p50_ms']:.1f} "
             f"| {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {r['rss_start_mb']:.0f} -> "
             f"{r['rss_end_mb']:.0f} | {r['model_batch1_ms']:.1f} | {r['p99_over_model']:.1f} |"
         )
@@ -167,6 +178,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-files", type=int, default=64)
     parser.add_argument("--backends", nargs="+", default=["torch", "onnx"], choices=["torch", "onnx"])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--max-batch", type=int, nargs="+", default=[1, 32], help="serve --max-batch values")
     parser.add_argument("--requests", type=int, default=300, help="requests per client count (fixed)")
     # One thread: on a shared 2-core machine two torch threads wait on each other (BENCHMARKS.md, Deploy).
     parser.add_argument("--threads", type=int, default=1, help="threads for the model-only latency")

@@ -113,11 +113,19 @@ def build_app(
 def app_from_env() -> FastAPI:
     """The app described by ``$MEDCLASS_SERVE_ARGS`` (how uvicorn's worker processes build it)."""
     args = json.loads(os.environ[ENV_ARGS])
-    settings = ServeSettings(api_key=args["api_key"])
+    max_batch, wait_ms = args["batching"]
+    settings = ServeSettings(api_key=args["api_key"], max_batch=max_batch, batch_wait_ms=wait_ms)
     return build_app(args["source"], args["backend"], settings, name=args["name"])
 
 
-def _serve_workers(source: Path, backend: str | None, key: str | None, workers: int, **where: Any) -> None:
+def _serve_workers(
+    source: Path,
+    backend: str | None,
+    key: str | None,
+    workers: int,
+    batching: tuple[int, float],
+    **where: Any,
+) -> None:
     """uvicorn's multi-process mode: each worker builds the app from ``$MEDCLASS_SERVE_ARGS`` (an app object
     cannot be handed to worker processes). A run served with ONNX is exported once, here, not per worker."""
     import uvicorn
@@ -128,7 +136,7 @@ def _serve_workers(source: Path, backend: str | None, key: str | None, workers: 
         export_model(source, "onnx", bundle)
         source, backend = bundle, None
     os.environ[ENV_ARGS] = json.dumps(
-        {"source": str(source), "backend": backend, "api_key": key, "name": name}
+        {"source": str(source), "backend": backend, "api_key": key, "name": name, "batching": list(batching)}
     )
     uvicorn.run(
         "medclass.api.serve:app_from_env", factory=True, workers=workers, log_config=log_config(), **where
@@ -157,14 +165,17 @@ def serve(
     backend: str | None = None,
     workers: int = 1,
     api_key_file: str | Path | None = None,
+    batching: tuple[int, float] = (32, 0.0),
 ) -> None:
-    """Serve ``source`` until interrupted (see ``medclass serve --help``)."""
+    """Serve ``source`` until interrupted (see ``medclass serve --help``); ``batching`` is ``(max_batch,
+    batch_wait_ms)`` of :class:`~medclass.serving.settings.ServeSettings`."""
     import uvicorn
 
     key = read_api_key(api_key_file) if api_key_file else None
     check_source(source, backend)
     if workers > 1:
-        _serve_workers(Path(source), backend, key, workers, host=host, port=port)
+        _serve_workers(Path(source), backend, key, workers, batching, host=host, port=port)
         return
-    app = build_app(source, backend, ServeSettings(api_key=key))
+    settings = ServeSettings(api_key=key, max_batch=batching[0], batch_wait_ms=batching[1])
+    app = build_app(source, backend, settings)
     uvicorn.run(app, host=host, port=port, log_config=log_config())

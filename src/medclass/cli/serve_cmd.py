@@ -21,8 +21,28 @@ def serve(
     api_key_file: Annotated[
         Path | None, typer.Option("--api-key-file", help="File holding the bearer token clients must send.")
     ] = None,
+    max_batch: Annotated[
+        int,
+        typer.Option(
+            "--max-batch", min=1, help="Most images in one forward pass of concurrent requests (1: off)."
+        ),
+    ] = 32,
+    batch_wait_ms: Annotated[
+        float,
+        typer.Option(
+            "--batch-wait-ms", min=0, help="Wait this long for more requests before a batch (0: never wait)."
+        ),
+    ] = 0.0,
 ) -> None:
     """Serve the model: POST /v1/predict, /v2 (Open Inference Protocol), /metrics, /docs and a web page at /."""
     from medclass.api.serve import serve as run_server
 
-    run_server(source, host=host, port=port, backend=backend, workers=workers, api_key_file=api_key_file)
+    run_server(
+        source,
+        host=host,
+        port=port,
+        backend=backend,
+        workers=workers,
+        api_key_file=api_key_file,
+        batching=(max_batch, batch_wait_ms),
+    )

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from medclass.serving.batcher import ModelBatcher
 from medclass.serving.settings import ApiError, ServeSettings, error_body
 
 ACCESS_LOG = logging.getLogger("medclass.serve.access")
@@ -32,6 +33,12 @@ def _metrics(app: FastAPI) -> None:
     app.state.requests = Counter("medclass_requests", "HTTP requests", ["path", "status"], registry=registry)
     app.state.latency = Histogram("medclass_request_seconds", "Request latency", ["path"], registry=registry)
     app.state.errors = Counter("medclass_errors", "Client and server errors", ["reason"], registry=registry)
+    app.state.batch_images = Histogram(
+        "medclass_batch_images",
+        "Images per forward pass (requests batched together)",
+        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+        registry=registry,
+    )
 
 
 def create_app(
@@ -48,9 +55,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.predictor, app.state.settings, app.state.name = predictor, settings, name
         app.state.explainer = explainer
+        app.state.batcher = ModelBatcher(
+            predictor, settings.max_batch, settings.batch_wait_ms, on_batch=app.state.batch_images.observe
+        )
         app.state.ready = True
         yield
         app.state.ready = False
+        app.state.batcher.close()
 
     app = FastAPI(title="medclass", lifespan=lifespan)
     app.state.ready = False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,8 +29,6 @@ router = APIRouter()
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 415, 422)
 }
-# One model, one forward pass at a time: the predictor and its array cache are not thread-safe.
-_LOCK = threading.Lock()
 UPLOAD_CHUNK = 1 << 20
 
 
@@ -108,9 +105,14 @@ def _check_pixels(saved: list[tuple[str, str]], max_pixels: int) -> None:
             raise ApiError(413, "image_too_large", f"{pixels} pixels; the limit is {max_pixels}", name)
 
 
-def _results(predictor: Any, saved: list[tuple[str, str]], mc_dropout: int) -> list[FileResult]:
-    with _LOCK:
-        result = predictor.predict_files([p for _, p in saved], mc_dropout=mc_dropout)
+def _results(state: Any, saved: list[tuple[str, str]], mc_dropout: int, folder: str) -> list[FileResult]:
+    """The decisions for the saved uploads; their cache entries go into the request's own ``folder``."""
+    predictor, paths = state.predictor, [p for _, p in saved]
+    if mc_dropout:
+        with state.batcher.lock:
+            result = predictor.predict_files(paths, mc_dropout=mc_dropout, cache_dir=folder)
+    else:
+        result = state.batcher.predict_files(paths, cache_dir=folder)
     name_of = {path: name for name, path in saved}
     for path, reason in result.failures.items():
         raise ApiError(422, "unreadable_image", reason.splitlines()[0][:300], name_of[path])
@@ -143,7 +145,7 @@ def _add_overlays(state: Any, saved: list[tuple[str, str]], results: list[FileRe
             400, "explain_unavailable", "Grad-CAM needs the PyTorch backend (serve --backend torch)"
         )
     targets = [state.predictor.classes.index(r.prediction) for r in results]
-    with _LOCK:
+    with state.batcher.lock:
         pairs = state.explainer(state.predictor, [p for _, p in saved], targets)
     for result, (image, heat) in zip(results, pairs, strict=True):
         result.image, result.gradcam = image, heat
@@ -171,7 +173,7 @@ async def predict(
     with tempfile.TemporaryDirectory(prefix="medclass-upload-") as folder:
         saved = await _save_uploads(file, Path(folder), settings.max_file_bytes)
         _check_pixels(saved, settings.max_pixels)
-        results = await run_in_threadpool(_results, state.predictor, saved, mc_dropout)
+        results = await run_in_threadpool(_results, state, saved, mc_dropout, folder)
         if explain == "gradcam":
             await run_in_threadpool(_add_overlays, state, saved, results)
     return PredictResponse(model=state.name, results=results)
@@ -235,11 +237,9 @@ async def v2_infer(request: Request, name: str, body: InferRequest) -> InferResp
     if not np.isfinite(array).all():
         raise ApiError(400, "invalid_tensor", "data holds NaN or infinity")
 
-    def run() -> tuple[np.ndarray, np.ndarray]:
-        with _LOCK:
-            return predictor.predict_tensor(torch.from_numpy(array))
-
-    probs, predicted = await run_in_threadpool(run)
+    probs, predicted = await run_in_threadpool(
+        request.app.state.batcher.predict_tensor, torch.from_numpy(array)
+    )
     outputs = [
         TensorOutput(
             name="probabilities", shape=list(probs.shape), datatype="FP32", data=probs.ravel().tolist()

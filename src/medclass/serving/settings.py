@@ -17,6 +17,9 @@ class ServeSettings:
         max_pixels: largest image (width x height) accepted.
         max_files: most files in one request.
         max_mc_dropout: most MC-dropout passes one request may ask for.
+        max_batch: most images in one forward pass of concurrent requests (1: no batching).
+        batch_wait_ms: how long the model waits for more requests before it runs a batch (0: it only takes
+            those already waiting, so a lone request never waits).
     """
 
     api_key: str | None = None
@@ -24,6 +27,8 @@ class ServeSettings:
     max_pixels: int = 100_000_000
     max_files: int = 16
     max_mc_dropout: int = 50
+    max_batch: int = 32
+    batch_wait_ms: float = 0.0
 
 
 class ApiError(Exception):
