@@ -42,6 +42,9 @@ CONFIG = {
 }
 
 
+COLUMNS = ["train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1", "val_auroc", "lr"]
+
+
 def _medclass_train(config: Path, data: Path, out: Path, *overrides: str) -> tuple[str, str]:
     """Runs ``medclass train`` as a user would (Lightning's DDP launcher re-runs the command line)."""
     sets = [arg for o in overrides for arg in ("--set", o)]
@@ -64,33 +67,58 @@ def _files(run: Path) -> set[str]:
     return {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()}
 
 
-def test_two_cpu_processes_train_like_one_with_the_same_global_batch(
-    phantom_data: Path, tmp_path: Path
-) -> None:
-    config = tmp_path / "config.yaml"
+DDP = ("trainer.strategy=ddp", "trainer.devices=2")
+
+
+@pytest.fixture(scope="module")
+def ddp_runs(phantom_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """One process with batch 16 and two DDP processes with batch 8 each, 2 epochs, on the same config."""
+    folder = tmp_path_factory.mktemp("ddp")
+    config = folder / "config.yaml"
     config.write_text(yaml.safe_dump(CONFIG))
-    _medclass_train(config, phantom_data, tmp_path / "one", "data.batch_size=16")
-    ddp, log = _medclass_train(
-        config,
-        phantom_data,
-        tmp_path / "two",
-        "data.batch_size=8",
-        "trainer.strategy=ddp",
-        "trainer.devices=2",
-    )
+    _medclass_train(config, phantom_data, folder / "one", "data.batch_size=16")
+    ddp, log = _medclass_train(config, phantom_data, folder / "two", "data.batch_size=8", *DDP)
+    return {"folder": folder, "config": config, "stdout": ddp, "stderr": log}
+
+
+def test_two_cpu_processes_train_like_one_with_the_same_global_batch(ddp_runs: dict) -> None:
+    folder, ddp, log = ddp_runs["folder"], ddp_runs["stdout"], ddp_runs["stderr"]
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in log  # two processes did run
-    one, two = pd.read_csv(tmp_path / "one" / "metrics.csv"), pd.read_csv(tmp_path / "two" / "metrics.csv")
-    columns = ["train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1", "val_auroc", "lr"]
+    one, two = pd.read_csv(folder / "one" / "metrics.csv"), pd.read_csv(folder / "two" / "metrics.csv")
     assert len(one) == len(two) == 2
-    np.testing.assert_allclose(two[columns].to_numpy(), one[columns].to_numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(two[COLUMNS].to_numpy(), one[COLUMNS].to_numpy(), rtol=1e-5, atol=1e-5)
     weights = [
-        read_checkpoint(tmp_path / run / "checkpoints" / "best.ckpt")["state_dict"] for run in ("one", "two")
+        read_checkpoint(folder / run / "checkpoints" / "best.ckpt")["state_dict"] for run in ("one", "two")
     ]
     for key, value in weights[0].items():
         torch.testing.assert_close(weights[1][key], value, rtol=1e-5, atol=1e-5)
     # Only rank 0 wrote the run: the same files as the single-process run, and its messages printed once.
-    assert _files(tmp_path / "two") == _files(tmp_path / "one")
+    assert _files(folder / "two") == _files(folder / "one")
     assert ddp.count("run folder:") == 1 and ddp.count("epoch 2/2") == 1 and ddp.count("test accuracy") == 1
+
+
+def test_a_resumed_ddp_run_continues_exactly(ddp_runs: dict, phantom_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "resumed"
+    _medclass_train(ddp_runs["config"], phantom_data, out, "data.batch_size=8", "trainer.epochs=1", *DDP)
+    first = pd.read_csv(out / "metrics.csv")
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}
+    done = subprocess.run(
+        [sys.executable, "-m", "medclass", "train", "--resume", "--out", str(out), "--epochs", "2"],
+        capture_output=True,
+        text=True,
+        env={**env, "OMP_NUM_THREADS": "1"},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in done.stderr  # the resume ran on two processes again
+    resumed = pd.read_csv(out / "metrics.csv")
+    uninterrupted = pd.read_csv(ddp_runs["folder"] / "two" / "metrics.csv")
+    assert resumed["epoch"].tolist() == [1, 2]
+    pd.testing.assert_frame_equal(resumed.iloc[:1], first)  # epoch 1 was not trained again
+    # Epoch 2 continues from the saved state and the sampler's position: the uninterrupted run's figures.
+    np.testing.assert_allclose(
+        resumed[COLUMNS].to_numpy(), uninterrupted[COLUMNS].to_numpy(), rtol=1e-5, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("weighted", [False, True])

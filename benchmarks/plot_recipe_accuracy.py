@@ -1,0 +1,67 @@
+"""Test accuracy (with its 95% CI) against whole-command minutes for the runs of ``recipe_accuracy.sh``.
+
+    python benchmarks/plot_recipe_accuracy.py OUT_DIR [--png docs/recipe_accuracy.png]
+
+Reads ``OUT_DIR/times.txt`` (``NAME: M min S s`` per step) and each ``OUT_DIR/NAME/test_metrics.json``; a step
+without a finished run is left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+TIME = re.compile(r"^(?P<name>[\w.-]+): (?P<m>\d+) min (?P<s>\d+) s$")
+
+
+def points(out: Path) -> list[tuple[str, float, float, float, float]]:
+    """``(name, minutes, accuracy, ci_low, ci_high)`` of every finished step."""
+    rows = []
+    for line in (out / "times.txt").read_text().splitlines():
+        match = TIME.match(line.strip())
+        metrics = out / match["name"] / "test_metrics.json" if match else None
+        if not metrics or not metrics.exists():
+            continue
+        m = json.loads(metrics.read_text())
+        ci = m["ci"]["accuracy"]
+        minutes = int(match["m"]) + int(match["s"]) / 60
+        rows.append((match["name"], minutes, m["accuracy"], ci["ci_low"], ci["ci_high"]))
+    return rows
+
+
+def plot(rows: list[tuple[str, float, float, float, float]], png: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, minutes, acc, low, high in rows:
+        ax.errorbar(minutes, acc, yerr=[[acc - low], [high - acc]], fmt="o", capsize=4)
+        ax.annotate(name, (minutes, acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_xlabel("whole command, minutes (2 CPU cores)")
+    ax.set_ylabel("test accuracy (95% bootstrap CI)")
+    ax.set_title("4-class brain MRI, from scratch: accuracy against training time")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--png", type=Path, default=Path("docs/recipe_accuracy.png"))
+    args = parser.parse_args()
+    rows = points(args.out)
+    for row in rows:
+        print("{}: {:.1f} min, accuracy {:.4f} [{:.4f}, {:.4f}]".format(*row))
+    plot(rows, args.png)
+    print(f"wrote {args.png}")
+
+
+if __name__ == "__main__":
+    main()
