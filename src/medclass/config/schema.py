@@ -275,6 +275,16 @@ class AugmentConfig(Section):
         return merged
 
 
+def stopping_rule(epochs: object, monitor: object, patience: object, refit: object = False) -> str:
+    """``15 epochs, early stop on val_loss (patience 5)``, or ``no early stopping``, plus the refit."""
+    stop = (
+        f"early stop on {monitor} (patience {patience})"
+        if patience is not None
+        else f"no early stopping (best epoch by {monitor})"
+    )
+    return f"{epochs} epochs, {stop}" + (", then refit on train+val" if refit else "")
+
+
 class TrainerConfig(Section):
     """Loop length, early stopping, precision and devices."""
 
@@ -315,6 +325,10 @@ class TrainerConfig(Section):
     progress_bar: bool = Field(
         True, description="The progress display in a terminal (a log or a pipe gets plain epoch lines)."
     )
+
+    def stopping_rule(self) -> str:
+        """How the run ends, in words (see :func:`stopping_rule`)."""
+        return stopping_rule(self.epochs, self.monitor, self.patience, self.refit)
 
 
 class CheckpointConfig(Section):

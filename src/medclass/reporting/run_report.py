@@ -14,6 +14,7 @@ from pathlib import Path, PurePath
 import pandas as pd
 import yaml
 
+from medclass.config.schema import stopping_rule
 from medclass.reporting.figures import ERROR_CAMS_FIGURE, Figures
 from medclass.reporting.html_kit import esc, fmt, page, table
 from medclass.reporting.run_report_results import (
@@ -165,7 +166,9 @@ def config_section(run: RunFiles) -> str:
             summary.append(f"{label} {name}")
     trainer = run.config.get("trainer", {})
     summary.append(
-        f"{trainer.get('epochs')} epochs max, early stop on {trainer.get('monitor')} (patience {trainer.get('patience')})"
+        stopping_rule(
+            trainer.get("epochs"), trainer.get("monitor"), trainer.get("patience"), trainer.get("refit")
+        )
     )
     summary.append(f"seed {run.config.get('seed')}")
     return (

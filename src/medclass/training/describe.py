@@ -44,8 +44,7 @@ def describe_choices(
         f"[bold]model[/] {config.model.name} ({config.data.channels} channel(s), {config.data.image_size} px, "
         f"pretrained={config.model.pretrained}) | {config.optim.name} lr {config.optim.lr:g} "
         f"wd {config.optim.weight_decay:g} | {config.scheduler.name} | batch {config.data.batch_size} | "
-        f"{config.trainer.epochs} epochs, early stop on {config.trainer.monitor} "
-        f"(patience {config.trainer.patience}) | {device}, {num_workers} loader workers"
+        f"{config.trainer.stopping_rule()} | {device}, {num_workers} loader workers"
     )
     console.print(f"[bold]augment[/] {describe_augment(config.augment)}", highlight=False)
 
