@@ -346,3 +346,88 @@ def test_split_summary_counts_and_totals() -> None:
     assert list(summary.columns) == ["train", "val", "test", "total"]
     assert summary.loc["a"].tolist() == [3, 0, 0, 3]
     assert summary.loc["total"].tolist() == [4, 1, 1, 6]
+
+
+# --- edge cases of the assignment core and the predefined strategy (from surviving mutants) -----------------
+
+
+def test_assignment_normalises_fractions_and_handles_tiny_inputs() -> None:
+    labels = ["a"] * 17 + ["b"] * 9
+    relative = stratified_assignment(labels, None, [7, 1.5, 1.5], np.random.default_rng(4))
+    shares = stratified_assignment(labels, None, [0.7, 0.15, 0.15], np.random.default_rng(4))
+    assert (relative == shares).all()
+    empty = stratified_assignment([], None, [0.5, 0.5], np.random.default_rng(0))
+    assert empty.shape == (0,) and empty.dtype == np.int64
+    assert stratified_assignment(["a"], None, [0.5, 0.5], np.random.default_rng(0)).tolist() == [0]
+    assert stratified_assignment(["a", "b", "a"], None, [1.0], np.random.default_rng(0)).tolist() == [0, 0, 0]
+    for bad in ([0.0, 1.0], [-0.2, 1.2], [], [[0.5, 0.5]]):
+        with pytest.raises(ValueError, match="positive"):
+            stratified_assignment(["a", "b"], None, bad, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_assignment_places_the_largest_groups_first(seed: int) -> None:
+    # One group of 5 and five single images, halved: only largest-first meets both quotas exactly.
+    labels = ["a"] * 10
+    groups = ["big"] * 5 + [f"s{i}" for i in range(5)]
+    chosen = stratified_assignment(labels, groups, [0.5, 0.5], np.random.default_rng(seed))
+    assert np.bincount(chosen, minlength=2).tolist() == [5, 5]
+
+
+def test_assignment_follows_the_quota_of_every_class_a_group_touches() -> None:
+    # Mixed groups: each holds an "a" and a "b"; 4 pairs and 4 single "a"s into 50/50. Balancing by the
+    # squared distance to both classes' quotas puts 2 pairs and 2 singles on each side.
+    labels = ["a", "b"] * 4 + ["a"] * 4
+    groups = [f"p{i // 2}" for i in range(8)] + [f"s{i}" for i in range(4)]
+    chosen = stratified_assignment(labels, groups, [0.5, 0.5], np.random.default_rng(1))
+    labels = np.array(labels)
+    assert np.bincount(chosen[labels == "a"], minlength=2).tolist() == [4, 4]
+    assert np.bincount(chosen[labels == "b"], minlength=2).tolist() == [2, 2]
+
+
+def _predefined(given: list, val_frac: float) -> tuple[list, list[str]]:
+    from medclass.data.splits import _predefined_split
+
+    n = len(given)
+    labels = np.array(["a", "b"] * (n // 2) + ["a"] * (n % 2), dtype=object)
+    notes: list[str] = []
+    split = _predefined_split(
+        np.array(given, dtype=object),
+        labels,
+        np.array([""] * n, dtype=object),
+        val_frac,
+        np.random.default_rng(0),
+        notes,
+    )
+    return split.tolist(), notes
+
+
+def test_predefined_split_names_are_normalised_in_any_case() -> None:
+    split, notes = _predefined(["Training", "TEST", "Validation", "train", "Testing", "VAL"], 0.1)
+    assert split == ["train", "test", "val", "train", "test", "val"] and notes == []
+
+
+def test_predefined_carves_val_only_when_asked_and_says_so() -> None:
+    split, notes = _predefined(["train"] * 20 + ["test"] * 4, 0.2)  # 20% of 10 "a" and 10 "b" train images
+    assert split.count("val") == 4 and split.count("test") == 4 and split[20:] == ["test"] * 4
+    assert notes == ["predefined: no val split given; 4 train image(s) became val"]
+    split, notes = _predefined(["train"] * 20 + ["test"] * 4, 0.0)
+    assert split.count("val") == 0 and notes == []
+    split, notes = _predefined(["train"] * 10, 0.2)
+    assert split.count("val") == 2
+    assert notes[-1] == "predefined: the data set has no test split"
+
+
+def test_predefined_rows_without_a_split_are_an_error() -> None:
+    with pytest.raises(DataError, match=r"^2 image\(s\) have no split .*another --strategy$"):
+        _predefined(["train", None, "test", None], 0.1)
+
+
+def test_two_way_shares_at_the_ends() -> None:
+    from medclass.data.splits import _two_way
+
+    labels, groups = np.array(["a", "b", "a", "b"], dtype=object), np.array([""] * 4, dtype=object)
+    rng = np.random.default_rng(0)
+    assert _two_way(labels, groups, "val", 0.0, rng).tolist() == ["train"] * 4
+    assert _two_way(labels, groups, "val", 1.0, rng).tolist() == ["val"] * 4
+    assert _two_way(labels, groups, "val", 0.5, rng).tolist().count("val") == 2
