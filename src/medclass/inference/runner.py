@@ -186,15 +186,6 @@ class Predictor:
             return Predictions(images.paths, probs, predicted, images.failures, logits=logits)
         return self._predict_passes(images, plain, batch_size, mc_dropout, tta, seed)
 
-    def plain_inputs(self, images: CachedImages) -> torch.Tensor:
-        """The model inputs ``(N, C, H, W)`` of ``images``' readable rows, preprocessed as in
-        :meth:`predict_cached` (so that :meth:`predict_tensor` of them gives its plain decisions)."""
-        plain = self._dataset(images, eval_transform(self.meta))
-        if not len(plain):
-            size, channels = preprocess_settings(self.meta).image_size, len(self.meta.preprocess["mean"])
-            return torch.zeros((0, channels, size, size))
-        return torch.stack([plain[i][0] for i in range(len(plain))])
-
     def check_mc_dropout(self, passes: int) -> None:
         """Refuse MC dropout (``passes > 0``) on a model without an active dropout layer: every pass would be
         the same, the spread 0 and the uncertainty plain entropy, which would look like a real estimate.

@@ -64,7 +64,11 @@ class ModelBatcher:
     def predict_files(self, paths: Sequence[str], cache_dir: str | None = None) -> Predictions:
         """:meth:`Predictor.predict_files` without passes: preprocessing here, the forward pass batched."""
         images = load_images(paths, self.predictor.meta, cache_dir=cache_dir)
-        probs, predicted = self.predict_tensor(self.predictor.plain_inputs(images))
+        if not images.rows:  # nothing readable: no forward pass
+            empty = np.zeros((0, len(self.predictor.classes)), dtype=np.float32)
+            return Predictions(images.paths, empty, np.zeros(0, dtype=np.int64), images.failures)
+        inputs = images.tensor(range(len(images.rows)), self.predictor.meta)
+        probs, predicted = self.predict_tensor(inputs)
         return Predictions(images.paths, probs, predicted, images.failures)
 
     def close(self) -> None:
