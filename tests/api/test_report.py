@@ -50,7 +50,7 @@ def test_train_leaves_report_summary_plots_and_model_profile(trained_run: Path) 
     for name in PLOTS:
         assert (trained_run / "plots" / f"{name}.png").is_file(), name
     html = (trained_run / "report.html").read_text()
-    panel = (trained_run / "plots" / "error_gradcam.png").is_file()  # only when the test split has errors
+    panel = (trained_run / "plots" / "error_cams.png").is_file()  # only when the test split has errors
     assert html.count('<img src="data:image/png;base64,') == len(PLOTS) + panel
     saved = json.loads((trained_run / "test_metrics.json").read_text())
     assert f"{saved['accuracy']:.3f} [{saved['ci']['accuracy']['ci_low']:.3f}" in html
@@ -84,10 +84,10 @@ def test_report_rebuilds_what_a_run_folder_lacks(run_copy: Path, tmp_path: Path)
 
 
 def _remove_error_panel(run: Path) -> None:
-    (run / "plots" / "error_gradcam.png").unlink(missing_ok=True)
+    (run / "plots" / "error_cams.png").unlink(missing_ok=True)
     info_path = run / "plots" / "model_artifacts.json"
     info = json.loads(info_path.read_text())
-    info.pop("error_gradcam", None)
+    info.pop("error_cams", None)
     info_path.write_text(json.dumps(info))
 
 
@@ -104,15 +104,15 @@ def test_report_shows_gradcam_of_the_most_confident_errors(run_copy: Path) -> No
     table.to_csv(predictions, index=False)
     _remove_error_panel(run_copy)
     html = report(run_copy).html.read_text()
-    panel = run_copy / "plots" / "error_gradcam.png"
+    panel = run_copy / "plots" / "error_cams.png"
     assert panel.is_file()
-    record = json.loads((run_copy / "plots" / "model_artifacts.json").read_text())["error_gradcam"]
+    record = json.loads((run_copy / "plots" / "model_artifacts.json").read_text())["error_cams"]
     # The most confident error first; explain's default method at its default layer for this model.
     assert record["images"] == [table.loc[high, "path"], table.loc[low, "path"]]
     model, meta = load_for_inference(run_copy)
     plan = plan_explanation(model, meta, DEFAULT_METHOD, None, None)
-    assert record["method"] == DEFAULT_METHOD == "gradcam" and record["layer"] == plan.layer_name
-    assert "Most confident errors: Grad-CAM" in html and f"at layer {plan.layer_name}" in html
+    assert record["method"] == DEFAULT_METHOD == "layercam" and record["layer"] == plan.layer_name
+    assert "Most confident errors: where the model looked" in html and f"at layer {plan.layer_name}" in html
     with Image.open(panel) as picture:
         assert picture.width > 300  # two pairs of image and overlay, side by side
     # Without errors there is no panel, and the report says why.
@@ -120,19 +120,19 @@ def test_report_shows_gradcam_of_the_most_confident_errors(run_copy: Path) -> No
     table.to_csv(predictions, index=False)
     _remove_error_panel(run_copy)
     html = report(run_copy).html.read_text()
-    assert not panel.exists() and "No Grad-CAM panel of the errors: no test errors." in html
+    assert not panel.exists() and "No class-activation panel of the errors: no test errors." in html
 
 
 def test_report_shows_the_faithfulness_explain_measured(run_copy: Path) -> None:
     html = report(run_copy).html.read_text()
     assert "No faithfulness measured" in html and 'id="faithfulness"' not in html
     test_files = pd.read_csv(run_copy / "predictions_test.csv")["path"].tolist()[:3]
-    index = explain(run_copy, test_files, faithfulness=True)  # into RUN_DIR/explanations/gradcam/
-    assert (run_copy / "explanations" / "gradcam" / "explanations.csv").is_file()
+    index = explain(run_copy, test_files, faithfulness=True)  # into RUN_DIR/explanations/layercam/
+    assert (run_copy / "explanations" / "layercam" / "explanations.csv").is_file()
     html = report(run_copy).html.read_text()
     table = html[html.index('id="faithfulness"') :]
     table = table[: table.index("</table>")]
-    assert "explanations/gradcam" in table and ">3<" in table
+    assert "explanations/layercam" in table and ">3<" in table
     assert f"{index['deletion_auc'].mean():.3f}" in table and f"{index['insertion_auc'].mean():.3f}" in table
     assert "No faithfulness measured" not in html
 

@@ -4,7 +4,7 @@
   model actually sees;
 * ``plots/feature_maps.png``: activations of the best model's stages (``explain.targets.stage_layers``, e.g.
   ResNet layer1-4, every block of a custom CNN) for one test image, captured with forward hooks;
-* ``plots/error_gradcam.png``: the most confident test errors, each beside the Grad-CAM of the class it was
+* ``plots/error_cams.png``: the most confident test errors, each beside the class activation map of the class it was
   taken for (explain's default method at its default layer): where the model looked when it was wrong;
 * ``model_profile.json``: parameters and multiply-adds of the model at its input size;
 * ``plots/model_artifacts.json``: which images the figures show (and why one was not drawn).
@@ -55,7 +55,7 @@ from medclass.utils.io import read_json, write_json
 AUGMENTED_FILE = f"{AUGMENTED_FIGURE}.png"
 FEATURE_MAPS_FILE = f"{FEATURE_MAPS_FIGURE}.png"
 ERROR_CAMS_FILE = f"{ERROR_CAMS_FIGURE}.png"
-# Test errors in the Grad-CAM panel.
+# Test errors in the class-activation panel.
 N_ERROR_CAMS = 6
 
 
@@ -166,7 +166,7 @@ def draw_error_cams(
     run_dir: Path, model: nn.Module, meta: CheckpointMeta, n: int, path: Path
 ) -> tuple[Path | None, dict[str, Any]]:
     """The ``n`` most confident test errors (predictions_test.csv), each beside the map of explain's default
-    method (Grad-CAM at the layer chosen by resolution) for the class it was taken for; the figure (None when
+    method (LayerCAM at the layer chosen by resolution) for the class it was taken for; the figure (None when
     there is nothing to show) and its record (the images, method and layer, or the reason)."""
     file = run_dir / TEST_PREDICTIONS_FILE
     if not file.is_file():
@@ -208,15 +208,15 @@ def error_cams_step(
     only_missing: bool,
     console: Console,
 ) -> Path | None:
-    """Draw the error Grad-CAM panel (unless ``only_missing`` and it was drawn or skipped before) and record
-    it in ``info``; a model Grad-CAM cannot explain is a note, not a failure of the report."""
+    """Draw the class-activation panel of the errors (unless ``only_missing`` and it was drawn or skipped before) and record
+    it in ``info``; a model the CAM cannot explain is a note, not a failure of the report."""
     path = run_dir / PLOTS_DIR / ERROR_CAMS_FILE
     if only_missing and (path.is_file() or ERROR_CAMS_FIGURE in info):
         return path if path.is_file() else None
     try:
         drawn, info[ERROR_CAMS_FIGURE] = draw_error_cams(run_dir, model, meta, N_ERROR_CAMS, path)
     except (MedclassError, ValueError) as exc:
-        console.print(f"[yellow]Grad-CAM of the test errors skipped: {exc}[/]")
+        console.print(f"[yellow]Class activation maps of the test errors skipped: {exc}[/]")
         info[ERROR_CAMS_FIGURE] = {"images": [], "reason": str(exc)}
         return None
     return drawn
@@ -229,7 +229,7 @@ def write_model_figures(
     only_missing: bool = False,
     console: Console | None = None,
 ) -> dict[str, Path]:
-    """Write the augmented-sample grid, the feature-map grid, the Grad-CAM panel of the test errors and the
+    """Write the augmented-sample grid, the feature-map grid, the class-activation panel of the test errors and the
     model profile of a run.
 
     Args:

@@ -18,7 +18,7 @@ METHOD_HELP = (
 def explain(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint file or run folder (its best checkpoint).")],
     paths: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
-    method: Annotated[str, typer.Option("--method", help=METHOD_HELP)] = "gradcam",  # explain.DEFAULT_METHOD
+    method: Annotated[str, typer.Option("--method", help=METHOD_HELP)] = "layercam",  # explain.DEFAULT_METHOD
     target: Annotated[
         str | None,
         typer.Option("--target", help="Class name or index to explain.", show_default="the predicted class"),

@@ -22,8 +22,8 @@ from medclass.reporting import plots
 from medclass.reporting.plots_common import check_columns, new_figure, save_figure, styled
 from medclass.runs import RunFiles
 
-# The Grad-CAM panel of the most confident test errors (drawn by the api layer, which has the model).
-ERROR_CAMS_FIGURE = "error_gradcam"
+# The class-activation panel of the most confident test errors (drawn by the api layer, which has the model).
+ERROR_CAMS_FIGURE = "error_cams"
 # Images in the test-prediction grid (errors first, most confident first).
 PREDICTION_GRID_SIZE = 24
 # Column names accepted in referral.csv for the referred fraction and the accuracy on the rest.

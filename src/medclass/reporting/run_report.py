@@ -231,20 +231,20 @@ def training_section(run: RunFiles, figs: _Figs) -> str:
 
 
 def error_cams_block(run: RunFiles, figs: _Figs) -> str:
-    """The Grad-CAM panel of the most confident test errors (drawn from the model by the api layer), or why
+    """The class-activation panel of the most confident test errors (drawn from the model by the api layer), or why
     there is none."""
     record = (run.artifacts_info or {}).get(ERROR_CAMS_FIGURE) or {}
     if record.get("reason") and run.plot(ERROR_CAMS_FIGURE) is None:
-        return f"<p class='note'>No Grad-CAM panel of the errors: {esc(record['reason'])}.</p>"
+        return f"<p class='note'>No class-activation panel of the errors: {esc(record['reason'])}.</p>"
     caption = (
-        f"Where the model looked when it was wrong: {record.get('method', 'gradcam')} of the predicted class at "
+        f"Where the model looked when it was wrong: {record.get('method', 'layercam')} of the predicted class at "
         f"layer {record.get('layer', '?')} (the default of medclass explain) for the "
         f"{len(record.get('images', []))} most confident test errors, most confident first; each image "
         "beside its map. A map on the lesion with a wrong label, or on the image border, text or a marker, "
         "is worth a look."
     )
-    return "<h3>Most confident errors: Grad-CAM</h3>" + figs(
-        ERROR_CAMS_FIGURE, "Grad-CAM of the test errors", caption
+    return "<h3>Most confident errors: where the model looked</h3>" + figs(
+        ERROR_CAMS_FIGURE, "Class activation maps of the test errors", caption
     )
 
 
