@@ -36,7 +36,7 @@ test: install sysdeps
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
 
-# Mutation testing of the pure core ([tool.mutmut] in pyproject.toml: evaluation/ and inference/decision.py
+# Mutation testing of the pure core ([tool.mutmut] in pyproject.toml: evaluation/, inference/decision.py, data/splits.py
 # against their unit tests). Slow (tens of minutes on 2 cores) and not part of `make test`; the score goes
 # into BENCHMARKS.md. MUTATION_TIME bounds the run (seconds); `mutmut results` lists the survivors.
 MUTATION_TIME ?= 3600
