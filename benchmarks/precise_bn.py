@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from sklearn.metrics import log_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -39,12 +39,11 @@ def sources(names: list[str], out: Path) -> dict[str, list[str]]:
     return args
 
 
-def log_loss(run: Path) -> float:
+def log_loss_on_test(run: Path) -> float:
+    """Mean negative log-likelihood of the true class over the run's test predictions."""
     table = pd.read_csv(run / "predictions_test.csv")
-    p = table[[c for c in table.columns if c.startswith("p_")]].to_numpy()
-    classes = [c[2:] for c in table.columns if c.startswith("p_")]
-    truth = table["label"].map(classes.index).to_numpy()
-    return float(-np.log(np.clip(p[np.arange(len(p)), truth], 1e-12, 1)).mean())
+    columns = [c for c in table.columns if c.startswith("p_")]
+    return float(log_loss(table["label"], table[columns].to_numpy(), labels=[c[2:] for c in columns]))
 
 
 def train(name: str, data_args: list[str], seed: int, precise: bool, out: Path) -> dict:
@@ -78,7 +77,7 @@ def train(name: str, data_args: list[str], seed: int, precise: bool, out: Path) 
         "n_test": metrics["n"],
         "accuracy": metrics["accuracy"],
         "auroc": metrics["auroc"],
-        "log_loss": log_loss(run),
+        "log_loss": log_loss_on_test(run),
         "best_val_loss": float(epochs["val_loss"].min()),
         "epoch_s": float(epochs["seconds"].mean()),
     }

@@ -32,9 +32,12 @@ def heat_rgba(cam: np.ndarray) -> np.ndarray:
     return (rgba * 255).astype(np.uint8)
 
 
-def gradcam_pngs(predictor: Any, paths: Sequence[str], targets: Sequence[int]) -> list[tuple[str, str]]:
-    """``(image, heat map)`` base64 PNGs per readable file of ``paths``, Grad-CAM of class ``targets[i]``."""
-    images = load_images(list(paths), predictor.meta)
+def gradcam_pngs(
+    predictor: Any, paths: Sequence[str], targets: Sequence[int], cache_dir: str | None = None
+) -> list[tuple[str, str]]:
+    """``(image, heat map)`` base64 PNGs per readable file of ``paths``, Grad-CAM of class ``targets[i]``;
+    ``cache_dir``: the array cache the request's prediction filled (so the files are not decoded again)."""
+    images = load_images(list(paths), predictor.meta, cache_dir=cache_dir)
     inputs = images.tensor(range(len(images.rows)), predictor.meta).to(predictor.device)
     maps = compute_cam(predictor.model, inputs, list(targets))
     pairs = []

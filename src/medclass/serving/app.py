@@ -46,7 +46,7 @@ def create_app(
 ) -> FastAPI:
     """The FastAPI app serving ``predictor`` (a loaded :class:`Predictor`) under ``settings``.
 
-    ``explainer(predictor, paths, targets) -> [(image_png_b64, heatmap_png_b64)]`` answers ``?explain=gradcam``
+    ``explainer(predictor, paths, targets, cache_dir=...) -> [(image_png_b64, heatmap_png_b64)]`` answers ``?explain=gradcam``
     (None: that option is refused with a 400).
     """
     settings = settings or ServeSettings()

@@ -139,14 +139,14 @@ def _results(state: Any, saved: list[tuple[str, str]], mc_dropout: int, folder: 
     return out
 
 
-def _add_overlays(state: Any, saved: list[tuple[str, str]], results: list[FileResult]) -> None:
+def _add_overlays(state: Any, saved: list[tuple[str, str]], results: list[FileResult], folder: str) -> None:
     if state.explainer is None or not any(True for _ in state.predictor.model.parameters()):
         raise ApiError(
             400, "explain_unavailable", "Grad-CAM needs the PyTorch backend (serve --backend torch)"
         )
     targets = [state.predictor.classes.index(r.prediction) for r in results]
     with state.batcher.lock:
-        pairs = state.explainer(state.predictor, [p for _, p in saved], targets)
+        pairs = state.explainer(state.predictor, [p for _, p in saved], targets, cache_dir=folder)
     for result, (image, heat) in zip(results, pairs, strict=True):
         result.image, result.gradcam = image, heat
 
@@ -175,7 +175,7 @@ async def predict(
         _check_pixels(saved, settings.max_pixels)
         results = await run_in_threadpool(_results, state, saved, mc_dropout, folder)
         if explain == "gradcam":
-            await run_in_threadpool(_add_overlays, state, saved, results)
+            await run_in_threadpool(_add_overlays, state, saved, results, folder)
     return PredictResponse(model=state.name, results=results)
 
 
