@@ -263,6 +263,17 @@ class AugmentConfig(Section):
     sharpness: SharpnessAug | None = None
     noise_std: Annotated[float, Field(ge=0)] = Field(0.0, description="Gaussian noise std on the 0-1 scale.")
     blur: BlurAug | None = None
+    auto: Literal["none", "trivialaugment", "randaugment"] = Field(
+        "none",
+        description="An automatic augmentation policy after the geometric ops: TrivialAugmentWide (one random "
+        "op per image) or RandAugment (two), from torchvision.transforms.v2.",
+    )
+    mixup: Annotated[float, Field(ge=0)] = Field(
+        0.0, description="MixUp alpha (0: off): blend image pairs of a batch and their labels."
+    )
+    cutmix: Annotated[float, Field(ge=0)] = Field(
+        0.0, description="CutMix alpha (0: off); with both set, each batch takes one of the two at random."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -317,6 +328,11 @@ class TrainerConfig(Section):
         description="Training batches drawn (once, at random) to recompute the BatchNorm statistics from.",
     )
     limit_train_batches: Annotated[float, Field(gt=0)] | None = None
+    ema_decay: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        None,
+        description="Keep an exponential moving average of the weights (this decay per step) and validate, "
+        "checkpoint and test it instead of the raw weights (None: off).",
+    )
     refit: bool = Field(
         False,
         description="After the first fit, train again on train+val for the best epoch count and evaluate "

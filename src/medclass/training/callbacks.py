@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import EMAWeightAveraging
 from rich.console import Console
 
 from medclass.runs import epoch_checkpoint_name
@@ -185,3 +186,17 @@ class EpochCheckpoint(L.Callback):
         trainer.save_checkpoint(
             self.directory / epoch_checkpoint_name(trainer.current_epoch + 1), weights_only=True
         )
+
+
+class WeightsEMA(EMAWeightAveraging):
+    """Lightning's EMA of the weights (swapped in for validation, stored in full checkpoints), plus the average
+    as a state dict for the weights-only checkpoints (``best.ckpt``, ``epoch=NN.ckpt``), whose saves skip the
+    callbacks' hooks: :class:`~medclass.training.module.LitClassifier` stores it there itself."""
+
+    def averaged_state(self) -> dict[str, Any] | None:
+        """The module's state dict with the averaged values, or None before training starts."""
+        average = self._average_model  # Lightning's AveragedModel of the LightningModule, made in setup()
+        if average is None:
+            return None
+        prefix = "module."  # AveragedModel keeps the averaged module under this name
+        return {k.removeprefix(prefix): v for k, v in average.state_dict().items() if k.startswith(prefix)}

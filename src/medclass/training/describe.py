@@ -40,11 +40,12 @@ def describe_choices(
         f"(distance <= {dup['near_distance']}), {report['duplicate_policy']}"
     )
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    ema = f" | EMA of the weights (decay {config.trainer.ema_decay:g})" if config.trainer.ema_decay else ""
     console.print(
         f"[bold]model[/] {config.model.name} ({config.data.channels} channel(s), {config.data.image_size} px, "
         f"pretrained={config.model.pretrained}) | {config.optim.name} lr {config.optim.lr:g} "
         f"wd {config.optim.weight_decay:g} | {config.scheduler.name} | batch {config.data.batch_size} | "
-        f"{config.trainer.stopping_rule()} | {device}, {num_workers} loader workers"
+        f"{config.trainer.stopping_rule()}{ema} | {device}, {num_workers} loader workers"
     )
     console.print(f"[bold]augment[/] {describe_augment(config.augment)}", highlight=False)
 

@@ -29,6 +29,7 @@ from medclass.training.callbacks import (
     EpochSeed,
     EpochSummary,
     UnfreezeBackbone,
+    WeightsEMA,
 )
 from medclass.training.module import LitClassifier
 from medclass.training.precise_bn import PreciseBN, use_precise_bn
@@ -134,6 +135,10 @@ def build_callbacks(
     ]
     if trainer_cfg.patience is not None:
         callbacks.append(EarlyStopping(monitor=trainer_cfg.monitor, mode=mode, patience=trainer_cfg.patience))
+    if trainer_cfg.ema_decay is not None:
+        # Validation swaps the average in, and every checkpoint stores it as the model's weights (last.ckpt keeps
+        # the raw ones beside it, for a resume): best.ckpt, and so evaluate, predict and export, hold the EMA.
+        callbacks.append(WeightsEMA(decay=trainer_cfg.ema_decay))
     if config.checkpoint.every_epoch:
         callbacks.append(EpochCheckpoint(layout.checkpoints))
     if config.model.freeze_backbone and config.model.unfreeze_after_epochs:
@@ -197,7 +202,9 @@ def fit(
         )
     # Lightning's start-up notes (GPU/TPU availability, advertising tips) are noise in medclass's output.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-    trainer = build_trainer(config, run_dir, build_callbacks(config, run_dir, callbacks, console), loggers)
+    all_callbacks = build_callbacks(config, run_dir, callbacks, console)
+    module.weight_average = next((c for c in all_callbacks if isinstance(c, WeightsEMA)), None)
+    trainer = build_trainer(config, run_dir, all_callbacks, loggers)
     last = RunLayout(run_dir).last_checkpoint
     if resume and last.exists():
         check_resumable(last, config)

@@ -17,8 +17,10 @@ from torchmetrics.classification import (
 
 from medclass.config.schema import Config
 from medclass.runs import monitor_mode
+from medclass.training.callbacks import WeightsEMA
 from medclass.training.losses import ClassificationLoss
 from medclass.training.optim import build_optimizer, build_scheduler
+from medclass.transforms.pipelines import batch_mixer
 
 
 def validation_metrics(num_classes: int) -> MetricCollection:
@@ -67,6 +69,8 @@ class LitClassifier(L.LightningModule):
         # A metric, not a logged mean: in a DDP run it sums over every process's share of the split.
         self.val_loss = MeanMetric()
         self.channels_last = False
+        self.mixer = batch_mixer(config.augment, num_classes)
+        self.weight_average: WeightsEMA | None = None  # set by fit() when trainer.ema_decay is on
 
     def use_channels_last(self, enabled: bool) -> None:
         """Run the model (and its inputs) in channels_last memory format."""
@@ -81,8 +85,10 @@ class LitClassifier(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, targets = batch
+        # MixUp/CutMix: the loss takes the mixed (soft) labels, train accuracy the dominant original one.
+        images, loss_targets = self.mixer(images, targets) if self.mixer else (images, targets)
         logits = self(images)
-        loss = self.criterion(logits, targets, self.model)
+        loss = self.criterion(logits, loss_targets, self.model)
         self.train_accuracy(logits, targets)
         self.log(
             "train_loss",
@@ -124,3 +130,8 @@ class LitClassifier(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["medclass"] = self.meta
+        # A full save (last.ckpt) has the average from the callback's own hook, with the raw weights beside it;
+        # a weights-only save (best.ckpt) skips that hook, so the average goes in here.
+        averaged = self.weight_average.averaged_state() if self.weight_average else None
+        if averaged is not None and "current_model_state" not in checkpoint:
+            checkpoint["state_dict"] = averaged

@@ -46,6 +46,7 @@ class TrainTransform:
     ) -> None:
         self.transforms = v2.Compose(
             geometric_ops(augment, image_size)
+            + policy_ops(augment)
             + photometric_ops(augment)
             + noise_and_normalize(augment, mean, std)
         )
@@ -75,6 +76,16 @@ def geometric_ops(augment: AugmentConfig, image_size: int) -> list[v2.Transform]
     return ops
 
 
+# The automatic policies of ``augment.auto``, on uint8 pixels (grey or RGB).
+AUTO_POLICIES = {"trivialaugment": v2.TrivialAugmentWide, "randaugment": v2.RandAugment}
+
+
+def policy_ops(augment: AugmentConfig) -> list[v2.Transform]:
+    """The automatic augmentation policy the config names (none: no op)."""
+    policy = AUTO_POLICIES.get(augment.auto)
+    return [policy()] if policy else []
+
+
 def photometric_ops(augment: AugmentConfig) -> list[v2.Transform]:
     """Brightness/contrast jitter, sharpness and blur."""
     ops: list[v2.Transform] = []
@@ -97,6 +108,23 @@ def noise_and_normalize(
         ops.append(v2.GaussianNoise(sigma=augment.noise_std, clip=True))
     ops.append(v2.Normalize(list(mean), list(std)))
     return ops
+
+
+def mix_alphas(augment: AugmentConfig) -> dict[str, float]:
+    """``{"mixup": alpha, "cutmix": alpha}`` of the batch-mixing ops that are on."""
+    return {
+        name: alpha for name, alpha in (("mixup", augment.mixup), ("cutmix", augment.cutmix)) if alpha > 0
+    }
+
+
+def batch_mixer(augment: AugmentConfig, num_classes: int) -> v2.Transform | None:
+    """MixUp and/or CutMix on a whole batch ``(images, class indices) -> (mixed images, soft labels)``, one of
+    the two at random per batch when both are on; None when neither is."""
+    ops = {"mixup": v2.MixUp, "cutmix": v2.CutMix}
+    mixers = [ops[name](alpha=alpha, num_classes=num_classes) for name, alpha in mix_alphas(augment).items()]
+    if not mixers:
+        return None
+    return mixers[0] if len(mixers) == 1 else v2.RandomChoice(mixers)
 
 
 def eval_safe_augment(augment: AugmentConfig) -> AugmentConfig:
@@ -136,4 +164,7 @@ def describe_augment(augment: AugmentConfig) -> str:
         parts.append(f"blur sigma {augment.blur.sigma[0]:g}-{augment.blur.sigma[1]:g} p={augment.blur.p:g}")
     if augment.noise_std > 0:
         parts.append(f"noise std {augment.noise_std:g}")
+    if augment.auto != "none":
+        parts.append(augment.auto)
+    parts += [f"{name} alpha {alpha:g}" for name, alpha in mix_alphas(augment).items()]
     return f"{augment.preset} preset: {', '.join(parts) if parts else 'no augmentation'}"
