@@ -27,11 +27,12 @@ declare -A lever=(
   [size128]="--image-size 128"
   [epochs12]="--epochs 12"
   [trivialaugment]="--set augment.auto=trivialaugment"
-  [ema]="--set trainer.ema_decay=0.998"
+  [ema]="--set trainer.ema_decay=0.995"
+  [mixup-cutmix]="--set augment.mixup=0.2 --set augment.cutmix=1.0"
   [resnet34]="--model resnet34"
 )
 order="base seed43 seed44 onecycle warmup1 smoothing0.1 light-aug batch64-lr2e-3 lr2e-3 size128 epochs12"
-order+=" trivialaugment ema resnet34"
+order+=" trivialaugment ema mixup-cutmix resnet34"
 
 mkdir -p "$out"
 touch "$out/times.txt"
