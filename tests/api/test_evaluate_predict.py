@@ -20,6 +20,26 @@ def test_evaluate_run_reproduces_test_metrics(trained_run: Path) -> None:
     assert result["confusion_matrix"] == saved["confusion_matrix"]
 
 
+def test_evaluate_with_tta_scores_the_mean_of_the_views(trained_run: Path, tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from medclass.inference.runner import Predictor
+
+    plain = evaluate(trained_run, bootstrap=0, out=tmp_path / "plain.json")
+    one_view = evaluate(trained_run, bootstrap=0, tta=1, out=tmp_path / "one.json")
+    assert one_view["confusion_matrix"] == plain["confusion_matrix"] and one_view["tta"] == 1
+    scored = evaluate(trained_run, bootstrap=0, tta=4, out=tmp_path / "tta.json")
+    splits = pd.read_csv(trained_run / "splits.csv")
+    test = splits[splits["split"] == "test"]
+    predictor = Predictor.load(trained_run)
+    views = predictor.predict_files(test["path"].tolist(), tta=4)
+    truth = np.array([predictor.classes.index(label) for label in test["label"]])
+    assert views.passes == 4 and scored["tta"] == 4
+    assert scored["accuracy"] == pytest.approx(float(np.mean(views.predicted == truth)))
+    assert json.loads((tmp_path / "tta.json").read_text())["tta"] == 4
+
+
 def test_evaluate_a_kept_epoch(trained_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "epoch1.json"
     result = evaluate(trained_run, epoch=1, out=out, bootstrap=0)

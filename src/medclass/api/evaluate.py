@@ -115,6 +115,7 @@ def evaluate(
     bootstrap: int | None = None,
     operating_point: str | None = None,
     mc_dropout: int | None = None,
+    tta: int = 0,
     console: Console | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
@@ -133,6 +134,8 @@ def evaluate(
             checkpoint is not changed.
         mc_dropout: also report accuracy after referring the most uncertain 10% / 20% of images, from this
             many Monte-Carlo dropout passes (under ``referral``).
+        tta: N > 0: score the mean probability of N test-time augmented views (the first is the image
+            itself, then flips and small shifts; see :meth:`Predictor.predict_cached`), recorded as ``tta``.
         console: where the text report goes.
         overwrite: replace ``out`` when it exists (otherwise that is an error, checked before any work).
 
@@ -161,7 +164,7 @@ def evaluate(
     paths, labels = labelled_files(source, meta, data, split)
     positive = positive_class_for(source, meta, decision, labels)
     points = None if val is None else val_operating_points(*val, meta.classes, decision, positive)
-    result, y_true = predictor.predict_labelled(paths, labels)
+    result, y_true = predictor.predict_labelled(paths, labels, tta=tta)
     if len(y_true) == 0:
         first, reason = next(iter(result.failures.items()), ("-", "no file"))
         raise DataError(f"none of the {len(paths)} image(s) to evaluate is readable (e.g. {first}: {reason})")
@@ -187,6 +190,7 @@ def evaluate(
         checkpoint=str(checkpoint),
         data=str(data) if data is not None else None,
         split=split if data is None else None,
+        tta=tta,
         skipped=[{"path": p, "reason": r} for p, r in result.failures.items()],
     )
     if mc_dropout is not None:

@@ -58,6 +58,15 @@ def evaluate(
             show_default="0 (off)",
         ),
     ] = None,
+    tta: Annotated[
+        int | None,
+        typer.Option(
+            "--tta",
+            min=0,
+            help="Score the mean of N test-time augmented views (flips, small shifts); the first is the image.",
+            show_default="0 (off)",
+        ),
+    ] = None,
     overwrite: OverwriteFileOpt = False,
 ) -> None:
     """Evaluate a checkpoint: accuracy, F1, AUROC, per-class sensitivity/specificity with 95% CIs, calibration."""
@@ -70,6 +79,7 @@ def evaluate(
             "--bootstrap": bootstrap,
             "--operating-point": operating_point,
             "--mc-dropout": mc_dropout,
+            "--tta": tta,
         }
         given = [flag for flag, value in others.items() if value is not None]
         if given:
@@ -88,6 +98,7 @@ def evaluate(
         bootstrap=bootstrap,
         operating_point=operating_point,
         mc_dropout=mc_dropout,
+        tta=tta or 0,
         console=console,
         overwrite=overwrite,
     )
