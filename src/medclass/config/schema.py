@@ -331,7 +331,8 @@ class TrainerConfig(Section):
     ema_decay: Annotated[float, Field(gt=0, lt=1)] | None = Field(
         None,
         description="Keep an exponential moving average of the weights (this decay per step) and validate, "
-        "checkpoint and test it instead of the raw weights (None: off).",
+        "checkpoint and test it instead of the raw weights (None: off). Its BatchNorm statistics are averaged "
+        "too; precise BN recomputes only the raw model's.",
     )
     refit: bool = Field(
         False,
