@@ -25,20 +25,24 @@ def test_every_recipe_resolves_to_a_valid_config(name: str) -> None:
 
 def test_accurate_differs_from_the_defaults_where_it_says() -> None:
     config, default = build_config(recipe_tree("accurate")), build_config({})
-    assert (config.model.name, config.scheduler.name, config.trainer.refit) == ("resnet18", "onecycle", True)
+    assert (config.model.name, config.data.image_size, config.trainer.epochs) == ("resnet18", 96, 30)
+    assert default.data.image_size == 128 and default.trainer.epochs == 15
     assert config.loss.label_smoothing == 0.1 and default.loss.label_smoothing == 0.0
     assert config.trainer.patience is None and config.evaluation.calibrate
 
 
 def test_config_and_flags_override_the_recipe(tmp_path: Path, capsys) -> None:
     own = tmp_path / "own.yaml"
-    own.write_text(yaml.safe_dump({"optim": {"lr": 0.01}, "trainer": {"epochs": 4}}))
+    own.write_text(
+        yaml.safe_dump({"optim": {"lr": 0.01}, "trainer": {"epochs": 4}, "scheduler": {"name": "step"}})
+    )
     args = ["train", "--recipe", "accurate", "--config", str(own), "--epochs", "3", "--print-config"]
     assert run_app(args) == 0
     resolved = yaml.safe_load(capsys.readouterr().out)
     assert resolved["recipe"] == "accurate"
-    assert resolved["optim"]["lr"] == 0.01 and resolved["optim"]["weight_decay"] == 0.05
-    assert resolved["trainer"]["epochs"] == 3 and resolved["scheduler"]["name"] == "onecycle"
+    assert resolved["optim"]["lr"] == 0.01 and resolved["loss"]["label_smoothing"] == 0.1
+    assert resolved["trainer"]["epochs"] == 3 and resolved["scheduler"]["name"] == "step"
+    assert resolved["data"]["image_size"] == 96
 
 
 def test_an_unknown_recipe_exits_2_with_the_known_names(capsys) -> None:
@@ -52,7 +56,7 @@ def test_a_one_epoch_run_with_the_recipe(phantom_data: Path, tmp_path: Path) -> 
     args = [
         "train", "--recipe", "accurate", "--data", str(phantom_data), "--image-size", "32", "--epochs", "1",
         "--out", str(out), "--set", "trainer.progress_bar=false", "--set", "evaluation.bootstrap=20",
-        "--set", "evaluation.report=false",
+        "--set", "evaluation.report=false", "--refit",
     ]  # fmt: skip
     assert run_app(args) == 0
     resolved = yaml.safe_load((out / "config.yaml").read_text())
