@@ -1,9 +1,12 @@
 """Test accuracy (with its 95% CI) against whole-command minutes for the runs of ``recipe_accuracy.sh``.
 
-    python benchmarks/plot_recipe_accuracy.py OUT_DIR [--png docs/recipe_accuracy.png]
+    python benchmarks/plot_recipe_accuracy.py OUT_DIR [OUT_DIR ...] [--only NAME ...]
+        [--point "NAME=MINUTES,ACCURACY,CI_LOW,CI_HIGH" ...] [--png docs/recipe_accuracy.png]
 
-Reads ``OUT_DIR/times.txt`` (``NAME: M min S s`` per step) and each ``OUT_DIR/NAME/test_metrics.json``; a step
-without a finished run is left out.
+Reads each ``OUT_DIR/times.txt`` (``NAME: M min S s`` per step, as ``recipe_accuracy.sh`` and
+``recipe_ablation.sh`` write it) and each ``OUT_DIR/NAME/test_metrics.json``; a step without a finished run is
+left out, and with ``--only`` so is every name not listed. ``--point`` adds a measured run whose folder is gone
+(its figures as recorded in BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -59,10 +62,16 @@ def plot(rows: list[tuple[str, float, float, float, float]], png: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path)
+    parser.add_argument("out", type=Path, nargs="+")
+    parser.add_argument("--only", nargs="+", help="plot only these step names")
+    parser.add_argument("--point", action="append", default=[], help="NAME=MINUTES,ACCURACY,CI_LOW,CI_HIGH")
     parser.add_argument("--png", type=Path, default=Path("docs/recipe_accuracy.png"))
     args = parser.parse_args()
-    rows = points(args.out)
+    rows = [row for out in args.out for row in points(out) if not args.only or row[0] in args.only]
+    for point in args.point:
+        name, values = point.split("=", 1)
+        minutes, accuracy, low, high = (float(v) for v in values.split(","))
+        rows.append((name, minutes, accuracy, low, high))
     for row in rows:
         print("{}: {:.1f} min, accuracy {:.4f} [{:.4f}, {:.4f}]".format(*row))
     plot(rows, args.png)
