@@ -169,8 +169,7 @@ def evaluate(
         first, reason = next(iter(result.failures.items()), ("-", "no file"))
         raise DataError(f"none of the {len(paths)} image(s) to evaluate is readable (e.g. {first}: {reason})")
     settings = meta.config.get("evaluation", {})
-    if bootstrap is None:
-        bootstrap = int(settings.get("bootstrap", 1000))
+    bootstrap = int(settings.get("bootstrap", 1000)) if bootstrap is None else bootstrap
     groups = image_groups(source, data, result.paths)
     aggregate = settings.get("group_aggregate", "mean")
     metrics = score(
@@ -185,8 +184,8 @@ def evaluate(
         positive,
         points,
     )
-    metrics.update(decision_blocks(decision))
     metrics.update(
+        decision_blocks(decision),
         checkpoint=str(checkpoint),
         data=str(data) if data is not None else None,
         split=split if data is None else None,

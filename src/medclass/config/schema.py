@@ -263,17 +263,11 @@ class AugmentConfig(Section):
     sharpness: SharpnessAug | None = None
     noise_std: Annotated[float, Field(ge=0)] = Field(0.0, description="Gaussian noise std on the 0-1 scale.")
     blur: BlurAug | None = None
-    auto: Literal["none", "trivialaugment", "randaugment"] = Field(
-        "none",
-        description="An automatic augmentation policy after the geometric ops: TrivialAugmentWide (one random "
-        "op per image) or RandAugment (two), from torchvision.transforms.v2.",
-    )
-    mixup: Annotated[float, Field(ge=0)] = Field(
-        0.0, description="MixUp alpha (0: off): blend image pairs of a batch and their labels."
-    )
-    cutmix: Annotated[float, Field(ge=0)] = Field(
-        0.0, description="CutMix alpha (0: off); with both set, each batch takes one of the two at random."
-    )
+    # After the geometric ops: TrivialAugmentWide (one random op per image) or RandAugment (two), from v2.
+    # MixUp and CutMix mix a batch's images and labels; with both on, each batch takes one of the two.
+    auto: Literal["none", "trivialaugment", "randaugment"] = Field("none", description="Automatic policy.")
+    mixup: Annotated[float, Field(ge=0)] = Field(0.0, description="MixUp alpha (0: off), per batch.")
+    cutmix: Annotated[float, Field(ge=0)] = Field(0.0, description="CutMix alpha (0: off), per batch.")
 
     @model_validator(mode="before")
     @classmethod
@@ -328,11 +322,10 @@ class TrainerConfig(Section):
         description="Training batches drawn (once, at random) to recompute the BatchNorm statistics from.",
     )
     limit_train_batches: Annotated[float, Field(gt=0)] | None = None
+    # Validated, checkpointed and tested instead of the raw weights; BN statistics are averaged too (precise BN
+    # recomputes only the raw model's).
     ema_decay: Annotated[float, Field(gt=0, lt=1)] | None = Field(
-        None,
-        description="Keep an exponential moving average of the weights (this decay per step) and validate, "
-        "checkpoint and test it instead of the raw weights (None: off). Its BatchNorm statistics are averaged "
-        "too; precise BN recomputes only the raw model's.",
+        None, description="EMA of the weights (None: off)."
     )
     refit: bool = Field(
         False,
