@@ -13,29 +13,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 import matplotlib
+from ablation_table import wall_minutes  # the one reader of times.txt (a sibling script)
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-
-TIME = re.compile(r"^(?P<name>[\w.-]+): (?P<m>\d+) min (?P<s>\d+) s$")
 
 
 def points(out: Path) -> list[tuple[str, float, float, float, float]]:
     """``(name, minutes, accuracy, ci_low, ci_high)`` of every finished step."""
     rows = []
-    for line in (out / "times.txt").read_text().splitlines():
-        match = TIME.match(line.strip())
-        metrics = out / match["name"] / "test_metrics.json" if match else None
-        if not metrics or not metrics.exists():
+    for name, minutes in wall_minutes(out).items():
+        metrics = out / name / "test_metrics.json"
+        if not metrics.exists():
             continue
         m = json.loads(metrics.read_text())
         ci = m["ci"]["accuracy"]
-        minutes = int(match["m"]) + int(match["s"]) / 60
-        rows.append((match["name"], minutes, m["accuracy"], ci["ci_low"], ci["ci_high"]))
+        rows.append((name, minutes, m["accuracy"], ci["ci_low"], ci["ci_high"]))
     return rows
 
 
