@@ -29,9 +29,11 @@ from medclass.runs import (
     SPLITS_FILE,
     TEST_METRICS_FILE,
     TEST_PREDICTIONS_FILE,
+    OutputDir,
     RunLayout,
     check_output_dir,
     prepare_output_dir,
+    removed_if_unstarted,
     resolve_run_dir,
 )
 from medclass.training.checkpoint import checkpoint_epoch, keep_for_inference, store_decision
@@ -254,8 +256,10 @@ def protected_paths(config: Config) -> list[str]:
 LEGACY = (CONFIG_FILE,)
 
 
-def claim_run_dir(run_dir: Path, config: Config, overwrite: bool, resume: bool, console: Console) -> None:
-    """Create (or take over) the run folder and write its config; says where it is."""
+def claim_run_dir(
+    run_dir: Path, config: Config, overwrite: bool, resume: bool, console: Console
+) -> OutputDir:
+    """Create (or take over) the run folder; says where it is."""
     claimed = prepare_output_dir(
         run_dir, "run", overwrite=overwrite, resume=resume, protected=protected_paths(config), legacy=LEGACY
     )
@@ -264,7 +268,7 @@ def claim_run_dir(run_dir: Path, config: Config, overwrite: bool, resume: bool, 
         console.print(
             f"[yellow]kept {len(claimed.kept)} file(s) medclass did not write:[/] {', '.join(claimed.kept)}"
         )
-    save_config(config, run_dir / CONFIG_FILE)
+    return claimed
 
 
 def train(
@@ -297,13 +301,16 @@ def train(
     data = prepare_data(config, run_dir, reuse_splits=resume, console=console, write=False)
     datamodule = build_datamodule(config, data)
     positive_class_of(config, datamodule)  # a bad evaluation.positive_class fails before training
-    claim_run_dir(run_dir, config, overwrite, resume, console)
-    data.write(run_dir, splits=not resume)
-    counts = split_counts(data.training_table(config.split))
-    describe_choices(config, data.report, counts, data.classes, datamodule.num_workers, console)
-    module = build_module(config, datamodule)
-    loggers = build_loggers(config, run_dir)
-    best = fit(module, datamodule, config, run_dir, resume, callbacks, loggers, console)
+    module = build_module(config, datamodule)  # so does a bad model name or weights file
+    claimed = claim_run_dir(run_dir, config, overwrite, resume, console)
+    # A start that fails (an error, Ctrl-C) before the first checkpoint removes the folder it created.
+    with removed_if_unstarted(claimed, lambda path: RunLayout(path).has_checkpoint(), console.print):
+        save_config(config, run_dir / CONFIG_FILE)
+        data.write(run_dir, splits=not resume)
+        counts = split_counts(data.training_table(config.split))
+        describe_choices(config, data.report, counts, data.classes, datamodule.num_workers, console)
+        loggers = build_loggers(config, run_dir)
+        best = fit(module, datamodule, config, run_dir, resume, callbacks, loggers, console)
     fitted = fit_val_decision(best, datamodule, config)
     describe_decision(fitted.decision, console)
     refit: dict[str, Any] = {}

@@ -89,6 +89,8 @@ class InterruptWatch(L.Callback):
         run_dir = self.run_dir or resumed_run
         if run_dir is not None and (self.resumable or resumed_run is not None):
             return Interrupted(f"resume with: medclass train --resume --out {run_dir}")
+        if run_dir is not None and not run_dir.exists():  # removed: it stopped before its first checkpoint
+            return Interrupted(f"no epoch was saved and {run_dir} was removed: run the same command again")
         if run_dir is not None:
             return Interrupted(f"no epoch of {run_dir} was saved, so there is nothing to resume")
         return Interrupted()

@@ -7,6 +7,7 @@ from medclass.runs.guard import (
     check_output_dir,
     prepare_output_dir,
     prepare_output_file,
+    removed_if_unstarted,
 )
 from medclass.runs.layout import (
     ARTIFACTS_INFO_FILE,
@@ -71,6 +72,7 @@ __all__ = [
     "prepare_output_dir",
     "prepare_output_file",
     "read_marker",
+    "removed_if_unstarted",
     "resolve_checkpoint",
     "resolve_run_dir",
     "run_dir_of",

@@ -13,7 +13,8 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,11 +30,14 @@ class OutputDir:
         path: the folder.
         continued: it held a medclass folder of this kind that the command continues.
         kept: entries that ``overwrite`` left in place because medclass did not write them.
+        created: this claim made the folder (``existed``: it was there before, empty).
     """
 
     path: Path
     continued: bool = False
     kept: list[str] = field(default_factory=list)
+    created: bool = False
+    existed: bool = False
 
 
 def check_not_protected(path: Path, protected: Sequence[str | Path], flag: str = "--out") -> None:
@@ -110,9 +114,10 @@ def prepare_output_dir(
         flag=flag,
     )
     if action == "create":
+        existed = path.is_dir()
         path.mkdir(parents=True, exist_ok=True)
         write_marker(path, kind)
-        return OutputDir(path)
+        return OutputDir(path, created=True, existed=existed)
     if action == "continue-legacy":
         write_marker(path, kind)
     if action != "overwrite":
@@ -120,6 +125,34 @@ def prepare_output_dir(
     kept = remove_own_entries(path)
     write_marker(path, kind)
     return OutputDir(path, kept=kept)
+
+
+@contextmanager
+def removed_if_unstarted(
+    claimed: OutputDir, started: Callable[[Path], bool], say: Callable[[str], None]
+) -> Iterator[OutputDir]:
+    """Undo a claim when the command fails (any error, Ctrl-C or exit) before ``started(path)`` holds (a run:
+    before its first checkpoint), so that the same command can run again without ``--overwrite``.
+
+    Only a folder this claim created is undone: it is removed with everything in it (an empty folder that was
+    there before is emptied again), and ``say`` gets one line naming it. A folder that held a run before
+    (``--overwrite``, ``--resume``) or that has started is left as it is.
+    """
+    try:
+        yield claimed
+    except BaseException:
+        path = claimed.path
+        if claimed.created and path.is_dir() and not started(path):
+            if claimed.existed:
+                for entry in path.iterdir():
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry)
+                    else:
+                        entry.unlink()
+            else:
+                shutil.rmtree(path)
+            say(f"removed {path}: the run stopped before its first checkpoint (run the command again)")
+        raise
 
 
 def check_output_dir(

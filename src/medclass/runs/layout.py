@@ -122,6 +122,10 @@ class RunLayout:
         epochs = (checkpoint_epoch_of_name(p.name) for p in self.checkpoints.glob(f"*{CHECKPOINT_SUFFIX}"))
         return sorted(e for e in epochs if e is not None)
 
+    def has_checkpoint(self) -> bool:
+        """Whether any checkpoint was saved (a run that has one is never removed by a failed start)."""
+        return self.checkpoints.is_dir() and any(self.checkpoints.glob(f"*{CHECKPOINT_SUFFIX}"))
+
     @property
     def plots(self) -> Path:
         return self.root / PLOTS_DIR
