@@ -15,6 +15,7 @@ from medclass.inference.bundle import is_bundle, read_bundle_info
 from medclass.inference.runner import Predictor
 from medclass.reporting.tables import Estimate, headline_rows, per_class_rows
 from medclass.runs import load_run, resolve_checkpoint, run_dir_of
+from medclass.serving.address import check_bindable
 from medclass.serving.app import ServeSettings, create_app
 from medclass.serving.export import export_model
 from medclass.serving.settings import log_config
@@ -173,6 +174,7 @@ def serve(
 
     key = read_api_key(api_key_file) if api_key_file else None
     check_source(source, backend)
+    check_bindable(host, port)  # a busy port fails now, not after the model has loaded
     if workers > 1:
         _serve_workers(Path(source), backend, key, workers, batching, host=host, port=port)
         return
