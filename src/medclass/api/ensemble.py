@@ -27,6 +27,7 @@ from medclass.campaigns.ensemble import (
     members_table,
     score_test_split,
 )
+from medclass.evaluation.bootstrap import BOOTSTRAP_SEED
 from medclass.inference.ensemble import combine, save_ensemble
 from medclass.inference.runner import Predictor
 from medclass.runs import TEST_METRICS_FILE, RunLayout, prepare_output_dir
@@ -64,9 +65,7 @@ def ensemble(
     copy_run_files(members[0].run_dir, out_dir)
     evaluation = members[0].config.get("evaluation", {})
     predictor = Predictor.load(out_dir)
-    metrics = score_test_split(
-        predictor, out_dir, evaluation.get("bootstrap", 1000), members[0].config.get("seed", 0)
-    )
+    metrics = score_test_split(predictor, out_dir, evaluation.get("bootstrap", 1000), BOOTSTRAP_SEED)
     metrics.update(
         checkpoint=str(RunLayout(out_dir).best_checkpoint), ensemble=[str(r.run_dir) for r in members]
     )

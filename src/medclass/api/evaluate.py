@@ -20,6 +20,7 @@ import numpy as np
 from rich.console import Console
 
 from medclass.data.splits import read_splits
+from medclass.evaluation.bootstrap import BOOTSTRAP_SEED
 from medclass.evaluation.decision_fit import Decision, check_operating_point, fit_decision
 from medclass.evaluation.metrics import classification_report_text
 from medclass.evaluation.scoring import decision_blocks, score, val_operating_points
@@ -178,7 +179,7 @@ def evaluate(
         meta.classes,
         decision.threshold,
         bootstrap,
-        0,
+        BOOTSTRAP_SEED,
         groups,
         aggregate,
         positive,

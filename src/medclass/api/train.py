@@ -16,6 +16,7 @@ from medclass.config import Config, save_config
 from medclass.data.datamodule import MedDataModule
 from medclass.data.run_data import PreparedData, prepare_data, split_counts
 from medclass.data.test_data import check_test_data_strategy
+from medclass.evaluation.bootstrap import BOOTSTRAP_SEED
 from medclass.evaluation.decision_fit import Decision, fit_decision
 from medclass.evaluation.scoring import decision_blocks, score, val_operating_points
 from medclass.evaluation.thresholds import resolve_positive_class
@@ -138,7 +139,7 @@ def evaluate_test_split(
         classes,
         predictor.meta.threshold,
         settings.bootstrap,
-        config.seed,
+        BOOTSTRAP_SEED,  # not the run's seed: evaluate gives the same CIs for this model and split
         groups=image_groups_of_table(run_dir / SPLITS_FILE, result.paths),
         group_aggregate=settings.group_aggregate,
         positive_class=fitted.decision.positive_class,

@@ -31,7 +31,11 @@ from medclass.evaluation.metrics import (
 )
 from medclass.inference.decision import decide
 
-__all__ = ["bootstrap_ci"]
+__all__ = ["BOOTSTRAP_SEED", "bootstrap_ci"]
+
+# The one seed of every CI medclass reports (train's test evaluation, evaluate, ensemble), not the run's seed:
+# the same model and test split give the same intervals whichever command scores them. Recorded as ``ci.seed``.
+BOOTSTRAP_SEED = 0
 
 # Resamples are processed in chunks of about this many (resample, image) cells to bound memory (~50 MB).
 _CELLS_PER_CHUNK = 2_000_000
@@ -100,7 +104,7 @@ def bootstrap_ci(
     probs: ArrayLike,
     classes: Sequence[str],
     n_resamples: int = 1000,
-    seed: int = 0,
+    seed: int = BOOTSTRAP_SEED,
     confidence: float = 0.95,
     threshold: float | None = None,
     clusters: ArrayLike | None = None,
@@ -121,7 +125,7 @@ def bootstrap_ci(
 
     Returns:
         ``{"accuracy", "balanced_accuracy", "macro_f1", "auroc": {"value", "ci_low", "ci_high"},
-        "per_class": {name: {"sensitivity": {...}, "specificity": {...}, "precision": {...}}}, "n_resamples", "confidence",
+        "per_class": {name: {"sensitivity": {...}, "specificity": {...}, "precision": {...}}}, "n_resamples", "seed", "confidence",
         "method", "unit"}`` (``unit``: ``image`` or ``group``; with groups also ``n_groups``). ``value`` is the point estimate on all images (equal to ``classification_metrics``);
         every entry is ``None`` where the metric is undefined (AUROC with a class absent, specificity with
         a single class present).
@@ -210,6 +214,7 @@ def bootstrap_ci(
             for j, name in enumerate(names)
         },
         "n_resamples": n_resamples,
+        "seed": int(seed),
         "confidence": float(confidence),
         "method": "stratified percentile bootstrap"
         if codes is None

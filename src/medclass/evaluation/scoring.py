@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from medclass.evaluation.bootstrap import bootstrap_ci
+from medclass.evaluation.bootstrap import BOOTSTRAP_SEED, bootstrap_ci
 from medclass.evaluation.calibration import expected_calibration_error
 from medclass.evaluation.decision_fit import ECE_BINS, Decision, fit_decision
 from medclass.evaluation.groups import GroupAggregate, aggregate_by_group, group_codes
@@ -30,7 +30,7 @@ def metrics_with_ci(
     classes: list[str],
     threshold: float | None = None,
     bootstrap: int = 0,
-    seed: int = 0,
+    seed: int = BOOTSTRAP_SEED,
     clusters: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """:func:`classification_metrics` plus bootstrap 95% CIs under ``ci`` when ``bootstrap > 0`` (resampling
@@ -49,7 +49,7 @@ def score(
     classes: list[str],
     threshold: float | None = None,
     bootstrap: int = 0,
-    seed: int = 0,
+    seed: int = BOOTSTRAP_SEED,
     groups: Sequence[object] | None = None,
     group_aggregate: GroupAggregate = "mean",
     positive_class: str | None = None,
@@ -63,7 +63,7 @@ def score(
         classes: class names; binary: ``classes[1]`` is the positive class.
         threshold: binary decision threshold (None: argmax).
         bootstrap: resamples for the 95% CIs (0: none).
-        seed: bootstrap seed.
+        seed: bootstrap seed (every command reports its CIs with ``BOOTSTRAP_SEED``; recorded as ``ci.seed``).
         groups: group (patient) id per image; empty ids are groups of one image. None: groups unknown.
         group_aggregate: how the probabilities of a group's images make the group's (``mean`` or ``max``).
         positive_class: binary: the declared positive class; adds ``positive_class`` and ``clinical``
