@@ -94,6 +94,18 @@ def merge_trees(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[st
     return merged
 
 
+def config_tree(source: BaseModel | Mapping[str, Any] | str | Path | None) -> dict[str, Any]:
+    """The settings of a typed config or section (every field), a mapping (only its keys) or a YAML file (its
+    ``base:`` files resolved), as a tree for :func:`merge_trees` and :func:`build_config`; ``None``: ``{}``."""
+    if source is None:
+        return {}
+    if isinstance(source, BaseModel):
+        return config_to_dict(source)
+    if isinstance(source, Mapping):
+        return _deep_copy(dict(source))
+    return read_config_tree(source)
+
+
 def read_config_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a YAML config, resolving ``base: other.yaml`` (relative to the file; a list merges in order).
 
