@@ -1,10 +1,10 @@
 """What ``import medclass`` shows: the workflow functions and :class:`Run`, as light functions whose
 signatures and docstrings ``help(medclass)`` and a notebook's completion read without importing torch.
 
-Each function imports the module that does the work (``medclass.api.<workflow>``, outside the layers like
-the package itself) when it is called, so ``import medclass`` stays cheap and a missing extra (``tune`` needs
-``medclass[tune]``) is reported by the call that needs it, not by ``import medclass`` or ``help``. Their
-signatures are those of the api functions (a test keeps them equal).
+Each function imports the module that does the work (``medclass.api.<workflow>``) when it is called, so
+``import medclass`` stays cheap and a missing extra (``tune`` needs ``medclass[tune]``) is reported by the
+call that needs it, not by ``import medclass`` or ``help``. Their signatures are those of the api functions
+(a test keeps them equal). Like the package's ``__init__``, this module is outside the layers.
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def train(
         >>> run = medclass.train(data="data/brain_mri", epochs=10, optim={"lr": 3e-4}, seed=1)
         >>> run.metrics["accuracy"]
     """
-    # medclass.api.train.train takes the whole config that the keywords layer (medclass.api.keywords).
+    # The keywords become one validated config (medclass.api.keywords), which the command's function trains.
     keywords = dict(model=model, epochs=epochs, image_size=image_size, recipe=recipe, config=config)
     layered = dict(data=data, **keywords, name=name, out=out, resume=resume, **overrides)
     settings = _call("medclass.api.keywords", "keyword_config", layered)
