@@ -34,7 +34,7 @@ demo: install
 # layer fails the build before the tests run.
 test: install sysdeps
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --timeout 900 $(PYTEST_ARGS)
 
 # Mutation testing of the pure core ([tool.mutmut] in pyproject.toml: evaluation/, inference/decision.py, data/splits.py
 # against their unit tests). Slow (tens of minutes on 2 cores) and not part of `make test`; the score goes

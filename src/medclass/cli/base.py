@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 
 from medclass.utils.console import default_console
 from medclass.utils.errors import MedclassError
+from medclass.utils.extras import missing_extra_for
 from medclass.utils.paths import cache_dir
 
 console = default_console()
@@ -59,6 +60,16 @@ class CommandGroup(TyperGroup):
             if getattr(exc, "hint", None):
                 err_console.print(exc.hint, highlight=False, markup=False)
             code = EXIT_INTERRUPTED
+        except ModuleNotFoundError as exc:
+            # An optional part of medclass that is not installed is the user's to add (one line with the pip
+            # command); any other missing module is a broken install, reported as an internal error.
+            missing_extra = missing_extra_for(exc)
+            if missing_extra is None:
+                report_internal_error(exc, debug)
+                code = EXIT_INTERNAL
+            else:
+                say(str(missing_extra))
+                code = EXIT_USAGE
         except Exception as exc:
             report_internal_error(exc, debug)
             code = EXIT_INTERNAL

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from medclass.cli.base import console
+from medclass.utils.extras import require_extra
 
 METHOD_HELP = (
     "gradcam | gradcam++ | hirescam | layercam | scorecam | eigencam (pytorch-grad-cam), "
@@ -46,6 +47,8 @@ def explain(
     ] = False,
 ) -> None:
     """Explain predictions: overlay PNG and raw map (.npy) per image, named after the file, plus explanations.csv."""
+    if method != "feature-maps":  # every other method is pytorch-grad-cam's or captum's
+        require_extra("explain", f"medclass explain --method {method}")
     from medclass.api.explain import explain as run_explain
 
     run_explain(

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from medclass.cli.base import console
+from medclass.utils.extras import require_extra
 
 
 def export(
@@ -25,6 +26,8 @@ def export(
     ] = False,
 ) -> None:
     """Export a trained model with its preprocessing and decision rule; checks it against PyTorch."""
+    if fmt == "onnx":  # TorchScript needs only torch
+        require_extra("export", "medclass export --format onnx")
     from medclass.api.export import export as run_export
 
     info = run_export(source, fmt, out=out, opset=opset, quantize=quantize, overwrite=overwrite)

@@ -73,7 +73,7 @@ def _default_text(key: str, flag: str, described: str | None) -> str:
 def _validator(key: str) -> TypeAdapter:
     """The schema's check of one key, built when first used (building it costs more than parsing a flag)."""
     field = schema_field(key)
-    return TypeAdapter(Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
+    return TypeAdapter(Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation)
 
 
 def config_option(key: str, *names: str, help: str, default: str | None = None, **kwargs: Any) -> Any:

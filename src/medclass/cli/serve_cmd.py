@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from medclass.utils.extras import require_extra
+
 
 def serve(
     source: Annotated[Path, typer.Argument(help="Run folder, checkpoint or exported bundle folder.")],
@@ -35,6 +37,7 @@ def serve(
     ] = 0.0,
 ) -> None:
     """Serve the model: POST /v1/predict, /v2 (Open Inference Protocol), /metrics, /docs and a web page at /."""
+    require_extra("serve", "medclass serve")
     from medclass.api.serve import serve as run_server
 
     run_server(

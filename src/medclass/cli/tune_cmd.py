@@ -29,6 +29,7 @@ from medclass.cli.options import (
     train_values,
 )
 from medclass.config import apply_overrides, read_config_tree
+from medclass.utils.extras import require_extra
 
 TUNE_ROOT = Path("runs") / "tune"
 
@@ -83,6 +84,7 @@ def tune(
 
     Writes trials.csv, best.yaml (train it with `medclass train --config best.yaml`) and plots to --out.
     """
+    require_extra("tune", "medclass tune")
     from medclass.api.tune import tune as run_tune
     from medclass.campaigns.search_space import load_space
 

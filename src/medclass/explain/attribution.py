@@ -19,11 +19,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients, Occlusion, Saliency
 from torch import nn
 
 from medclass.explain.cam import check_targets, frozen_parameters
 from medclass.explain.targets import TargetScores
+from medclass.utils.extras import import_extra
 
 ATTRIBUTION_METHODS = ("saliency", "integrated-gradients", "occlusion")
 # Methods whose maps are signed (drawn on a diverging scale centred on 0).
@@ -66,18 +66,19 @@ def compute_attribution(
     with torch.no_grad():
         num_outputs = model(inputs[:1]).shape[1]
     targets = check_targets(targets, inputs.shape[0], num_outputs)
+    captum_attr = import_extra("captum.attr", "explain", f"the {method} explanation")
     head = TargetScores(model)
     x = inputs.detach().clone().requires_grad_(True)
     with frozen_parameters(model), torch.enable_grad():
         if method == "saliency":
-            grads = Saliency(head).attribute(x, target=targets, abs=True)
+            grads = captum_attr.Saliency(head).attribute(x, target=targets, abs=True)
             maps = grads.amax(dim=1)
         elif method == "occlusion":
             base = torch.zeros_like(x) if baseline is None else baseline.to(x).expand_as(x)
             channels, height, width = x.shape[1:]
             window = max(min(height, width) // OCCLUSION_WINDOW_FRACTION, 2)
             stride = max(window // 2, 1)
-            attributions = Occlusion(head).attribute(
+            attributions = captum_attr.Occlusion(head).attribute(
                 x.detach(),
                 sliding_window_shapes=(channels, window, window),
                 strides=(channels, stride, stride),
@@ -88,7 +89,7 @@ def compute_attribution(
             maps = attributions.sum(dim=1) / channels
         else:
             base = torch.zeros_like(x) if baseline is None else baseline.to(x).expand_as(x)
-            attributions = IntegratedGradients(head).attribute(
+            attributions = captum_attr.IntegratedGradients(head).attribute(
                 x, baselines=base, target=targets, n_steps=steps, internal_batch_size=max(steps, 1)
             )
             maps = attributions.sum(dim=1)

@@ -23,19 +23,19 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from medclass.explain.targets import TargetLayer, TargetScores, num_targets, resolve_target_layer
+from medclass.utils.extras import import_extra
 
-CAM_METHODS: dict[str, type] = {
-    "gradcam": GradCAM,
-    "gradcam++": GradCAMPlusPlus,
-    "hirescam": HiResCAM,
-    "layercam": LayerCAM,
-    "scorecam": ScoreCAM,
-    "eigencam": EigenCAM,
+# Method name -> class of pytorch-grad-cam (the ``explain`` extra, imported when a map is computed).
+CAM_METHODS: dict[str, str] = {
+    "gradcam": "GradCAM",
+    "gradcam++": "GradCAMPlusPlus",
+    "hirescam": "HiResCAM",
+    "layercam": "LayerCAM",
+    "scorecam": "ScoreCAM",
+    "eigencam": "EigenCAM",
 }
 
 
@@ -107,9 +107,13 @@ def compute_cam(
     with torch.no_grad():
         num_outputs = model(inputs[:1]).shape[1]
     targets = check_targets(targets, inputs.shape[0], num_outputs)
+    library = import_extra("pytorch_grad_cam", "explain", f"the {method} explanation")
+    target_class = import_extra(
+        "pytorch_grad_cam.utils.model_targets", "explain", f"the {method} explanation"
+    )
     x = inputs.detach().clone().requires_grad_(True)
     with frozen_parameters(model), torch.enable_grad():
-        cam = CAM_METHODS[method](
+        cam = getattr(library, CAM_METHODS[method])(
             model=TargetScores(model),
             target_layers=[target_layer.module],
             reshape_transform=target_layer.reshape,
@@ -122,7 +126,7 @@ def compute_cam(
                 else contextlib.nullcontext()
             )
             with quiet:
-                maps = cam(input_tensor=x, targets=[ClassifierOutputTarget(t) for t in targets])
+                maps = cam(input_tensor=x, targets=[target_class.ClassifierOutputTarget(t) for t in targets])
         finally:
             cam.activations_and_grads.release()
             cam.outputs = None  # holds the output and, through it, the retained graph

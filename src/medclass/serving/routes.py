@@ -24,6 +24,7 @@ from medclass.serving.schemas import (
 )
 from medclass.serving.settings import ApiError, page_html
 from medclass.utils.errors import ConfigError
+from medclass.utils.extras import MissingExtraError
 
 router = APIRouter()
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -145,8 +146,11 @@ def _add_overlays(state: Any, saved: list[tuple[str, str]], results: list[FileRe
             400, "explain_unavailable", "Grad-CAM needs the PyTorch backend (serve --backend torch)"
         )
     targets = [state.predictor.classes.index(r.prediction) for r in results]
-    with state.batcher.lock:
-        pairs = state.explainer(state.predictor, [p for _, p in saved], targets, cache_dir=folder)
+    try:
+        with state.batcher.lock:
+            pairs = state.explainer(state.predictor, [p for _, p in saved], targets, cache_dir=folder)
+    except MissingExtraError as exc:  # a server installed without medclass[explain]
+        raise ApiError(400, "explain_unavailable", str(exc)) from exc
     for result, (image, heat) in zip(results, pairs, strict=True):
         result.image, result.gradcam = image, heat
 

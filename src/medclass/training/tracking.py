@@ -36,6 +36,7 @@ from medclass.runs import (
 )
 from medclass.runs.layout import BEST_CHECKPOINT, CHECKPOINT_SUFFIX, CHECKPOINTS_DIR
 from medclass.utils.errors import ConfigError
+from medclass.utils.extras import require_extra
 from medclass.utils.io import read_json
 
 DEFAULT_MLFLOW_DIR = "mlruns"
@@ -116,6 +117,8 @@ def build_loggers(config: Config, run_dir: str | Path) -> list[Logger]:
         ``[]``, ``[MLFlowLogger]`` or ``[TensorBoardLogger]``, ready for ``fit(..., loggers=...)``.
     """
     run_dir = Path(run_dir)
+    if config.tracking != "none":
+        require_extra("track", f"tracking: {config.tracking}", (config.tracking,))
     if config.tracking == "mlflow":
         return [
             MLFlowLogger(
