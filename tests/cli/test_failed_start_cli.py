@@ -43,7 +43,10 @@ def test_a_bad_model_exits_2_and_leaves_no_run_folder(
         assert (out / "checkpoints" / "best.ckpt").is_file()
 
 
-def test_ctrl_c_before_the_first_epoch_leaves_no_run_folder(phantom_data: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sent", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 128 + signal.SIGTERM)])
+def test_ctrl_c_or_sigterm_before_the_first_epoch_leaves_no_run_folder(
+    phantom_data: Path, tmp_path: Path, sent: signal.Signals, code: int
+) -> None:
     out = tmp_path / "r"
     command = ["train", "--data", str(phantom_data), "--out", str(out), *FAST_FLAGS]
     # An epoch of a million samples: the first checkpoint is far away when Ctrl-C comes.
@@ -61,11 +64,12 @@ def test_ctrl_c_before_the_first_epoch_leaves_no_run_folder(phantom_data: Path, 
         assert started, process.stderr.read()
         time.sleep(1.0)  # into the fit, before any epoch ends
         assert out.is_dir() and not (out / "checkpoints" / "last.ckpt").exists()
-        process.send_signal(signal.SIGINT)
+        process.send_signal(sent)
         stdout, stderr = process.communicate(timeout=120)
     finally:
         process.kill()
-    assert process.returncode == 130, stderr
-    assert "interrupted" in stderr and f"removed {out}" in stdout
+    assert process.returncode == code, stderr
+    assert f"removed {out}" in stdout and "Traceback" not in stderr
+    assert ("interrupted" if sent == signal.SIGINT else "nothing to resume") in stderr
     assert not out.exists()
     assert run_app(command) == 0  # the same command again, without --overwrite

@@ -215,7 +215,9 @@ def fit(
             # Lightning stops at the next batch and raises SystemExit with no code, i.e. exit status 0, as if
             # the run had finished. It has not: say so and exit with the status of a SIGTERM (128 + 15).
             default_console(stderr=True).print(
-                f"stopped by SIGTERM; the last complete epoch is saved: resume with --resume --out {run_dir}",
+                f"stopped by SIGTERM; the last complete epoch is saved: resume with --resume --out {run_dir}"
+                if last.exists()
+                else "stopped by SIGTERM before the first epoch was saved: nothing to resume",
                 highlight=False,
             )
             raise SystemExit(128 + signal.SIGTERM) from None
