@@ -17,6 +17,9 @@ from medclass.utils.paths import DATA_DIR_ENV, shared_data_dir
 
 # Preprocessing cache of this test process (never the user's ~/.cache/medclass).
 _SESSION_CACHE = Path(os.environ.get("TMPDIR", "/tmp")) / f"medclass-test-cache-{os.getpid()}"
+# Empty torch hub and Hugging Face caches of this test process: pretrained weights are never the user's.
+_SESSION_HUB = _SESSION_CACHE / "torch-home"
+_SESSION_HF = _SESSION_CACHE / "hf-hub"
 
 # The data sets the real-data tests read, under $MEDCLASS_DATA_DIR.
 SHARED_DATA_SETS = ("brain_mri_yesno", "brain_tumor_mri_4class")
@@ -27,10 +30,22 @@ torch.set_num_threads(1)
 
 @pytest.fixture(autouse=True)
 def _restore_global_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Seed every RNG before a test and undo what a test did to seeds, env vars and torch flags."""
+    """Seed every RNG before a test and undo what a test did to seeds, env vars and torch flags.
+
+    Every test is offline, with empty weight caches (``model.pretrained: auto`` trains from scratch): nothing
+    tries the internet. The pretrained-download tests switch offline mode off and serve weights on loopback.
+    """
+    import huggingface_hub.constants as hf_constants
+
     python_state, numpy_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
     deterministic = torch.are_deterministic_algorithms_enabled()
     monkeypatch.setenv("MEDCLASS_CACHE_DIR", str(_SESSION_CACHE))
+    monkeypatch.setenv("MEDCLASS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(_SESSION_HUB))
+    monkeypatch.setenv("HF_HUB_CACHE", str(_SESSION_HF))
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(_SESSION_HF))
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)

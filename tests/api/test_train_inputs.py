@@ -201,9 +201,9 @@ def test_weights_file_is_where_training_starts(
         fast_config,
         phantom_data,
         tmp_path / "run",
-        [f"model.weights={weights}", "model.freeze_backbone=true", "seed=3"],
+        [f"model.weights={weights}", "model.freeze=backbone", "seed=3"],
     )
-    fresh = _train(fast_config, phantom_data, tmp_path / "fresh", ["model.freeze_backbone=true", "seed=3"])
+    fresh = _train(fast_config, phantom_data, tmp_path / "fresh", ["model.freeze=backbone", "seed=3"])
     before, after, unloaded = _best_state(source), _best_state(run), _best_state(fresh)
     conv = next(k for k in before if "features" in k and k.endswith("weight") and before[k].ndim == 4)
     assert torch.equal(after[conv], before[conv])
@@ -226,14 +226,14 @@ def test_pretrained_resnet18_from_the_local_cache_trains(
 ) -> None:
     import torchvision
 
-    from medclass.models.weights import hub_checkpoint_path
+    from medclass.models.pretrained import hub_checkpoint_path
 
     torch.manual_seed(5)
     source = torchvision.models.resnet18()
     path = hub_checkpoint_path(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url)
     path.parent.mkdir(parents=True)
     torch.save(source.state_dict(), path)
-    overrides = ["model.name=resnet18", "model.pretrained=true", "model.freeze_backbone=true"]
+    overrides = ["model.name=resnet18", "model.pretrained=true", "model.freeze=backbone"]
     run = _train(fast_config, phantom_data, tmp_path / "run", overrides)
     state = {k.removeprefix("model."): v for k, v in _best_state(run).items()}
     assert torch.equal(state["layer3.1.conv2.weight"], source.layer3[1].conv2.weight)

@@ -128,7 +128,7 @@ def _conv_and_head(state: dict[str, torch.Tensor]) -> tuple[str, str]:
 def test_frozen_backbone_trains_only_the_head_until_unfrozen(
     unfreeze: bool, phantom_data: Path, tmp_path: Path, fast_config: Callable[..., Config]
 ) -> None:
-    overrides = ["trainer.epochs=2", "model.freeze_backbone=true", "checkpoint.every_epoch=true"]
+    overrides = ["trainer.epochs=2", "model.freeze=backbone", "checkpoint.every_epoch=true"]
     if unfreeze:
         overrides.append("model.unfreeze_after_epochs=1")
     run = _train(fast_config, phantom_data, tmp_path / "run", overrides)

@@ -128,3 +128,29 @@ def test_stopping_rule_says_when_there_is_no_early_stopping() -> None:
     assert TrainerConfig().stopping_rule() == "15 epochs, early stop on val_loss (patience 5)"
     rule = TrainerConfig(epochs=10, patience=None, refit=True).stopping_rule()
     assert rule == "10 epochs, no early stopping (best epoch by val_loss), then refit on train+val"
+
+
+def test_model_pretrained_and_freeze_values() -> None:
+    config = build_config({})
+    assert (config.model.pretrained, config.model.freeze, config.data.normalize) == ("auto", "none", "auto")
+    assert build_config({}, ["model.pretrained=false"]).model.pretrained is False
+    assert build_config({}, ["model.pretrained=true", "model.freeze=backbone"]).model.freeze == "backbone"
+    with pytest.raises(ConfigError, match="model.pretrained = 'sometimes'"):
+        build_config({}, ["model.pretrained=sometimes"])
+    with pytest.raises(ConfigError, match="model.freeze = 'head'"):
+        build_config({}, ["model.freeze=head"])
+
+
+@pytest.mark.parametrize("old, new", [(True, "backbone"), (False, "none")])
+def test_freeze_backbone_of_older_configs_reads_as_freeze(
+    old: bool, new: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump({"model": {"freeze_backbone": old, "unfreeze_after_epochs": 2}}))
+    with caplog.at_level("WARNING", logger="medclass.config.loader"):
+        config = load_config(path)
+    assert (config.model.freeze, config.model.unfreeze_after_epochs) == (new, 2)
+    assert f"{path}: model.freeze_backbone is deprecated; read as model.freeze: {new}" in caplog.text
+    assert "freeze_backbone" not in yaml.safe_load(yaml.safe_dump(config.model_dump(mode="json")))["model"]
+    with pytest.raises(ConfigError, match="freeze_backbone"):  # both spellings: the old one is named
+        build_config({"model": {"freeze_backbone": True, "freeze": "none"}})

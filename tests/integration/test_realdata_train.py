@@ -68,6 +68,7 @@ def test_default_resnet18_learns_the_four_tumour_types(shared_datasets: Path, tm
         "trainer.epochs=4",
         "trainer.progress_bar=false",
         "evaluation.report=false",
+        "model.pretrained=false",
     ]
     config = build_config({}, overrides, {"data.path": str(manifest), "out": str(tmp_path / "run")})
     assert (config.model.name, config.model.pretrained) == ("resnet18", False)

@@ -165,5 +165,5 @@ def test_cnn_rejects_unknown_kwargs_and_pretrained() -> None:
         create_model("cnn", num_classes=2, depth=3)
     from medclass.utils.errors import WeightsError
 
-    with pytest.raises(WeightsError, match="no pretrained weights"):
+    with pytest.raises(WeightsError, match="no published weights"):
         create_model("cnn", num_classes=2, pretrained=True)

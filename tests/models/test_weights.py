@@ -1,4 +1,4 @@
-"""Weights: local pretrained caches only (never the network), checkpoints, head skipping, grayscale conv."""
+"""Weights: pretrained files from the caches (offline here), checkpoints, head skipping, grayscale conv."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torchvision
 from torch import nn
 
 from medclass.models import adapt_input_conv, create_model, load_weights, read_state_dict
-from medclass.models.weights import hub_checkpoint_path
+from medclass.models.pretrained import hub_checkpoint_path
 from medclass.utils.errors import WeightsError
 
 RESNET18_URL = torchvision.models.ResNet18_Weights.DEFAULT.url
@@ -21,7 +21,7 @@ RESNET18_URL = torchvision.models.ResNet18_Weights.DEFAULT.url
 
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any connection attempt fails the test: pretrained weights come from local files only."""
+    """Any connection attempt fails the test: offline, pretrained weights come from the local caches only."""
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a test tried to open a network connection")
@@ -86,7 +86,7 @@ def test_adapt_input_conv_other_channel_counts() -> None:
         adapt_input_conv(1, torch.randn(4, 2, 3, 3))
 
 
-# torchvision pretrained from the local torch hub cache --------------------------------------------------
+# torchvision pretrained from the torch hub cache, offline --------------------------------------------------
 
 
 def test_pretrained_missing_names_path_and_url(hub_dir: Path) -> None:
@@ -94,7 +94,7 @@ def test_pretrained_missing_names_path_and_url(hub_dir: Path) -> None:
         create_model("resnet18", num_classes=2, pretrained=True)
     message = str(info.value)
     expected = hub_dir / "checkpoints" / "resnet18-f37072fd.pth"
-    assert str(expected) in message and RESNET18_URL in message and "never downloads" in message
+    assert str(expected) in message and RESNET18_URL in message and "cannot be fetched (offline)" in message
 
 
 def test_pretrained_from_hub_cache_grayscale_new_head(
@@ -203,7 +203,7 @@ def test_timm_pretrained_missing_is_a_clear_error(hub_dir: Path, hf_cache: Path)
     with pytest.raises(WeightsError) as info:
         create_model("timm:resnet10t", num_classes=2, pretrained=True)
     message = str(info.value)
-    assert "never downloads" in message and str(hf_cache) in message and str(hub_dir) in message
+    assert "cannot be fetched (offline)" in message and str(hf_cache) in message and str(hub_dir) in message
 
 
 def test_timm_pretrained_from_a_local_file(hub_dir: Path, hf_cache: Path) -> None:

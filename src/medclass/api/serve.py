@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from medclass.explain.web import gradcam_pngs
 from medclass.inference.bundle import is_bundle, read_bundle_info
 from medclass.inference.runner import Predictor
-from medclass.reporting.tables import Estimate, headline_rows, per_class_rows
+from medclass.reporting.tables import Estimate, headline_rows, per_class_rows, pretrained_text
 from medclass.runs import load_run, resolve_checkpoint, run_dir_of
 from medclass.serving.address import check_bindable
 from medclass.serving.app import ServeSettings, create_app
@@ -48,6 +48,7 @@ def model_card(source: Path) -> dict[str, Any]:
     except Exception:  # no run folder behind the model: no card
         return {}
     card: dict[str, Any] = {"run": run.name, "training_data": _training_data(run.data_report)}
+    card["pretrained"] = pretrained_text((run.config or {}).get("model") or {})
     metrics = run.test_metrics or {}
     card["test_images"] = metrics.get("n")
     shown = {label: e.text(3) for label, e in headline_rows(metrics) if label not in CARD_SKIP}

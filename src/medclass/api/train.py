@@ -40,7 +40,7 @@ from medclass.runs import (
 from medclass.training.checkpoint import checkpoint_epoch, keep_for_inference, store_decision
 from medclass.training.describe import describe_choices, describe_decision, fmt
 from medclass.training.fit import fit
-from medclass.training.setup import build_module
+from medclass.training.setup import build_module, run_normalization, start_weights
 from medclass.training.tracking import build_loggers, log_run_artifacts
 from medclass.utils.console import default_console
 from medclass.utils.dist import is_global_zero
@@ -64,7 +64,9 @@ def build_datamodule(config: Config, data: PreparedData) -> MedDataModule:
     table = data.training_table(config.split)
     if not (table["split"] == "val").any():
         raise DataError("the validation split is empty: raise --val-frac or add a val folder/CSV split")
-    return MedDataModule(data.cache, table, data.classes, config.data, config.augment, config.seed)
+    return MedDataModule(
+        data.cache, table, data.classes, config.data, config.augment, config.seed, *run_normalization(config)
+    )
 
 
 def split_images(datamodule: MedDataModule, split: str) -> CachedImages:
@@ -172,7 +174,13 @@ def refit_model(
     # The val images train too; they stay in val only so that the loop's validation step has something to run.
     refit_table = pd.concat([table, val.assign(split="train")], ignore_index=True)
     datamodule = MedDataModule(
-        data.cache, refit_table, data.classes, config.data, config.augment, config.seed
+        data.cache,
+        refit_table,
+        data.classes,
+        config.data,
+        config.augment,
+        config.seed,
+        *run_normalization(config),
     )
     n_train = len(datamodule.rows["train"])
     console.print(
@@ -217,6 +225,7 @@ def train_other_process(config: Config, *, resume: bool, callbacks: Sequence[L.C
     """
     run_dir = resolve_run_dir(config)
     quiet = Console(quiet=True)
+    config = start_weights(config, quiet)
     seed_everything(config.seed)
     data = prepare_data(config, run_dir, reuse_splits=resume, console=quiet, write=False)
     datamodule = build_datamodule(config, data)
@@ -297,6 +306,7 @@ def train(
     console = console or default_console()
     run_dir = resolve_run_dir(config)
     check_before_start(config, resume, run_dir, overwrite)
+    config = start_weights(config, console)  # downloads once; `pretrained: true` without weights stops here
     seed_everything(config.seed)
     # The data is scanned, split and checked before the run folder exists: bad data leaves nothing behind.
     data = prepare_data(config, run_dir, reuse_splits=resume, console=console, write=False)

@@ -85,7 +85,7 @@ def model_cost(run: RunFiles, cache: dict[str, tuple[int, int]] | None = None) -
     )
     if cache is not None and key in cache:
         return cache[key]
-    model = create_model_from_config(config, num_classes=num_classes)
+    model = create_model_from_config(config, num_classes=num_classes, pretrained=False)
     cost = (count_parameters(model)["total"], count_macs(model, config.data.image_size, config.data.channels))
     if cache is not None:
         cache[key] = cost

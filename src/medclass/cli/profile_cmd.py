@@ -48,7 +48,8 @@ def run_profile(
         target = torch.device(device)
     except RuntimeError:
         raise ConfigError(f"--device {device!r}: expected cpu, cuda or cuda:N") from None
-    net = create_model_from_config(cfg, num_classes=num_classes, in_chans=in_chans).to(target)
+    net = create_model_from_config(cfg, num_classes=num_classes, in_chans=in_chans, pretrained=False)
+    net = net.to(target)
     report = profile_model(net, cfg.data.image_size, in_chans, batch_sizes=batch_sizes, repeats=repeats)
     return {"model": cfg.model.name, "num_classes": num_classes, **report}
 

@@ -35,6 +35,7 @@ from medclass.cli.options import (
 from medclass.config import build_config, config_yaml, merge_trees, read_config_tree, read_yaml
 from medclass.config.recipes import recipe_tree
 from medclass.utils.errors import RunDirError
+from medclass.utils.offline import set_offline
 
 TestDataOpt = Annotated[
     str | None,
@@ -98,6 +99,14 @@ def train(
             "--print-config", help="Print the resolved config (YAML, every default filled in) and exit."
         ),
     ] = False,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="Use no network (as HF_HUB_OFFLINE=1): pretrained weights only from the torch hub / Hugging "
+            "Face caches; model.pretrained: auto trains from scratch without them.",
+        ),
+    ] = False,
 ) -> None:
     """Train a classifier and evaluate it on the test split (results in the run folder)."""
     tree = merge_trees(recipe_tree(recipe) if recipe else {}, read_config_tree(config) if config else {})
@@ -131,6 +140,9 @@ def train(
         return
     from medclass.api.train import train as run_training
     from medclass.cli.interrupt import InterruptWatch
+
+    if offline:
+        set_offline()
 
     watch = InterruptWatch()
     try:

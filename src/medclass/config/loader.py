@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from pydantic import BaseModel, ValidationError
 from medclass.config.schema import Config
 from medclass.utils.errors import ConfigError
 from medclass.utils.io import atomic_write
+
+log = logging.getLogger(__name__)
 
 # Short names accepted wherever a dotted key is: the names of `medclass train`'s flags.
 ALIASES: dict[str, str] = {
@@ -166,7 +169,7 @@ def build_config(
     Raises:
         ConfigError: naming each bad key, its value and what is allowed.
     """
-    merged = apply_overrides(tree, overrides, values)
+    merged = migrate_tree(apply_overrides(tree, overrides, values), source)
     try:
         return Config.model_validate(merged)
     except ValidationError as exc:
@@ -179,6 +182,22 @@ def load_config(
     """Load a YAML config (or the defaults), apply overrides and validate it."""
     tree = read_config_tree(path) if path else {}
     return build_config(tree, overrides, values, source=str(path) if path else "config")
+
+
+def migrate_tree(tree: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Rename the keys of older configs in place (one deprecation line each): ``model.freeze_backbone: true``
+    is ``model.freeze: backbone`` (false: ``none``)."""
+    model = tree.get("model")
+    if isinstance(model, dict) and "freeze_backbone" in model:
+        old = model.pop("freeze_backbone")
+        if isinstance(old, bool) and "freeze" not in model:
+            model["freeze"] = "backbone" if old else "none"
+            log.warning(
+                "%s: model.freeze_backbone is deprecated; read as model.freeze: %s", source, model["freeze"]
+            )
+        else:  # not a bool, or both keys: let validation name the key
+            model["freeze_backbone"] = old
+    return tree
 
 
 def config_to_dict(cfg: BaseModel) -> dict[str, Any]:

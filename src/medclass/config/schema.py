@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+# The model section has its own module; its classes are re-exported here with Section.
+from medclass.config.model_section import CNNConfig as CNNConfig
+from medclass.config.model_section import ConvBlock as ConvBlock
+from medclass.config.model_section import ModelConfig
+from medclass.config.section import Section
 
 # Image formats the readers understand (lower-case, with the dot).
 IMAGE_EXTENSIONS = (
@@ -23,12 +29,6 @@ IMAGE_EXTENSIONS = (
     ".nii",
     ".nii.gz",
 )
-
-
-class Section(BaseModel):
-    """Base for all config sections: unknown keys are errors, assignments are validated."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class DataConfig(Section):
@@ -66,8 +66,10 @@ class DataConfig(Section):
     epoch_size: Annotated[int, Field(ge=1)] | None = Field(
         None, description="Samples drawn per epoch by the weighted sampler (default: training-set size)."
     )
-    normalize: Literal["dataset", "imagenet", "none"] = Field(
-        "dataset", description="dataset: per-channel mean/std of the training split."
+    normalize: Literal["auto", "dataset", "imagenet", "none"] = Field(
+        "auto",
+        description="auto: the pretrained weights' mean/std when weights are loaded, else dataset (per-channel "
+        "mean/std of the training split).",
     )
 
 
@@ -116,56 +118,6 @@ class SplitConfig(Section):
         if self.fold >= self.folds:
             raise ValueError(f"split.fold = {self.fold}: must be < split.folds = {self.folds}")
         return self
-
-
-class ConvBlock(Section):
-    """One block of the custom CNN: conv -> [batch-norm] -> activation -> [pool] -> [dropout]."""
-
-    out_channels: Annotated[int, Field(ge=1)]
-    kernel: Annotated[int, Field(ge=1)] = 3
-    stride: Annotated[int, Field(ge=1)] = 1
-    padding: int | Literal["same"] = "same"
-    batch_norm: bool = True
-    activation: Literal["relu", "gelu", "silu", "leaky_relu", "elu"] = "relu"
-    pool: Literal["max", "avg", "none"] = "max"
-    pool_kernel: Annotated[int, Field(ge=1)] = 2
-    pool_stride: Annotated[int, Field(ge=1)] | None = None
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
-
-
-class CNNConfig(Section):
-    """Custom CNN (``model.name: cnn``): conv blocks, then a flatten or global pool, then dense layers."""
-
-    blocks: list[ConvBlock] = Field(
-        default_factory=lambda: [ConvBlock(out_channels=c) for c in (16, 32, 64, 128)], min_length=1
-    )
-    head: Literal["flatten", "global_avg"] = Field(
-        "global_avg", description="flatten keeps spatial positions (parameter count grows with image size)."
-    )
-    dense: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [64])
-    dense_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.3
-    activation: Literal["relu", "gelu", "silu", "leaky_relu", "elu"] = "relu"
-
-
-class ModelConfig(Section):
-    """Architecture and weights."""
-
-    name: str = Field(
-        "resnet18",
-        description="Registry name (see `medclass.models.available_models`), 'timm:<name>' or 'cnn'.",
-    )
-    pretrained: bool = Field(False, description="Use torchvision/timm weights from the local cache.")
-    weights: str | None = Field(None, description="Load weights from this file (checkpoint or state dict).")
-    drop_rate: Annotated[float, Field(ge=0, lt=1)] = Field(0.0, description="Dropout before the classifier.")
-    freeze_backbone: bool = Field(False, description="Train only the classifier head.")
-    unfreeze_after_epochs: Annotated[int, Field(ge=1)] | None = Field(
-        None, description="With freeze_backbone: unfreeze everything after this many epochs."
-    )
-    channels_last: bool | Literal["auto"] = Field(
-        "auto", description="auto: channels_last memory format for conv nets (measured faster, CPU included)."
-    )
-    cnn: CNNConfig = Field(default_factory=CNNConfig)
-    kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra constructor arguments (timm).")
 
 
 class OptimConfig(Section):

@@ -162,8 +162,12 @@ def default_num_workers(configured: int | str) -> int:
 def normalization_stats(
     mode: str, channels: int, cache: ImageCache, train_rows: Sequence[int]
 ) -> tuple[list[float], list[float]]:
-    """Per-channel mean/std for ``data.normalize``: the training split's, ImageNet's, or identity."""
-    if mode == "dataset":
+    """Per-channel mean/std for ``data.normalize``: the training split's, ImageNet's, or identity.
+
+    ``auto`` is the training split's here: a run that loads pretrained weights passes their statistics to
+    :class:`MedDataModule` instead (``PretrainedWeights.stats``).
+    """
+    if mode in ("dataset", "auto"):
         return channel_stats(cache, train_rows)
     if mode == "imagenet":
         if channels == 1:  # one grey channel: the average of the RGB statistics

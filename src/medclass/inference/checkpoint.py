@@ -27,7 +27,8 @@ class CheckpointMeta:
     Attributes:
         model: ``create_model`` arguments (name, num_classes, in_chans, drop_rate, cnn, image_size, kwargs).
         classes: class names; index i is logit i.
-        preprocess: ``PreprocessSettings.to_dict()`` plus ``mean`` and ``std``.
+        preprocess: ``PreprocessSettings.to_dict()`` plus ``mean`` and ``std`` (and, since pretrained weights
+            set them, ``normalization``: where they come from, e.g. ``weights (torchvision IMAGENET1K_V1)``).
         config: the resolved run config.
         threshold: binary decision threshold on the positive-class probability (None: argmax).
         temperature: softmax temperature from calibration (1.0: none).

@@ -27,7 +27,7 @@ from medclass.utils.io import atomic_write
 
 ENSEMBLE_MODEL = "ensemble"
 # Keys of the checkpoint's preprocessing that only normalise (the ensemble re-normalises per member).
-_NORMALISATION = ("mean", "std")
+_NORMALISATION = ("mean", "std", "normalization")
 _EPS = 1e-12
 
 

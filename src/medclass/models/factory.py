@@ -13,9 +13,10 @@ from torch import nn
 # Importing these modules registers their models.
 from medclass.models import custom_cnn, torchvision_models  # noqa: F401
 from medclass.models.custom_cnn import as_cnn_config
+from medclass.models.pretrained import PretrainedWeights, Setting, resolve_pretrained
 from medclass.models.registry import TIMM_PREFIX, get_entry
-from medclass.models.weights import load_weights, timm_pretrained_file, torchvision_pretrained_file
-from medclass.utils.errors import ConfigError, WeightsError
+from medclass.models.weights import load_weights
+from medclass.utils.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def create_model(
     name: str,
     num_classes: int,
     in_chans: int = 1,
-    pretrained: bool = False,
+    pretrained: Setting | PretrainedWeights = False,
     drop_rate: float = 0.0,
     weights: str | os.PathLike | None = None,
     cnn: Any = None,
@@ -42,8 +43,10 @@ def create_model(
         num_classes: outputs of the classifier head.
         in_chans: image channels (1: grayscale). With pretrained RGB weights the first conv is adapted by
             summing its kernels over R, G, B.
-        pretrained: start from the torchvision/timm ImageNet weights, found in the local cache only (never
-            downloaded; the error names where to put the file).
+        pretrained: start from the architecture's published torchvision/timm weights: ``True`` (required),
+            ``"auto"`` (when published and reachable; else random init with a logged warning), ``False``, or
+            the :class:`~medclass.models.pretrained.PretrainedWeights` a run resolved. Files are downloaded
+            into the torch hub / Hugging Face caches once (:mod:`medclass.models.pretrained`).
         drop_rate: dropout probability directly before the classifier (timm convention: 0 means none, also
             for torchvision models that have a built-in one).
         weights: a file to load after building: a medclass checkpoint, a torchvision/timm state dict, or a dict
@@ -60,7 +63,8 @@ def create_model(
 
     Raises:
         ConfigError: unknown name (the message lists the available ones) or invalid CNN settings.
-        WeightsError: pretrained weights not in the local cache, or a weights file that does not fit.
+        WeightsError: ``pretrained=True`` and the weights neither cached nor downloadable (the message names
+            the cache path and the URL), or a weights file that does not fit.
 
     Example:
         >>> model = create_model("resnet18", num_classes=2, in_chans=1, drop_rate=0.3)
@@ -76,6 +80,10 @@ def create_model(
     if weights is not None and pretrained:
         log.info("model.weights given: loading %s instead of the pretrained weights", weights)
         pretrained = False
+    if not isinstance(pretrained, PretrainedWeights):
+        pretrained = resolve_pretrained(name, pretrained, kwargs)
+        if pretrained.warning:
+            log.warning(pretrained.warning)
 
     cnn_cfg = cnn_args = None
     if name.startswith(TIMM_PREFIX):
@@ -97,13 +105,8 @@ def create_model(
             cnn=cnn_cfg,
             **kwargs,
         )
-        if pretrained:
-            if entry.pretrained_url is None:
-                raise WeightsError(
-                    f"model {name!r} has no pretrained weights; train from scratch or pass weights=PATH"
-                )
-            path = torchvision_pretrained_file(name, entry.pretrained_url)
-            load_weights(model, path, name=f"pretrained {name} ({path})")
+        if pretrained.file is not None:
+            load_weights(model, pretrained.file, name=f"pretrained {pretrained.source} ({pretrained.file})")
 
     if weights is not None:
         load_weights(model, Path(weights))
@@ -128,7 +131,7 @@ def _create_timm(
     name: str,
     num_classes: int,
     in_chans: int,
-    pretrained: bool,
+    pretrained: PretrainedWeights,
     drop_rate: float,
     image_size: int | None,
     kwargs: dict[str, Any],
@@ -142,21 +145,22 @@ def _create_timm(
         raise ConfigError(f"model.name = {TIMM_PREFIX}{name}: timm has no model {arch!r}.{hint}")
     args: dict[str, Any] = dict(kwargs)
     args.update(num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate)
-    if pretrained:
-        overlay = dict(args.get("pretrained_cfg_overlay") or {})
-        if not overlay.get("file"):
-            overlay["file"] = str(timm_pretrained_file(name))
-        # With a file in the pretrained config timm loads it directly (no hub or URL access) and adapts the
-        # first conv (sum over RGB for in_chans=1) and the classifier (dropped for another class count).
-        args["pretrained_cfg_overlay"] = overlay
+    if pretrained.file is not None:
+        # With a file in the pretrained config timm loads it with its own loader (no hub or URL access) and
+        # adapts the first conv (sum over RGB for in_chans=1) and the classifier (dropped for another class
+        # count).
+        args["pretrained_cfg_overlay"] = {
+            **(args.get("pretrained_cfg_overlay") or {}),
+            "file": str(pretrained.file),
+        }
     if image_size is not None and "img_size" not in args:
         try:
-            return timm.create_model(name, pretrained=pretrained, img_size=image_size, **args)
+            return timm.create_model(name, pretrained=pretrained.loaded, img_size=image_size, **args)
         except TypeError as exc:
             if "img_size" not in str(exc):
                 raise
             # A model without img_size (CNNs): it adapts to any input size by itself.
-    return timm.create_model(name, pretrained=pretrained, **args)
+    return timm.create_model(name, pretrained=pretrained.loaded, **args)
 
 
 def model_args(model: nn.Module) -> dict[str, Any]:
@@ -177,7 +181,11 @@ def model_args(model: nn.Module) -> dict[str, Any]:
 
 
 def create_model_from_config(
-    cfg: Any, num_classes: int, in_chans: int | None = None, image_size: int | None = None
+    cfg: Any,
+    num_classes: int,
+    in_chans: int | None = None,
+    image_size: int | None = None,
+    pretrained: Setting | PretrainedWeights | None = None,
 ) -> nn.Module:
     """Build the model a run config describes.
 
@@ -187,8 +195,10 @@ def create_model_from_config(
         num_classes: number of classes (from the data).
         in_chans: overrides the config's channel count.
         image_size: overrides the config's image size.
+        pretrained: overrides ``model.pretrained`` (``False`` where only the architecture matters: counting
+            parameters, profiling).
 
-    ``model.freeze_backbone`` is not applied here: the trainer calls :func:`freeze_backbone`.
+    ``model.freeze`` is not applied here: the trainer calls :func:`freeze_backbone`.
     """
     model_cfg = getattr(cfg, "model", cfg)
     data_cfg = getattr(cfg, "data", None)
@@ -200,7 +210,7 @@ def create_model_from_config(
         model_cfg.name,
         num_classes=num_classes,
         in_chans=in_chans,
-        pretrained=model_cfg.pretrained,
+        pretrained=model_cfg.pretrained if pretrained is None else pretrained,
         drop_rate=model_cfg.drop_rate,
         weights=model_cfg.weights,
         cnn=model_cfg.cnn if model_cfg.name == "cnn" else None,

@@ -33,9 +33,11 @@ class ModelEntry:
         name: registry name (``resnet18``, ``cnn``).
         builder: function building the randomly initialised model.
         family: ``torchvision`` or ``custom``.
-        pretrained_url: where the pretrained weights would be downloaded from (None: no pretrained weights);
-            medclass never downloads, it only looks for the file in the local torch hub cache.
+        pretrained_url: where the published weights are downloaded from into the torch hub cache (None: no
+            published weights; ``model.pretrained: auto`` then trains from scratch).
         description: one line for listings.
+        pretrained_tag: the weights' name, e.g. torchvision's ``IMAGENET1K_V1`` (recorded by a run).
+        mean, std: the RGB normalisation the weights were trained with (a run with them uses it).
     """
 
     name: str
@@ -43,21 +45,33 @@ class ModelEntry:
     family: str = "custom"
     pretrained_url: str | None = None
     description: str = ""
+    pretrained_tag: str = ""
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def register_model(
-    name: str, *, family: str = "custom", pretrained_url: str | None = None, description: str = ""
+    name: str,
+    *,
+    family: str = "custom",
+    pretrained_url: str | None = None,
+    description: str = "",
+    pretrained_tag: str = "",
+    mean: tuple[float, ...] = (),
+    std: tuple[float, ...] = (),
 ) -> Callable[[F], F]:
     """Decorator registering a model builder under ``name``.
 
     Args:
         name: registry name; must be new and must not start with ``timm:``.
         family: ``torchvision`` or ``custom`` (shown in listings).
-        pretrained_url: URL of the pretrained weights, looked up in the local torch hub cache only.
+        pretrained_url: URL of the published weights (downloaded into the torch hub cache on first use).
         description: one line for listings.
+        pretrained_tag: name of the published weights (``IMAGENET1K_V1``).
+        mean, std: the weights' RGB normalisation statistics.
 
     Raises:
         ValueError: if ``name`` is already registered (one name, one model).
@@ -76,7 +90,9 @@ def register_model(
             raise ValueError(
                 f"model {name!r} is already registered (by {previous.__module__}.{previous.__qualname__})"
             )
-        _REGISTRY[name] = ModelEntry(name, builder, family, pretrained_url, description)
+        _REGISTRY[name] = ModelEntry(
+            name, builder, family, pretrained_url, description, pretrained_tag, tuple(mean), tuple(std)
+        )
         return builder
 
     return decorator

@@ -81,12 +81,16 @@ def _make_builder(name: str):
 def _register_all() -> None:
     for name in TORCHVISION_MODELS:
         weights = torchvision.models.get_model_weights(name).DEFAULT
+        preset = weights.transforms()
         register_model(
             name,
             family="torchvision",
             pretrained_url=weights.url,
+            pretrained_tag=weights.name,
+            mean=tuple(preset.mean),
+            std=tuple(preset.std),
             description=f"torchvision {name} ({weights.meta['num_params'] / 1e6:.1f}M params, "
-            f"{weights.meta['_ops']:.2f} GMACs at {weights.transforms().crop_size[0]} px)",
+            f"{weights.meta['_ops']:.2f} GMACs at {preset.crop_size[0]} px)",
         )(_make_builder(name))
 
 

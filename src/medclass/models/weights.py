@@ -1,14 +1,5 @@
-"""Loading weights into a model: pretrained files from the local caches, and checkpoints or state dicts.
-
-medclass never downloads. ``pretrained=True`` uses a file only if it is already in a local cache:
-
-- torchvision: ``torch.hub.get_dir()/checkpoints/<file name of the weights URL>`` (the file that
-  ``torchvision.models.resnet18(weights="DEFAULT")`` would have downloaded, e.g. on another machine);
-- timm: the Hugging Face hub cache (``model.safetensors`` or ``pytorch_model.bin`` of the model's hub id), or
-  the torch hub cache for models whose weights come from a URL, or a file given as
-  ``kwargs={"pretrained_cfg_overlay": {"file": PATH}}``.
-
-When the file is missing the error names the exact path to put it at and the URL it comes from.
+"""Loading weights into a model: checkpoints, state dicts and the pretrained files of
+:mod:`medclass.models.pretrained` (which finds or downloads them).
 
 :func:`load_weights` reads a medclass/Lightning checkpoint, a plain state dict, or a dict with a ``state_dict`` or
 ``model`` entry, then loads it leniently where that is safe: an RGB first conv is adapted to the model's input
@@ -25,7 +16,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 from torch import nn
@@ -58,87 +48,6 @@ class LoadReport:
     adapted: list[str] = field(default_factory=list)
     skipped_head: list[str] = field(default_factory=list)
     missing_head: list[str] = field(default_factory=list)
-
-
-def hub_checkpoint_path(url: str) -> Path:
-    """Where torch hub keeps the file downloaded from ``url``: ``torch.hub.get_dir()/checkpoints/<name>``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
-
-
-def torchvision_pretrained_file(name: str, url: str) -> Path:
-    """The locally cached torchvision weights of ``name``.
-
-    Raises:
-        WeightsError: if the file is not in the torch hub cache, naming where to put it and its URL.
-    """
-    path = hub_checkpoint_path(url)
-    if path.is_file():
-        return path
-    raise WeightsError(
-        f"pretrained weights for {name} are not in the local torch hub cache (medclass never downloads). "
-        f"Put the file at {path} (from {url}); set TORCH_HOME to use another cache folder, or pass "
-        f"model.weights=PATH."
-    )
-
-
-def _hf_cached_file(repo_id: str, filenames: tuple[str, ...]) -> Path | None:
-    """A file of a Hugging Face repo already in the local hub cache (no network)."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover - timm depends on huggingface_hub
-        return None
-    repo_id, _, revision = repo_id.partition("@")
-    for filename in filenames:
-        found = try_to_load_from_cache(repo_id, filename, revision=revision or None)
-        if isinstance(found, str) and Path(found).is_file():
-            return Path(found)
-    return None
-
-
-def timm_pretrained_file(name: str) -> Path:
-    """The locally cached pretrained weights of the timm model ``name`` (``arch`` or ``arch.tag``).
-
-    Raises:
-        WeightsError: if no local file is found, naming the cache paths that were checked and the sources.
-    """
-    import timm
-
-    try:
-        cfg = timm.models.get_pretrained_cfg(name)
-    except Exception:  # timm raises RuntimeError or returns None for unknown tags
-        cfg = None
-    if cfg is None:
-        raise WeightsError(f"timm model {name!r} has no pretrained weights; use pretrained=false")
-    looked: list[str] = []
-    if cfg.file and Path(cfg.file).is_file():
-        return Path(cfg.file)
-    if cfg.hf_hub_id:
-        filenames = (
-            (cfg.hf_hub_filename,) if cfg.hf_hub_filename else ("model.safetensors", "pytorch_model.bin")
-        )
-        found = _hf_cached_file(cfg.hf_hub_id, filenames)
-        if found is not None:
-            return found
-        from huggingface_hub.constants import HF_HUB_CACHE
-
-        repo = cfg.hf_hub_id.partition("@")[0]
-        folder = Path(HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}"
-        looked.append(
-            f"the Hugging Face cache {folder} (fill it on a machine with network: "
-            f"`huggingface-cli download {repo}`, then copy the folder; https://huggingface.co/{repo})"
-        )
-    if cfg.url:
-        path = hub_checkpoint_path(cfg.url)
-        if path.is_file():
-            return path
-        looked.append(f"{path} (from {cfg.url})")
-    if not looked:
-        raise WeightsError(f"timm model {name!r} names no weight source; use pretrained=false")
-    raise WeightsError(
-        f"pretrained weights for timm:{name} are not in a local cache (medclass never downloads). Looked in "
-        + "; and ".join(looked)
-        + ". Or pass model.kwargs.pretrained_cfg_overlay={file: PATH} or model.weights=PATH."
-    )
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:

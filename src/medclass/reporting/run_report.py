@@ -26,6 +26,7 @@ from medclass.reporting.run_report_results import (
     metrics_section,
 )
 from medclass.reporting.tables import (
+    pretrained_text,
     split_counts_table,
 )
 from medclass.runs import REPORT_FILE, RunFiles, load_run
@@ -184,7 +185,7 @@ def model_section(run: RunFiles) -> str:
     parts = ["<h2 id='model'>Model</h2>"]
     rows = [
         ["architecture", str(model.get("name"))],
-        ["pretrained weights", fmt(bool(model.get("pretrained")))],
+        ["pretrained", pretrained_text(model)],
     ]
     if profile:
         params = profile.get("params", {})

@@ -119,3 +119,13 @@ def split_counts_table(
     counts.loc["total"] = counts.sum(axis=0)
     counts.index.name = "class"
     return counts
+
+
+def pretrained_text(model: dict[str, Any]) -> str:
+    """What a run's model started from, from its config's ``model`` section: the recorded
+    ``pretrained_source`` (``torchvision IMAGENET1K_V1``, ``none (offline)``), or for a run made before it was
+    recorded ``yes``/``none`` from ``pretrained``."""
+    source = model.get("pretrained_source")
+    if source:
+        return str(source)
+    return "yes" if model.get("pretrained") is True else "none"

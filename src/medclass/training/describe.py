@@ -43,7 +43,8 @@ def describe_choices(
     ema = f" | EMA of the weights (decay {config.trainer.ema_decay:g})" if config.trainer.ema_decay else ""
     console.print(
         f"[bold]model[/] {config.model.name} ({config.data.channels} channel(s), {config.data.image_size} px, "
-        f"pretrained={config.model.pretrained}) | {config.optim.name} lr {config.optim.lr:g} "
+        f"pretrained: {config.model.pretrained_source or config.model.pretrained}) | {config.optim.name} "
+        f"lr {config.optim.lr:g} "
         f"wd {config.optim.weight_decay:g} | {config.scheduler.name} | batch {config.data.batch_size} | "
         f"{config.trainer.stopping_rule()}{ema} | {device}, {num_workers} loader workers"
     )

@@ -141,7 +141,7 @@ def build_callbacks(
         callbacks.append(WeightsEMA(decay=trainer_cfg.ema_decay))
     if config.checkpoint.every_epoch:
         callbacks.append(EpochCheckpoint(layout.checkpoints))
-    if config.model.freeze_backbone and config.model.unfreeze_after_epochs:
+    if config.model.freeze == "backbone" and config.model.unfreeze_after_epochs:
         callbacks.append(UnfreezeBackbone(config.model.unfreeze_after_epochs))
     if trainer_cfg.progress_bar and console.is_terminal:
         callbacks.append(TrainingProgress(console))

@@ -5,31 +5,83 @@ from __future__ import annotations
 import math
 
 import torch
+from rich.console import Console
 
 from medclass.config import Config, config_to_dict
 from medclass.data.datamodule import MedDataModule
 from medclass.data.preprocess import PreprocessSettings
 from medclass.inference.checkpoint import CheckpointMeta
 from medclass.models import create_model, freeze_backbone, model_args
+from medclass.models.pretrained import NONE, PretrainedWeights, published_weights, resolve_pretrained
 from medclass.training.losses import class_weights
 from medclass.training.module import LitClassifier
 
 
-def build_module(config: Config, datamodule: MedDataModule) -> LitClassifier:
-    """The model, loss, optimizer and checkpoint metadata for ``config``."""
+def run_pretrained(config: Config) -> PretrainedWeights:
+    """The starting weights of a run. Once ``model.pretrained_source`` records an outcome (:func:`start_weights`,
+    a resumed run's config) it is followed: ``none ...`` stays random init, weights are required."""
+    model = config.model
+    if model.weights is not None:
+        return PretrainedWeights(f"{NONE} (model.weights {model.weights})")
+    recorded = model.pretrained_source
+    setting = model.pretrained if recorded is None else not recorded.startswith(NONE)
+    return resolve_pretrained(model.name, setting, model.kwargs)
+
+
+def start_weights(config: Config, console: Console) -> Config:
+    """Resolve (and download, once) the run's pretrained weights and say so; an ``auto`` that falls back to
+    random init prints one warning line. Returns the config with ``model.pretrained_source`` recorded.
+
+    Raises:
+        WeightsError: ``model.pretrained: true`` and the weights neither cached nor downloadable.
+    """
+    weights = run_pretrained(config)
+    if weights.warning:
+        console.print(f"[bold yellow]warning:[/] {weights.warning}", highlight=False)
+    elif weights.downloaded:
+        console.print(f"pretrained weights {weights.source} downloaded to {weights.file}", highlight=False)
+    model = config.model.model_copy(update={"pretrained_source": weights.source})
+    return config.model_copy(update={"model": model})
+
+
+def run_normalization(config: Config) -> tuple[list[float] | None, list[float] | None]:
+    """``(mean, std)`` for :class:`MedDataModule`: with ``data.normalize: auto`` and pretrained weights recorded
+    (``model.pretrained_source``), the weights' own, as they were trained with (grey input: the mean over R, G,
+    B); else ``(None, None)``, the data module's rule (auto: the training split's statistics). No network."""
+    source = config.model.pretrained_source
+    published = published_weights(config.model.name, config.model.kwargs)
+    if config.data.normalize != "auto" or not source or source.startswith(NONE) or published is None:
+        return None, None
+    weights = PretrainedWeights(source, mean=published.mean, std=published.std)
+    return weights.stats(config.data.channels) or (None, None)
+
+
+def normalization_label(config: Config) -> str:
+    """Where a run's mean/std come from, for the checkpoint: ``weights (torchvision IMAGENET1K_V1)``,
+    ``dataset``, ``imagenet`` or ``none``."""
+    if run_normalization(config)[0] is not None:
+        return f"weights ({config.model.pretrained_source})"
+    return "dataset" if config.data.normalize == "auto" else config.data.normalize
+
+
+def build_module(
+    config: Config, datamodule: MedDataModule, pretrained: PretrainedWeights | None = None
+) -> LitClassifier:
+    """The model, loss, optimizer and checkpoint metadata for ``config`` (``pretrained``: the starting weights,
+    default :func:`run_pretrained`)."""
     num_classes = len(datamodule.classes)
     model = create_model(
         config.model.name,
         num_classes=num_classes,
         in_chans=config.data.channels,
-        pretrained=config.model.pretrained,
+        pretrained=pretrained or run_pretrained(config),
         drop_rate=config.model.drop_rate,
         weights=config.model.weights,
         cnn=config.model.cnn,
         image_size=config.data.image_size,
         **config.model.kwargs,
     )
-    if config.model.freeze_backbone:
+    if config.model.freeze == "backbone":
         freeze_backbone(model, True)
     meta = CheckpointMeta(
         model=model_args(model),
@@ -38,6 +90,7 @@ def build_module(config: Config, datamodule: MedDataModule) -> LitClassifier:
             **PreprocessSettings.from_config(config.data).to_dict(),
             "mean": datamodule.mean,
             "std": datamodule.std,
+            "normalization": normalization_label(config),
         },
         config=config_to_dict(config),
     )
