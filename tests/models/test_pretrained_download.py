@@ -234,3 +234,106 @@ def test_offline_true_exits_2_naming_the_cache_path_and_url(
     assert url and url in err and str(hub_checkpoint_path(url)) in err and "offline" in err
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert not out.exists()
+
+
+class HubServer(http.server.BaseHTTPRequestHandler):
+    """The two requests ``hf_hub_download`` makes for a file (HEAD for its commit and ETag, then GET), from
+    ``self.server.files``: ``{"/<repo>/resolve/main/<file>": bytes}``."""
+
+    def _head(self) -> bytes | None:
+        self.server.requests.append(f"{self.command} {self.path}")  # type: ignore[attr-defined]
+        body = self.server.files.get(self.path)  # type: ignore[attr-defined]
+        if body is None:
+            self.send_response(404)
+            self.send_header("X-Error-Code", "EntryNotFound")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        self.send_response(200)
+        self.send_header("X-Repo-Commit", "a" * 40)
+        self.send_header("ETag", f'"{hashlib.sha256(body).hexdigest()}"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return body
+
+    def do_HEAD(self) -> None:
+        self._head()
+
+    def do_GET(self) -> None:
+        body = self._head()
+        if body is not None:
+            self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_timm_hub_weights_through_hf_hub_download_then_the_cache(
+    online: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants as hf_constants
+    import timm
+    from safetensors.torch import save_file
+
+    torch.manual_seed(4)
+    source = timm.create_model("test_resnet", num_classes=1000)
+    file = tmp_path / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(file))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HubServer)
+    httpd.files = {"/timm/test_resnet.r160_in1k/resolve/main/model.safetensors": file.read_bytes()}  # type: ignore[attr-defined]
+    httpd.requests = []  # type: ignore[attr-defined]
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{httpd.server_address[1]}"
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf-hub"))
+    monkeypatch.setattr(hf_constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(
+        hf_constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    )
+    try:
+        model = create_model("timm:test_resnet", num_classes=2, in_chans=1, pretrained="auto")
+        fetched = [r for r in httpd.requests if "/resolve/" in r]  # type: ignore[attr-defined]
+        assert fetched[-1] == "GET /timm/test_resnet.r160_in1k/resolve/main/model.safetensors"
+        torch.testing.assert_close(model.conv1[0].weight, source.conv1[0].weight.sum(dim=1, keepdim=True))
+        before = len(httpd.requests)  # type: ignore[attr-defined]
+        weights = resolve_pretrained("timm:test_resnet", True)
+        assert len(httpd.requests) == before  # type: ignore[attr-defined]
+        assert weights.file is not None and (tmp_path / "hf-hub") in weights.file.parents
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_http_error_is_a_failed_download_not_offline(
+    online: Path, server: WeightsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = registry.get_entry(ARCH)
+    monkeypatch.setitem(
+        registry._REGISTRY, ARCH, dataclasses.replace(entry, pretrained_url=server.url("gone-12345678.pth"))
+    )
+    weights = resolve_pretrained(ARCH, "auto")
+    assert weights.source == "none (download failed)" and "404" in weights.warning
+    with pytest.raises(WeightsError, match="404"):
+        resolve_pretrained(ARCH, True)
+
+
+def test_a_run_follows_what_it_recorded(
+    online: Path, server: WeightsServer, published: tuple[str, dict[str, torch.Tensor]]
+) -> None:
+    from medclass.config import build_config
+    from medclass.training.setup import run_normalization, run_pretrained
+
+    # Recorded "none (offline)" (a resumed run): no weights and no request, though the network is back.
+    resumed = build_config({}, [f"model.name={ARCH}", f"model.pretrained_source={NONE_OFFLINE}"])
+    assert run_pretrained(resumed).file is None and server.requests == []
+    assert run_normalization(resumed) == (None, None)
+    recorded = build_config({}, [f"model.name={ARCH}", "model.pretrained_source=torchvision IMAGENET1K_V1"])
+    assert run_normalization(recorded) == (
+        [pytest.approx(IMAGENET_GREY[0])],
+        [pytest.approx(IMAGENET_GREY[1])],
+    )
+    forced = build_config(
+        {},
+        [f"model.name={ARCH}", "model.pretrained_source=torchvision IMAGENET1K_V1", "data.normalize=dataset"],
+    )
+    assert run_normalization(forced) == (None, None)
+    assert run_pretrained(recorded).file is not None  # weights required: fetched
