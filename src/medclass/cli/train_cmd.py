@@ -102,7 +102,7 @@ def train(
     offline: Annotated[
         bool,
         typer.Option(
-            "--offline",
+            "--offline/--no-offline",
             help="Use no network (as HF_HUB_OFFLINE=1): pretrained weights only from the torch hub / Hugging "
             "Face caches; model.pretrained: auto trains from scratch without them.",
         ),
