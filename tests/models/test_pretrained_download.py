@@ -337,3 +337,19 @@ def test_a_run_follows_what_it_recorded(
     )
     assert run_normalization(forced) == (None, None)
     assert run_pretrained(recorded).file is not None  # weights required: fetched
+
+
+def test_a_new_run_resolves_again_a_resumed_one_follows_its_record(
+    online: Path, server: WeightsServer, published: tuple[str, dict[str, torch.Tensor]]
+) -> None:
+    from rich.console import Console
+
+    from medclass.config import build_config
+    from medclass.training.setup import start_weights
+
+    copied = build_config({}, [f"model.name={ARCH}", f"model.pretrained_source={NONE_OFFLINE}"])
+    quiet = Console(quiet=True)
+    assert start_weights(copied, quiet, resume=True).model.pretrained_source == NONE_OFFLINE
+    assert server.requests == []
+    assert start_weights(copied, quiet).model.pretrained_source == "torchvision IMAGENET1K_V1"
+    assert len([r for r in server.requests if r.startswith("GET")]) == 1

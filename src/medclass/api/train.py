@@ -225,7 +225,7 @@ def train_other_process(config: Config, *, resume: bool, callbacks: Sequence[L.C
     """
     run_dir = resolve_run_dir(config)
     quiet = Console(quiet=True)
-    config = start_weights(config, quiet)
+    config = start_weights(config, quiet, resume)
     seed_everything(config.seed)
     data = prepare_data(config, run_dir, reuse_splits=resume, console=quiet, write=False)
     datamodule = build_datamodule(config, data)
@@ -306,7 +306,8 @@ def train(
     console = console or default_console()
     run_dir = resolve_run_dir(config)
     check_before_start(config, resume, run_dir, overwrite)
-    config = start_weights(config, console)  # downloads once; `pretrained: true` without weights stops here
+    # The weights are fetched once, before the data scan; `pretrained: true` without them stops here.
+    config = start_weights(config, console, resume)
     seed_everything(config.seed)
     # The data is scanned, split and checked before the run folder exists: bad data leaves nothing behind.
     data = prepare_data(config, run_dir, reuse_splits=resume, console=console, write=False)

@@ -53,7 +53,7 @@ class ModelConfig(Section):
     pretrained_source: str | None = Field(
         None,
         description="Written by train: what `pretrained` resolved to ('torchvision IMAGENET1K_V1', "
-        "'timm resnet18.a1_in1k', 'none (offline)', 'none'); a resumed run keeps it.",
+        "'timm resnet18.a1_in1k', 'none (offline)', 'none'); a resumed run follows it, a new run resolves again.",
     )
     weights: str | None = Field(None, description="Load weights from this file (checkpoint or state dict).")
     drop_rate: Annotated[float, Field(ge=0, lt=1)] = Field(0.0, description="Dropout before the classifier.")

@@ -24,17 +24,25 @@ def run_pretrained(config: Config) -> PretrainedWeights:
     if model.weights is not None:
         return PretrainedWeights(f"{NONE} (model.weights {model.weights})")
     recorded = model.pretrained_source
-    setting = model.pretrained if recorded is None else not recorded.startswith(NONE)
-    return resolve_pretrained(model.name, setting, model.kwargs)
+    if recorded is not None and recorded.startswith(NONE):
+        return PretrainedWeights(recorded)
+    return resolve_pretrained(model.name, True if recorded else model.pretrained, model.kwargs)
 
 
-def start_weights(config: Config, console: Console) -> Config:
+def start_weights(config: Config, console: Console, resume: bool = False) -> Config:
     """Resolve (and download, once) the run's pretrained weights and say so; an ``auto`` that falls back to
     random init prints one warning line. Returns the config with ``model.pretrained_source`` recorded.
+
+    A new run resolves afresh (a ``pretrained_source`` copied from another run's config.yaml is not followed);
+    a resumed run (``resume``) follows what it recorded.
 
     Raises:
         WeightsError: ``model.pretrained: true`` and the weights neither cached nor downloadable.
     """
+    if not resume and config.model.pretrained_source is not None:
+        config = config.model_copy(
+            update={"model": config.model.model_copy(update={"pretrained_source": None})}
+        )
     weights = run_pretrained(config)
     if weights.warning:
         console.print(f"[bold yellow]warning:[/] {weights.warning}", highlight=False)
