@@ -154,7 +154,8 @@ def test_core_trains_evaluates_predicts_and_reports(core: Venv, work: Path, core
     ):
         done = core.cli(*args, cwd=work)
         assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-2000:])
-    # The class-activation panel of the errors needs the explain extra; the report says so in its place.
+    # The class-activation panel of the errors needs the explain extra: train and the report say so.
+    assert 'pip install "medclass[explain]"' in (work / "train-output.txt").read_text()
     assert "pip install &quot;medclass[explain]&quot;" in (core_run / "report.html").read_text()
 
 
@@ -186,13 +187,18 @@ def test_a_command_without_its_extra_prints_the_pip_line(
     assert not (work / "runs" / "tracked").exists(), "a failed start left a run folder"
 
 
-def test_all_extras_install_from_the_wheel_and_the_demo_runs(core: Venv, wheel: Path, tmp_path: Path) -> None:
+def test_all_extras_install_from_the_wheel_and_the_demo_runs(
+    core: Venv, wheel: Path, work: Path, tmp_path: Path
+) -> None:
     """Last in this module: it adds the extras to the shared venv."""
     core.pip_install(f"medclass[all] @ {wheel.as_uri()}")
     done = core.cli("demo", cwd=tmp_path, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     reports = list((tmp_path / "runs").rglob("report.html"))
     assert reports, done.stdout[-2000:]
+    tracked = core.cli(*TRAIN, "--out", "runs/mlflow", "--set", "tracking=mlflow", cwd=work)
+    assert tracked.returncode == 0, tracked.stdout[-2000:] + tracked.stderr[-2000:]
+    assert (work / "mlruns" / "mlflow.db").is_file()  # MLflow's local store works with the track extra
     explained = core.cli(
         "explain", str(reports[0].parent), str(next((tmp_path / "demo_data").rglob("*.png"))), cwd=tmp_path
     )

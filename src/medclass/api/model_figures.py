@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 from rich.console import Console
+from rich.markup import escape
 from torch import nn
 
 from medclass.config import build_config, read_yaml
@@ -216,7 +217,7 @@ def error_cams_step(
     try:
         drawn, info[ERROR_CAMS_FIGURE] = draw_error_cams(run_dir, model, meta, N_ERROR_CAMS, path)
     except (MedclassError, ValueError) as exc:
-        console.print(f"[yellow]Class activation maps of the test errors skipped: {exc}[/]")
+        console.print(f"[yellow]Class activation maps of the test errors skipped: {escape(str(exc))}[/]")
         info[ERROR_CAMS_FIGURE] = {"images": [], "reason": str(exc)}
         return None
     return drawn
@@ -280,7 +281,7 @@ def write_model_figures(
             try:
                 maps = capture_activations(model, eval_transform(meta)(pixels).unsqueeze(0))
             except ValueError as exc:  # no conv layer or known stage (explain.targets.stage_layers)
-                console.print(f"[yellow]feature maps skipped: {exc}[/]")
+                console.print(f"[yellow]feature maps skipped: {escape(str(exc))}[/]")
             else:
                 written["feature_maps"] = plots.plot_feature_maps(maps, feature_maps, max_channels=12)
                 info["feature_maps"] = {"image": path, "label": label, "layers": list(maps)}

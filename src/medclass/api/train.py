@@ -10,6 +10,7 @@ from typing import Any
 import lightning as L
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 
 from medclass.api.model_figures import write_model_figures
 from medclass.config import Config, save_config
@@ -214,7 +215,9 @@ def finish_run(run_dir: Path, best: Path, config: Config, console: Console) -> N
         if config.evaluation.report:
             build_report(run_dir, lambda _: None, console)
     except (MedclassError, OSError, ValueError) as exc:
-        console.print(f"[bold yellow]report not written:[/] {exc}\n  retry with: medclass report {run_dir}")
+        console.print(
+            f"[bold yellow]report not written:[/] {escape(str(exc))}\n  retry with: medclass report {run_dir}"
+        )
 
 
 def train_other_process(config: Config, *, resume: bool, callbacks: Sequence[L.Callback]) -> TrainResult:

@@ -118,7 +118,8 @@ def build_loggers(config: Config, run_dir: str | Path) -> list[Logger]:
     """
     run_dir = Path(run_dir)
     if config.tracking != "none":
-        require_extra("track", f"tracking: {config.tracking}", (config.tracking,))
+        needs = ("mlflow", "sqlalchemy", "alembic") if config.tracking == "mlflow" else ("tensorboard",)
+        require_extra("track", f"tracking: {config.tracking}", needs)
     if config.tracking == "mlflow":
         return [
             MLFlowLogger(

@@ -32,7 +32,12 @@ EXTRAS: dict[str, dict[str, str]] = {
     "export": {"onnx": "onnx", "onnxruntime": "onnxruntime", "onnxscript": "onnxscript"},
     "explain": {"pytorch_grad_cam": "grad-cam", "captum": "captum"},
     "tune": {"optuna": "optuna"},
-    "track": {"mlflow": "mlflow-skinny", "tensorboard": "tensorboard"},
+    "track": {
+        "mlflow": "mlflow-skinny",
+        "sqlalchemy": "sqlalchemy",
+        "alembic": "alembic",
+        "tensorboard": "tensorboard",
+    },
 }
 
 
