@@ -41,12 +41,14 @@ def find_python(version: str = WHEEL_PYTHON) -> str | None:
 
 
 def run(args: list[str], cwd: Path, timeout: int = 600, **env: str) -> subprocess.CompletedProcess[str]:
-    """A command with the venv's environment (no PYTHONPATH: nothing of this checkout leaks in)."""
+    """A command with the venv's environment (no PYTHONPATH: nothing of this checkout leaks in), offline like
+    every test (module fixtures run before conftest's per-test offline switch, so it is set here too)."""
     clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    offline = {"MEDCLASS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
         args,
         cwd=cwd,
-        env={**clean, "COLUMNS": "200", "NO_COLOR": "1", **env},
+        env={**clean, "COLUMNS": "200", "NO_COLOR": "1", **offline, **env},
         capture_output=True,
         text=True,
         timeout=timeout,
