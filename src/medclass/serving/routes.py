@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,6 +12,7 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from medclass.config.schema import IMAGE_EXTENSIONS
 from medclass.serving.schemas import (
     ErrorResponse,
     FileResult,
@@ -31,6 +33,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 415, 422)
 }
 UPLOAD_CHUNK = 1 << 20
+MAX_LABEL_CHARS = 255  # the longest file name the answer repeats
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -75,11 +78,27 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+def upload_label(filename: str | None, index: int) -> str:
+    """What the answer calls an upload: the client's file name without folders and control characters, at
+    most :data:`MAX_LABEL_CHARS` long (``upload-<index>`` when nothing is left). Only a label, never a path."""
+    name = re.split(r"[/\\]", filename or "")[-1]
+    name = "".join(c for c in name if c.isprintable())[:MAX_LABEL_CHARS]
+    return name if name.strip(". ") else f"upload-{index}"
+
+
+def _stored_name(filename: str, index: int) -> str:
+    """The file name an upload is saved under: made by the server, with the client's name's image extension
+    (the readers choose DICOM, NIfTI or PIL by it) when it has a known one."""
+    lower = filename.lower()
+    suffix = max((ext for ext in IMAGE_EXTENSIONS if lower.endswith(ext)), key=len, default="")
+    return f"upload-{index:03d}{suffix}"
+
+
 async def _save_uploads(files: list[UploadFile], folder: Path, max_bytes: int) -> list[tuple[str, str]]:
     saved = []
     for index, upload in enumerate(files):
-        name = Path(upload.filename or f"upload-{index}").name or f"upload-{index}"
-        target = folder / f"{index:03d}-{name}"
+        name = upload_label(upload.filename, index)
+        target = folder / _stored_name(upload.filename or "", index)
         size = 0
         with target.open("wb") as handle:
             while chunk := await upload.read(UPLOAD_CHUNK):
