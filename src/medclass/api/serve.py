@@ -113,23 +113,28 @@ def build_app(
 
 
 def app_from_env() -> FastAPI:
-    """The app described by ``$MEDCLASS_SERVE_ARGS`` (how uvicorn's worker processes build it)."""
+    """The app described by ``$MEDCLASS_SERVE_ARGS`` (how uvicorn's worker processes build it); the API token
+    is read from the key file it names."""
     args = json.loads(os.environ[ENV_ARGS])
     max_batch, wait_ms = args["batching"]
-    settings = ServeSettings(api_key=args["api_key"], max_batch=max_batch, batch_wait_ms=wait_ms)
+    key = read_api_key(args["api_key_file"]) if args["api_key_file"] else None
+    settings = ServeSettings(api_key=key, max_batch=max_batch, batch_wait_ms=wait_ms)
     return build_app(args["source"], args["backend"], settings, name=args["name"])
 
 
 def _serve_workers(
     source: Path,
     backend: str | None,
-    key: str | None,
+    key_file: Path | None,
     workers: int,
     batching: tuple[int, float],
     **where: Any,
 ) -> None:
     """uvicorn's multi-process mode: each worker builds the app from ``$MEDCLASS_SERVE_ARGS`` (an app object
-    cannot be handed to worker processes). A run served with ONNX is exported once, here, not per worker."""
+    cannot be handed to worker processes). A run served with ONNX is exported once, here, not per worker.
+
+    The environment of a process is readable by every process of the user, so it carries the key file's path,
+    never the key."""
     import uvicorn
 
     name = source.resolve().name
@@ -137,8 +142,15 @@ def _serve_workers(
         bundle = Path(tempfile.mkdtemp(prefix="medclass-serve-"))
         export_model(source, "onnx", bundle)
         source, backend = bundle, None
+    key_path = str(key_file.resolve()) if key_file else None
     os.environ[ENV_ARGS] = json.dumps(
-        {"source": str(source), "backend": backend, "api_key": key, "name": name, "batching": list(batching)}
+        {
+            "source": str(source),
+            "backend": backend,
+            "api_key_file": key_path,
+            "name": name,
+            "batching": list(batching),
+        }
     )
     uvicorn.run(
         "medclass.api.serve:app_from_env", factory=True, workers=workers, log_config=log_config(), **where
@@ -177,7 +189,8 @@ def serve(
     check_source(source, backend)
     check_bindable(host, port)  # a busy port fails now, not after the model has loaded
     if workers > 1:
-        _serve_workers(Path(source), backend, key, workers, batching, host=host, port=port)
+        key_file = Path(api_key_file) if api_key_file else None
+        _serve_workers(Path(source), backend, key_file, workers, batching, host=host, port=port)
         return
     settings = ServeSettings(api_key=key, max_batch=batching[0], batch_wait_ms=batching[1])
     app = build_app(source, backend, settings)
