@@ -68,9 +68,10 @@ def create_app(
     _metrics(app)
     _handlers(app)
     _middleware(app, settings)
-    from medclass.serving.routes import router
+    from medclass.serving import protocol, routes
 
-    app.include_router(router)
+    app.include_router(routes.router)
+    app.include_router(protocol.router)
     return app
 
 

@@ -1,4 +1,5 @@
-"""The endpoints of :func:`medclass.serving.app.create_app`."""
+"""The endpoints of :func:`medclass.serving.app.create_app` but the Open Inference Protocol's
+(:mod:`medclass.serving.protocol`)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from medclass.config.schema import IMAGE_EXTENSIONS
-from medclass.serving.schemas import (
-    ErrorResponse,
-    FileResult,
-    InferRequest,
-    InferResponse,
-    ModelInfo,
-    ModelMetadata,
-    PredictResponse,
-    TensorMeta,
-    TensorOutput,
-)
+from medclass.serving.schemas import ErrorResponse, FileResult, ModelInfo, PredictResponse
 from medclass.serving.settings import ApiError, page_html
 from medclass.utils.errors import ConfigError
 from medclass.utils.extras import MissingExtraError
@@ -113,16 +104,20 @@ async def _save_uploads(files: list[UploadFile], folder: Path, max_bytes: int) -
 
 
 def _check_pixels(saved: list[tuple[str, str]], max_pixels: int) -> None:
-    from PIL import Image
+    """The size each upload declares (image header, DICOM Rows/Columns, NIfTI dims), before any decoding."""
+    from medclass.data.limits import too_large
+    from medclass.data.readers import ImageTooLarge, UnreadableImage, image_info
 
     for name, path in saved:
         try:
-            with Image.open(path) as image:
-                pixels = image.size[0] * image.size[1]
-        except Exception:  # not a PIL format (DICOM, NIfTI) or not an image: the readers decide
+            info = image_info(path)
+        except ImageTooLarge as exc:  # over the readers' own limit
+            raise ApiError(413, "image_too_large", exc.reason, name) from None
+        except UnreadableImage:  # not an image: the readers say why (422)
             continue
-        if pixels > max_pixels:
-            raise ApiError(413, "image_too_large", f"{pixels} pixels; the limit is {max_pixels}", name)
+        reason = too_large((info.height, info.width), max_pixels)
+        if reason is not None:
+            raise ApiError(413, "image_too_large", reason, name)
 
 
 def _results(state: Any, saved: list[tuple[str, str]], mc_dropout: int, folder: str) -> list[FileResult]:
@@ -200,76 +195,3 @@ async def predict(
         if explain == "gradcam":
             await run_in_threadpool(_add_overlays, state, saved, results, folder)
     return PredictResponse(model=state.name, results=results)
-
-
-def _v2_model(request: Request, name: str) -> Any:
-    if name != request.app.state.name:
-        raise ApiError(
-            404, "model_not_found", f"no model '{name}'; this server has '{request.app.state.name}'"
-        )
-    return request.app.state.predictor
-
-
-@router.get("/v2/health/ready", responses=ERRORS)
-async def v2_ready(request: Request) -> dict[str, bool]:
-    return {"ready": bool(getattr(request.app.state, "ready", False))}
-
-
-@router.get("/v2/health/live")
-async def v2_live() -> dict[str, bool]:
-    return {"live": True}
-
-
-@router.get("/v2/models/{name}", responses=ERRORS)
-async def v2_metadata(request: Request, name: str) -> ModelMetadata:
-    predictor = _v2_model(request, name)
-    meta = predictor.meta
-    size, channels = int(meta.preprocess["image_size"]), len(meta.preprocess["mean"])
-    k = len(predictor.classes)
-    return ModelMetadata(
-        name=name,
-        platform="medclass",
-        inputs=[TensorMeta(name="input", datatype="FP32", shape=[-1, channels, size, size])],
-        outputs=[
-            TensorMeta(name="probabilities", datatype="FP32", shape=[-1, k]),
-            TensorMeta(name="prediction", datatype="INT64", shape=[-1]),
-        ],
-    )
-
-
-@router.post("/v2/models/{name}/infer", responses=ERRORS)
-async def v2_infer(request: Request, name: str, body: InferRequest) -> InferResponse:
-    """Normalised ``FP32 [N, C, H, W]`` input -> ``probabilities`` and ``prediction`` (the stored rule)."""
-    import torch
-
-    predictor = _v2_model(request, name)
-    meta = predictor.meta
-    size, channels = int(meta.preprocess["image_size"]), len(meta.preprocess["mean"])
-    if len(body.inputs) != 1:
-        raise ApiError(400, "invalid_request", "exactly one input tensor 'input' is expected")
-    tensor = body.inputs[0]
-    if tensor.datatype != "FP32" or len(tensor.shape) != 4 or tensor.shape[1:] != [channels, size, size]:
-        raise ApiError(400, "invalid_tensor", f"expected FP32 [N, {channels}, {size}, {size}]")
-    n = tensor.shape[0]
-    if not 0 < n <= 256 or len(tensor.data) != n * channels * size * size:
-        raise ApiError(400, "invalid_tensor", "data length does not match the shape (N in 1..256)")
-    try:
-        array = np.asarray(tensor.data, dtype=np.float32).reshape(tensor.shape)
-    except (TypeError, ValueError) as exc:
-        raise ApiError(400, "invalid_tensor", f"data must be numbers ({exc})") from exc
-    if not np.isfinite(array).all():
-        raise ApiError(400, "invalid_tensor", "data holds NaN or infinity")
-
-    probs, predicted = await run_in_threadpool(
-        request.app.state.batcher.predict_tensor, torch.from_numpy(array)
-    )
-    outputs = [
-        TensorOutput(
-            name="probabilities", shape=list(probs.shape), datatype="FP32", data=probs.ravel().tolist()
-        ),
-        TensorOutput(name="prediction", shape=[n], datatype="INT64", data=predicted.tolist()),
-    ]
-    wanted = {o.name for o in body.outputs} if body.outputs else None
-    if wanted:
-        outputs = [o for o in outputs if o.name in wanted]
-    return InferResponse(model_name=name, id=body.id, outputs=outputs)

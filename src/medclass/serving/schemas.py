@@ -50,12 +50,13 @@ class ModelInfo(BaseModel):
 
 
 class TensorInput(BaseModel):
-    """An Open Inference Protocol input tensor (row-major flat ``data``)."""
+    """An Open Inference Protocol input tensor: row-major flat ``data``, or none and ``parameters.binary_data_size``
+    bytes after the JSON (the binary tensor data extension)."""
 
     name: str
     shape: list[int]
     datatype: str
-    data: list[Any]
+    data: list[Any] | None = None
     parameters: dict[str, Any] | None = None
 
 
@@ -97,3 +98,16 @@ class ModelMetadata(BaseModel):
     platform: str
     inputs: list[TensorMeta]
     outputs: list[TensorMeta]
+
+
+class ServerMetadata(BaseModel):
+    """``GET /v2``: the server's name, version and the protocol extensions it supports."""
+
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class ModelReady(BaseModel):
+    name: str
+    ready: bool
