@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medclass.data.limits import too_large
 from medclass.utils.errors import DataError
 
 SPLITS = ("train", "val", "test")
@@ -98,6 +99,7 @@ def _load(path: str, size: int, mtime_ns: int) -> NpzData:
     del size, mtime_ns  # part of the cache key only: a rewritten file is read again
     try:
         with np.load(path, allow_pickle=False) as archive:
+            _check_headers(path, archive.zip)
             arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(
@@ -126,6 +128,30 @@ def _load(path: str, size: int, mtime_ns: int) -> NpzData:
         shown = ", ".join(f"{split} {shape}" for split, shape in sizes.items())
         raise DataError(f"{path}: the splits have different image shapes ({shown}); expected one size")
     return NpzData(Path(path), images, labels)
+
+
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _check_headers(path: str, archive: zipfile.ZipFile) -> None:
+    """What each ``.npy`` member declares, from its header, before numpy allocates it: no more bytes than the
+    member holds, and images within :data:`medclass.data.limits.MAX_IMAGE_PIXELS`."""
+    for info in archive.infolist():
+        if not info.filename.endswith(".npy"):
+            continue
+        key = info.filename[: -len(".npy")]
+        with archive.open(info) as handle:
+            version = np.lib.format.read_magic(handle)
+            if version not in _HEADER_READERS:
+                raise DataError(f"{path}: '{key}' is a .npy of format version {version}; expected 1.0 or 2.0")
+            shape, _, dtype = _HEADER_READERS[version](handle)
+            held = info.file_size - handle.tell()
+        declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if declared > held:
+            raise DataError(f"{path}: '{key}' declares {declared} bytes but the file holds {held}")
+        reason = too_large(tuple(shape[1:3])) if key.endswith("_images") and len(shape) >= 3 else None
+        if reason is not None:
+            raise DataError(f"{path}: '{key}' holds images too large: {reason.split(': ', 1)[1]}")
 
 
 def _images(path: str, key: str, array: np.ndarray) -> np.ndarray:

@@ -39,6 +39,11 @@ Intensity and colour rules (every reader ends in the same two steps: intensities
 * **Channels**: ``channels=1`` from colour uses ITU-R 601-2 luma (``Image.convert("L")``:
   ``L = R*299/1000 + G*587/1000 + B*114/1000``); ``channels=3`` from grey repeats the grey channel.
 
+Size: the rows and columns a file declares (image header, DICOM ``Rows``/``Columns``, NIfTI dims) are checked
+against :data:`medclass.data.limits.MAX_IMAGE_PIXELS` before anything is decoded; a file over it raises
+:class:`ImageTooLarge` (``image too large: 12000 x 12000 pixels (144,000,000); the limit is 89,478,485``). Only
+one plane is decoded: the first TIFF page, one DICOM frame, one NIfTI slice.
+
 Failures: every problem with a file (missing, empty, not an image, truncated, undecodable, out-of-range slice)
 raises :class:`UnreadableImage` with a short human reason; no other exception type escapes ``read_image`` or
 ``image_info``. Truncated files are detected because Pillow's ``LOAD_TRUNCATED_IMAGES`` is left off.
@@ -48,6 +53,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +62,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from medclass.config.schema import IMAGE_EXTENSIONS
 from medclass.data.files import file_problem
+from medclass.data.limits import too_large
 from medclass.data.npz import member_pixels, parse_member
 from medclass.utils.errors import DataError
 
@@ -92,6 +99,10 @@ class UnreadableImage(Exception):
 
     def __reduce__(self):  # keep both fields when sent back from a worker process
         return (type(self), (self.path, self.reason))
+
+
+class ImageTooLarge(UnreadableImage):
+    """A file whose header declares more pixels than :data:`medclass.data.limits.MAX_IMAGE_PIXELS`."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +159,20 @@ def _npz_pixels(path: Path) -> np.ndarray:
         return member_pixels(path)
     except DataError as exc:
         raise UnreadableImage(path, str(exc).split(": ", 1)[-1]) from None
+
+
+def _check_size(path: Path, dims: tuple[int, ...]) -> None:
+    """Refuse a declared size (rows, columns) over the limit, before anything is decoded."""
+    reason = too_large(dims)
+    if reason is not None:
+        raise ImageTooLarge(path, reason)
+
+
+def _pil_bomb(path: Path, exc: Exception) -> ImageTooLarge:
+    """Pillow's own refusal (beyond twice its limit, at open) in the words of :func:`too_large`."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    pixels = int(found[1]) if found else 0
+    return ImageTooLarge(path, too_large((pixels,)) or f"image too large: {_short(exc)}")
 
 
 def _check_file(path: Path) -> None:
@@ -259,13 +284,14 @@ def _read_pil(path: Path, channels: int) -> np.ndarray:
     except UnidentifiedImageError:
         raise UnreadableImage(path, "not an image: cannot identify image file") from None
     except Image.DecompressionBombError as exc:
-        raise UnreadableImage(path, f"image too large: {_short(exc)}") from None
+        raise _pil_bomb(path, exc) from None
     except Exception as exc:  # a header Pillow recognised but could not parse
         if "truncat" in str(exc).lower() or isinstance(exc, EOFError):
             raise UnreadableImage(path, f"truncated {fmt}") from None
         raise UnreadableImage(path, f"corrupt {fmt}: {_short(exc)}") from None
     with image:
         fmt = image.format or fmt
+        _check_size(path, (image.height, image.width))  # the first page or frame: the only one decoded
         try:
             image.load()
         except Exception as exc:
@@ -318,26 +344,37 @@ def _dicom_voi(values: np.ndarray, ds, window: tuple[float, float] | None) -> tu
     return apply_voi_lut(values, ds, prefer_lut=False), lo, hi
 
 
+def _dicom_header(path: Path):
+    """The data set up to its pixel data (a deflated file is inflated only that far), its size checked."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except pydicom.errors.InvalidDicomError as exc:
+        raise UnreadableImage(path, f"not a DICOM file: {_short(exc)}") from None
+    if "Rows" in ds and "Columns" in ds:
+        _check_size(path, (int(ds.Rows or 0), int(ds.Columns or 0)))  # one frame: the only one decoded
+    return ds
+
+
 def _read_dicom(path: Path, slice_index: int | None, window: tuple[float, float] | None) -> np.ndarray:
     import pydicom
     from pydicom.pixels import apply_modality_lut
 
+    header = _dicom_header(path)
+    frames = int(header.get("NumberOfFrames", 1) or 1)
     try:
-        ds = pydicom.dcmread(path)
-    except pydicom.errors.InvalidDicomError as exc:
-        raise UnreadableImage(path, f"not a DICOM file: {_short(exc)}") from None
+        frame = _pick(frames, slice_index, "the file's frame count") if frames > 1 else None
+    except ValueError as exc:
+        raise UnreadableImage(path, str(exc)) from None
+    ds = pydicom.dcmread(path)
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         raise UnreadableImage(path, "DICOM file without pixel data")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
     samples = int(ds.get("SamplesPerPixel", 1))
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frame is not None:
+        ds.pixel_array_options(index=frame)  # decode that frame only
     pixels = ds.pixel_array
-    if frames > 1:
-        try:
-            frame = _pick(frames, slice_index, "the file's frame count")
-        except ValueError as exc:
-            raise UnreadableImage(path, str(exc)) from None
-        pixels = pixels[frame]
     if samples == 3:  # colour: already RGB (pydicom converts YBR); scaled by the stored range
         if pixels.dtype == np.uint8:
             return np.ascontiguousarray(pixels)
@@ -367,6 +404,8 @@ def _read_nifti(path: Path, slice_index: int | None, window: tuple[float, float]
         image = nib.load(path)
     except nib.filebasedimages.ImageFileError as exc:
         raise UnreadableImage(path, f"not a NIfTI file: {_short(exc)}") from None
+    if len(image.shape) >= 2:  # the slice shown is np.rot90 of an (i, j) plane: j rows, i columns
+        _check_size(path, (int(image.shape[1]), int(image.shape[0])))
     shape = list(image.shape)
     while len(shape) > 2 and shape[-1] == 1:
         shape.pop()
@@ -444,21 +483,19 @@ def _pil_info(path: Path) -> ImageInfo:
     try:
         with Image.open(path) as image:
             width, height = image.size
+            _check_size(path, (height, width))
             orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation: 5-8 swap width and height
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
             return ImageInfo(width, height, image.mode, image.format or path.suffix.lstrip(".").upper())
     except UnidentifiedImageError:
         raise UnreadableImage(path, "not an image: cannot identify image file") from None
+    except Image.DecompressionBombError as exc:
+        raise _pil_bomb(path, exc) from None
 
 
 def _dicom_info(path: Path) -> ImageInfo:
-    import pydicom
-
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except pydicom.errors.InvalidDicomError as exc:
-        raise UnreadableImage(path, f"not a DICOM file: {_short(exc)}") from None
+    ds = _dicom_header(path)
     if "Rows" not in ds or "Columns" not in ds:
         raise UnreadableImage(path, "DICOM file without image size (Rows/Columns)")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
@@ -475,6 +512,7 @@ def _nifti_info(path: Path) -> ImageInfo:
     shape = image.shape
     if len(shape) < 2:
         raise UnreadableImage(path, f"NIfTI of shape {tuple(shape)} is not an image")
+    _check_size(path, (int(shape[1]), int(shape[0])))
     # read_image shows np.rot90 of an (i, j) slice: rows come from j, columns from i.
     return ImageInfo(int(shape[0]), int(shape[1]), f"NIfTI {image.get_data_dtype()}", "NIfTI")
 
