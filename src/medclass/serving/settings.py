@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from medclass.data.limits import MAX_IMAGE_PIXELS
+
 
 @dataclass
 class ServeSettings:
@@ -14,7 +16,8 @@ class ServeSettings:
     Attributes:
         api_key: bearer token every endpoint but health requires (None: no auth).
         max_file_bytes: largest upload accepted.
-        max_pixels: largest image (width x height) accepted.
+        max_pixels: largest image (width x height, as its header declares) accepted; the readers' own limit
+            (:data:`medclass.data.limits.MAX_IMAGE_PIXELS`, Pillow's) by default.
         max_files: most files in one request.
         max_mc_dropout: most MC-dropout passes one request may ask for.
         max_batch: most images in one forward pass of concurrent requests (1: no batching).
@@ -24,7 +27,7 @@ class ServeSettings:
 
     api_key: str | None = None
     max_file_bytes: int = 50 * 1024 * 1024
-    max_pixels: int = 100_000_000
+    max_pixels: int = MAX_IMAGE_PIXELS
     max_files: int = 16
     max_mc_dropout: int = 50
     max_batch: int = 32

@@ -1,0 +1,61 @@
+"""Tiny files that declare huge images, through predict and serve (issue 22): refused from the header, quickly,
+with the same message (an unreadable row in predict, 413 in serve)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import bombs
+import pytest
+from fastapi.testclient import TestClient
+
+from medclass.api.serve import build_app
+from medclass.cli.app import run_app
+from medclass.data.limits import MAX_IMAGE_PIXELS
+
+MESSAGE = f"image too large: 12000 x 12000 pixels (144,000,000); the limit is {MAX_IMAGE_PIXELS:,}"
+MAKERS = {
+    "bomb.dcm": bombs.dicom_bomb,
+    "bomb.nii.gz": bombs.nifti_bomb,
+    "bomb.tif": bombs.tiff_bomb,
+    "bomb.png": bombs.png_bomb,
+}
+
+
+@pytest.fixture(scope="module")
+def bomb_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("bombs")
+    return {name: make(root / name) for name, make in MAKERS.items()}
+
+
+@pytest.fixture(scope="module")
+def client(trained_run: Path) -> TestClient:
+    with TestClient(build_app(trained_run)) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize("name", list(MAKERS))
+def test_serve_answers_413_from_the_header(
+    client: TestClient, bomb_files: dict[str, Path], name: str
+) -> None:
+    upload = [("file", (name, bomb_files[name].read_bytes(), "application/octet-stream"))]
+    start = time.perf_counter()
+    response = client.post("/v1/predict", files=upload)
+    assert time.perf_counter() - start < 3.0
+    assert response.status_code == 413
+    assert response.json() == {"error": "image_too_large", "detail": MESSAGE, "file": name}
+
+
+def test_predict_gives_an_unreadable_row_with_the_message(
+    trained_run: Path, bomb_files: dict[str, Path], tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    out = tmp_path / "predictions.csv"
+    paths = [str(p) for p in bomb_files.values()]
+    start = time.perf_counter()
+    assert run_app(["predict", str(trained_run), *paths, "--out", str(out)]) == 0
+    assert time.perf_counter() - start < 10.0
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table["error"]) == [MESSAGE] * len(paths)
