@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from medclass.explain.web import gradcam_pngs
-from medclass.inference.bundle import is_bundle, read_bundle_info
+from medclass.inference.bundle import is_bundle, load_bundle, read_bundle_info
 from medclass.inference.runner import Predictor
 from medclass.reporting.tables import Estimate, headline_rows, per_class_rows, pretrained_text
 from medclass.runs import load_run, resolve_checkpoint, run_dir_of
@@ -142,6 +142,8 @@ def _serve_workers(
         bundle = Path(tempfile.mkdtemp(prefix="medclass-serve-"))
         export_model(source, "onnx", bundle)
         source, backend = bundle, None
+    elif is_bundle(source):
+        load_bundle(source)  # a bundle whose files disagree is refused here (exit 2), not in every worker
     key_path = str(key_file.resolve()) if key_file else None
     os.environ[ENV_ARGS] = json.dumps(
         {

@@ -15,6 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from medclass.inference.bundle_check import (
+    EMBEDDED_FILE,
+    check_bundle,
+    onnx_embedded,
+    onnx_signature,
+    probe_signature,
+)
 from medclass.inference.checkpoint import CheckpointMeta
 from medclass.utils.errors import WeightsError
 
@@ -72,13 +79,32 @@ class OnnxModule(nn.Module):
 
 
 def load_bundle(path: str | Path, threads: int | None = None) -> tuple[nn.Module, CheckpointMeta]:
-    """The bundle's model (an :class:`OnnxModule` or a TorchScript module) in eval mode and its metadata."""
+    """The bundle's model (an :class:`OnnxModule` or a TorchScript module) in eval mode and its metadata.
+
+    Raises:
+        WeightsError: the description or the model file is missing or unreadable.
+        BundleError: the model file is not the one ``medclass.json`` describes (its hash, its input or output
+            shape, or the description it carries differ; see ``medclass.inference.bundle_check``).
+    """
     info = read_bundle_info(path)
     file = Path(path) / info["model_file"]
     if not file.is_file():
         raise WeightsError(f"{file}: the model file named in {BUNDLE_FILE} is missing")
+    extra = {EMBEDDED_FILE: ""}
     try:
-        model = OnnxModule(file, threads) if info["format"] == "onnx" else torch.jit.load(file, "cpu")
+        if info["format"] == "onnx":
+            model: nn.Module = OnnxModule(file, threads)
+        else:
+            model = torch.jit.load(file, "cpu", _extra_files=extra)
     except Exception as exc:  # a truncated or foreign model file
         raise WeightsError(f"{file}: not a readable {info['format']} model ({exc})") from exc
-    return model.eval(), CheckpointMeta.from_dict(info["meta"])
+    model.eval()
+    if isinstance(model, OnnxModule):
+        actual, problem = onnx_signature(model.session), None
+        embedded = onnx_embedded(model.session.get_modelmeta().custom_metadata_map, info)
+    else:
+        actual, problem = probe_signature(model, info)
+        embedded = json.loads(extra[EMBEDDED_FILE]) if extra[EMBEDDED_FILE] else None
+    problems = (problem,) if problem else ()
+    check_bundle(Path(path) / BUNDLE_FILE, file, info, actual, embedded, problems)
+    return model, CheckpointMeta.from_dict(info["meta"])

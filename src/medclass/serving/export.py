@@ -19,6 +19,7 @@ from torch import nn
 
 import medclass
 from medclass.inference.bundle import BUNDLE_FILE, BUNDLE_FORMAT, INPUT_NAME, MODEL_FILES, OUTPUT_NAME
+from medclass.inference.bundle_check import EMBEDDED_FILE, file_sha256
 from medclass.inference.checkpoint import CheckpointMeta, load_for_inference
 from medclass.inference.inputs import preprocess_settings
 from medclass.runs import resolve_checkpoint, run_dir_of
@@ -44,8 +45,49 @@ def example_input(meta: CheckpointMeta, batch: int = 2) -> torch.Tensor:
     return torch.randn(batch, channels, size, size, generator=torch.Generator().manual_seed(0))
 
 
-def bundle_info(meta: CheckpointMeta, fmt: str, source: Path, example: torch.Tensor) -> dict[str, Any]:
-    """The ``medclass.json`` description: what a consumer needs to preprocess, run and decide."""
+def supported_opsets() -> tuple[int, int]:
+    """The ONNX opsets that both the installed onnx and torch's exporter know: ``(lowest, highest)``."""
+    import onnx
+
+    try:
+        from torch.onnx import _constants
+
+        low, high = int(_constants.ONNX_MIN_OPSET), int(_constants.ONNX_MAX_OPSET)
+    except (ImportError, AttributeError):  # a torch without these private constants
+        low, high = 7, DEFAULT_OPSET
+    return low, min(high, int(onnx.defs.onnx_opset_version()))
+
+
+def check_export_options(fmt: str, opset: int, quantize: str | None) -> None:
+    """Refuse an export that cannot be made, before any model loads or folder is written.
+
+    Raises:
+        ConfigError: an unknown format or quantization, a quantization of a format other than ONNX, or an ONNX
+            opset that the installed onnx or torch's exporter does not support.
+    """
+    if fmt not in MODEL_FILES:
+        raise ConfigError(f"--format {fmt}: expected one of {', '.join(MODEL_FILES)}")
+    if quantize not in (None, "dynamic"):
+        raise ConfigError(f"--quantize {quantize}: the only quantization is 'dynamic'")
+    if quantize and fmt != "onnx":
+        raise ConfigError("--quantize dynamic applies to --format onnx only")
+    if fmt == "onnx":
+        low, high = supported_opsets()
+        if isinstance(opset, bool) or not isinstance(opset, int) or not low <= opset <= high:
+            raise ConfigError(
+                f"--opset {opset}: the installed onnx and torch exporter supports opsets {low} to {high}; "
+                f"choose one of them (default {DEFAULT_OPSET})"
+            )
+
+
+def bundle_info(
+    meta: CheckpointMeta, fmt: str, source: Path, example: torch.Tensor, logits: int
+) -> dict[str, Any]:
+    """The ``medclass.json`` description: what a consumer needs to preprocess, run and decide.
+
+    ``input`` and ``outputs`` are the model file's signature (the batch dimension named ``batch``); export adds
+    ``model_sha256`` once the file is written.
+    """
     classes = list(meta.classes)
     try:
         source_run = str(run_dir_of(source).resolve())
@@ -66,6 +108,8 @@ def bundle_info(meta: CheckpointMeta, fmt: str, source: Path, example: torch.Ten
         "input": {"name": INPUT_NAME, "shape": ["batch", *example.shape[1:]], "dtype": "float32"},
         "outputs": {
             "name": OUTPUT_NAME,
+            "shape": ["batch", int(logits)],
+            "dtype": "float32",
             "meaning": "raw logits; probabilities = softmax(logits / temperature) (one logit: sigmoid), "
             "decision = threshold on the positive class when set, else the argmax",
         },
@@ -81,17 +125,25 @@ def bundle_info(meta: CheckpointMeta, fmt: str, source: Path, example: torch.Ten
 def write_onnx(model: nn.Module, example: torch.Tensor, file: Path, opset: int, info: dict[str, Any]) -> None:
     """ONNX with a dynamic batch axis, checked by ``onnx.checker``, with ``info`` in its metadata_props."""
     import onnx
+    from torch.onnx.errors import OnnxExporterError
 
-    torch.onnx.export(
-        model,
-        (example,),
-        str(file),
-        input_names=[INPUT_NAME],
-        output_names=[OUTPUT_NAME],
-        dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-        opset_version=opset,
-        dynamo=False,
-    )
+    try:
+        torch.onnx.export(
+            model,
+            (example,),
+            str(file),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        )
+    except OnnxExporterError as exc:  # an operator the opset lacks (an old opset)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"--opset {opset}: the model cannot be exported at this opset ({reason}); choose a newer one "
+            f"(default {DEFAULT_OPSET})"
+        ) from exc
     proto = onnx.load(str(file))
     for key, value in info.items():
         entry = proto.metadata_props.add()
@@ -118,18 +170,18 @@ def export_model(
 ) -> ExportedModel:
     """Write the bundle of a run folder or checkpoint into the (claimed, empty) folder ``out``.
 
+    The model file carries the description too (ONNX metadata_props, a TorchScript extra file), and
+    ``medclass.json`` gets the file's ``model_sha256``: loading checks that the two belong together.
+
     Raises:
-        ConfigError: an unknown format, or quantization of a format other than ONNX.
+        ConfigError: see :func:`check_export_options`; or the model uses an operator the opset lacks.
     """
-    if fmt not in MODEL_FILES:
-        raise ConfigError(f"--format {fmt}: expected one of {', '.join(MODEL_FILES)}")
-    if quantize not in (None, "dynamic"):
-        raise ConfigError(f"--quantize {quantize}: the only quantization is 'dynamic'")
-    if quantize and fmt != "onnx":
-        raise ConfigError("--quantize dynamic applies to --format onnx only")
+    check_export_options(fmt, opset, quantize)
     model, meta = load_for_inference(source)
     example = example_input(meta)
-    info = bundle_info(meta, fmt, resolve_checkpoint(source), example)
+    with torch.no_grad():
+        logits = model(example).shape[-1]
+    info = bundle_info(meta, fmt, resolve_checkpoint(source), example, logits)
     info["opset"] = opset if fmt == "onnx" else None
     info["quantize"] = quantize
     file = out / MODEL_FILES[fmt]
@@ -140,6 +192,7 @@ def export_model(
     else:
         with torch.no_grad():
             traced = torch.jit.trace(model, example)
-        torch.jit.save(traced, str(file))
+        torch.jit.save(traced, str(file), _extra_files={EMBEDDED_FILE: json.dumps(info)})
+    info["model_sha256"] = file_sha256(file)
     (out / BUNDLE_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return ExportedModel(out, file, info)

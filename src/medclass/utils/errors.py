@@ -19,3 +19,7 @@ class RunDirError(MedclassError):
 
 class WeightsError(MedclassError):
     """Pretrained or given weights are missing or do not fit the model."""
+
+
+class BundleError(WeightsError):
+    """An exported bundle's files disagree: its model file is not the one its ``medclass.json`` describes."""
