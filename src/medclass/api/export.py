@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,17 @@ import numpy as np
 from medclass.inference.bundle import BUNDLE_FILE
 from medclass.inference.inputs import labelled_files
 from medclass.inference.runner import Predictor
-from medclass.runs import prepare_output_dir, resolve_checkpoint
-from medclass.serving.export import DEFAULT_OPSET, export_model
+from medclass.runs import (
+    check_output_dir,
+    check_writable,
+    prepare_output_dir,
+    removed_if_unstarted,
+    resolve_checkpoint,
+)
+from medclass.serving.export import DEFAULT_OPSET, check_export_options, export_model
 from medclass.utils.errors import DataError, RunDirError
+
+log = logging.getLogger(__name__)
 
 
 def default_bundle_dir(source: str | Path, fmt: str, quantize: str | None) -> Path:
@@ -63,11 +72,21 @@ def export(
     Returns:
         the bundle's ``medclass.json`` contents, with ``path`` and ``check`` (the test-split comparison, or None
         for a checkpoint outside a run folder); ``check`` is also written into ``medclass.json``.
+
+    Raises:
+        ConfigError: a bad format, quantization or opset; RunDirError: a missing source, or an ``out`` that
+        may not or cannot be written. Both before any work; an export that fails later removes the folder it
+        created, so the same command can run again without ``--overwrite``.
     """
     resolve_checkpoint(source)  # a missing run fails before the output folder is claimed
+    check_export_options(fmt, opset, quantize)
     target = Path(out) if out is not None else default_bundle_dir(source, fmt, quantize)
-    folder = prepare_output_dir(target, "bundle", overwrite=overwrite).path
-    exported = export_model(source, fmt, folder, opset=opset, quantize=quantize)
-    info = {**exported.info, "check": compare_on_split(source, folder)}
-    (folder / BUNDLE_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    check_output_dir(target, "bundle", overwrite=overwrite)
+    check_writable(target)
+    claimed = prepare_output_dir(target, "bundle", overwrite=overwrite)
+    folder = claimed.path
+    with removed_if_unstarted(claimed, lambda _: False, log.warning, reason="the export did not finish"):
+        exported = export_model(source, fmt, folder, opset=opset, quantize=quantize)
+        info = {**exported.info, "check": compare_on_split(source, folder)}
+        (folder / BUNDLE_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return {**info, "path": str(folder)}

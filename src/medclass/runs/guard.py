@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -129,14 +130,17 @@ def prepare_output_dir(
 
 @contextmanager
 def removed_if_unstarted(
-    claimed: OutputDir, started: Callable[[Path], bool], say: Callable[[str], None]
+    claimed: OutputDir,
+    started: Callable[[Path], bool],
+    say: Callable[[str], None],
+    reason: str = "the run stopped before its first checkpoint",
 ) -> Iterator[OutputDir]:
     """Undo a claim when the command fails (any error, Ctrl-C or exit) before ``started(path)`` holds (a run:
     before its first checkpoint), so that the same command can run again without ``--overwrite``.
 
     Only a folder this claim created is undone: it is removed with everything in it (an empty folder that was
-    there before is emptied again), and ``say`` gets one line naming it. A folder that held a run before
-    (``--overwrite``, ``--resume``) or that has started is left as it is.
+    there before is emptied again), and ``say`` gets one line naming it and ``reason``. A folder that held a run
+    before (``--overwrite``, ``--resume``) or that has started is left as it is.
     """
     try:
         yield claimed
@@ -151,8 +155,30 @@ def removed_if_unstarted(
                         entry.unlink()
             else:
                 shutil.rmtree(path)
-            say(f"removed {path}: the run stopped before its first checkpoint (run the command again)")
+            say(f"removed {path}: {reason} (run the command again)")
         raise
+
+
+def check_writable(path: str | Path, flag: str = "--out") -> None:
+    """Refuse an output folder that cannot be created or written into, before a command spends any time: a
+    folder is made and removed again in ``path`` or, when it is missing, in its nearest existing parent.
+
+    Raises:
+        RunDirError: naming the path, the folder that cannot be written and why.
+    """
+    path = Path(path)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None:
+        return
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"lies under {existing}, which is a file"
+        raise RunDirError(f"{flag} {path}: {where}, not a folder")
+    try:
+        Path(tempfile.mkdtemp(prefix=".medclass-write-check-", dir=existing)).rmdir()
+    except OSError as exc:
+        raise RunDirError(
+            f"{flag} {path}: cannot write into {existing} ({exc.strerror or exc}); choose a folder you can write to"
+        ) from exc
 
 
 def check_output_dir(
