@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from rich.console import Console
 
 from medclass.campaigns.search_space import apply_values
@@ -248,7 +247,7 @@ def run_state(run: PlannedRun) -> RunState:
     started = (run.run_dir / LAST_CHECKPOINT).is_file()
     if not (finished or started):
         return "new"
-    saved = yaml.safe_load(saved_file.read_text()) if saved_file.is_file() else {}
+    saved = read_yaml(saved_file) if saved_file.is_file() else {}
     differences = config_differences(saved or {}, config_to_dict(run.config))
     if differences:
         raise RunDirError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import reprlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from medclass.config.safe_yaml import MAX_YAML_BYTES, clip, load_yaml
 from medclass.config.schema import Config
 from medclass.utils.errors import ConfigError
 from medclass.utils.io import atomic_write
@@ -45,7 +47,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise ConfigError(f"override {text!r}: expected key.path=value, e.g. optim.lr=0.001")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw, f"--set {key}") if raw.strip() else None
     except yaml.YAMLError:
         value = raw
     return resolve_key(key), value
@@ -66,14 +68,20 @@ def set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file or a non-mapping is a ConfigError naming the file."""
+    """Read a YAML mapping; a missing, oversized (:data:`~medclass.config.safe_yaml.MAX_YAML_BYTES`) or
+    alias-bomb file, or a non-mapping, is a ConfigError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path}: not found")
     try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise ConfigError(
+                f"config file {path}: {size:,} bytes; config files are at most {MAX_YAML_BYTES:,} bytes"
+            )
+        tree = load_yaml(path.read_text(encoding="utf-8"), f"config file {path}") or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path}: not valid YAML ({exc})") from None
+        raise ConfigError(f"config file {path}: not valid YAML ({clip(str(exc), 500)})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path}: not a text file (expected UTF-8 YAML)") from None
     except OSError as exc:
@@ -249,9 +257,14 @@ def _allowed_keys(loc: list[str]) -> list[str]:
     return list(model.model_fields)
 
 
+_REPR = reprlib.Repr()  # keyword arguments only from Python 3.12
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxtuple, _REPR.maxset = 3, 6, 6, 6, 6
+_REPR.maxstring = _REPR.maxother = 80
+
+
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    """At most 80 characters of ``repr(value)``, built without formatting the whole of a large value."""
+    return clip(_REPR.repr(value), 80)
 
 
 def _deep_copy(tree: Any) -> Any:

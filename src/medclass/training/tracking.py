@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger
 from PIL import Image
 
+from medclass.config.loader import read_yaml
 from medclass.config.schema import Config
 from medclass.runs import (
     CONFIG_FILE,
@@ -173,7 +173,7 @@ def log_run_artifacts(loggers: Sequence[Logger], run_dir: str | Path) -> None:
     """
     run_dir = Path(run_dir)
     config_file = run_dir / CONFIG_FILE
-    params = flatten_config(yaml.safe_load(config_file.read_text()) or {}) if config_file.is_file() else {}
+    params = flatten_config(read_yaml(config_file)) if config_file.is_file() else {}
     test_file = run_dir / TEST_METRICS_FILE
     metrics = headline_test_metrics(read_json(test_file) if test_file.is_file() else None)
     for logger in loggers:
