@@ -6,6 +6,8 @@ model does not have is a 400 naming it, a malformed binary body is a 400 (issue 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from medclass.inference.inputs import labelled_files, load_images
 from medclass.inference.runner import Predictor
 
 HEADER = "Inference-Header-Content-Length"
+KSERVE_PYTHON = "MEDCLASS_KSERVE_PYTHON"  # an interpreter with kserve, for its client
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +159,30 @@ def test_tritonclient_against_the_real_server(server: Served, trained_run: Path,
         assert raised.value.status() == "400"
     finally:
         client.close()
+
+
+@pytest.mark.skipif(not os.environ.get(KSERVE_PYTHON), reason=f"${KSERVE_PYTHON}: no interpreter with kserve")
+def test_kserve_client_against_the_real_server(
+    server: Served, trained_run: Path, expected: tuple, tmp_path: Path
+) -> None:
+    """KServe's ``InferenceRESTClient`` (v2), run by ``$MEDCLASS_KSERVE_PYTHON`` (a Python with ``pip install
+    kserve``; its pins, pandas<3 and protobuf<7, keep it out of the dev environment)."""
+    tensor, probs, predicted = expected
+    np.save(tmp_path / "tensor.npy", tensor)
+    script = Path(__file__).parent / "clients" / "kserve_client.py"
+    command = [
+        os.environ[KSERVE_PYTHON],
+        str(script),
+        server.url,
+        trained_run.name,
+        str(tmp_path / "tensor.npy"),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["live"] and seen["ready"] and seen["model_ready"] and not seen["other_ready"]
+    for binary in (False, True):
+        answer = seen[f"binary={binary}"]
+        np.testing.assert_allclose(answer["probabilities"], probs, atol=1e-5)
+        assert answer["prediction"] == predicted.tolist() and answer["id"] == "k1"
+    assert seen["unknown_output"] == 400
