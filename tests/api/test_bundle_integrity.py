@@ -178,6 +178,11 @@ def test_predict_and_serve_refuse_a_tampered_bundle(
     assert run_app(["predict", str(bundle), str(paths[0])]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and str(bundle / "model.onnx") in err and "sha256" in err, err
+    resized = _copy(bundles["onnx"], tmp_path / "resized")  # was an internal error (exit 3) in ONNX Runtime
+    _edit(resized, lambda info: info["meta"]["preprocess"].update(image_size=48))
+    assert run_app(["predict", str(resized), str(paths[0])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "meta.preprocess.image_size 48" in err and "\n" not in err, err
     with pytest.raises(WeightsError, match="sha256"):
         build_app(bundle)
     served: list[object] = []

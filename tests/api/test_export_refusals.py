@@ -109,3 +109,19 @@ def test_an_export_that_fails_midway_removes_its_folder(
     with pytest.raises(RuntimeError, match="boom"):
         export(trained_run, "onnx", out=tmp_path / "b")
     assert not (tmp_path / "b").exists()
+
+
+def test_an_operator_the_opset_lacks_is_a_user_error_and_leaves_no_folder(
+    trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torch.onnx.errors import UnsupportedOperatorError
+
+    def unsupported(*args: object, **kwargs: object) -> None:
+        raise UnsupportedOperatorError("aten::foo", 7, 9)
+
+    monkeypatch.setattr("torch.onnx.export", unsupported)
+    with pytest.raises(
+        ConfigError, match=r"--opset 7: the model cannot be exported at this opset \(.*aten::foo"
+    ):
+        export(trained_run, "onnx", out=tmp_path / "b", opset=7)
+    assert not (tmp_path / "b").exists()
