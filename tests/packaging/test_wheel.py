@@ -118,6 +118,7 @@ def core_run(core: Venv, work: Path) -> Path:
     """``medclass train`` of the default model in the core-only venv."""
     done = core.cli(*TRAIN, "--out", "runs/core", cwd=work)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (work / "train-output.txt").write_text(done.stdout + done.stderr)
     return work / "runs" / "core"
 
 
