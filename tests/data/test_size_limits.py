@@ -49,6 +49,15 @@ def test_a_huge_declared_size_is_refused_before_decoding(bomb_files: dict[str, P
         assert info.value.reason == MESSAGE
 
 
+def test_pillows_own_refusal_reads_the_same(tmp_path: Path) -> None:
+    """Beyond twice its limit Pillow refuses at open, before medclass sees the size: the same words."""
+    path = bombs.png_bomb(tmp_path / "huge.png", side=15000)
+    for read in (read_image, image_info):
+        with pytest.raises(ImageTooLarge) as info:
+            read(path)
+        assert info.value.reason == f"image too large: 225,000,000 pixels; the limit is {MAX_IMAGE_PIXELS:,}"
+
+
 def test_the_scan_lists_it_as_unreadable_with_the_message(
     bomb_files: dict[str, Path], tmp_path: Path
 ) -> None:

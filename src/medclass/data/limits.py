@@ -20,5 +20,9 @@ def too_large(dims: tuple[int, ...], limit: int = MAX_IMAGE_PIXELS) -> str | Non
         pixels *= max(int(dim), 0)
     if pixels <= limit:
         return None
-    shown = " x ".join(str(int(d)) for d in dims)
-    return f"image too large: {shown} pixels ({pixels:,}); the limit is {limit:,}"
+    shown = (
+        f"{' x '.join(str(int(d)) for d in dims)} pixels ({pixels:,})"
+        if len(dims) > 1
+        else f"{pixels:,} pixels"
+    )
+    return f"image too large: {shown}; the limit is {limit:,}"
