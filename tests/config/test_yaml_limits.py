@@ -10,6 +10,8 @@ from pathlib import Path
 import bombs
 import pytest
 
+from medclass.campaigns.grid import parse_grid
+from medclass.campaigns.search_space import parse_space
 from medclass.config import build_config, parse_override, read_config_tree, read_yaml
 from medclass.config.safe_yaml import MAX_YAML_BYTES
 from medclass.utils.errors import ConfigError
@@ -94,3 +96,26 @@ def test_train_with_an_alias_bomb_config_exits_2_quickly(tmp_path: Path) -> None
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, preexec_fn=_cap_memory)
     assert done.returncode == 2, done.stderr[-2000:]
     assert "alias bomb" in done.stdout + done.stderr and "Traceback" not in done.stderr
+
+
+def _refusal(call) -> str:
+    with pytest.raises(ConfigError) as info:
+        call()
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: build_config({"name": "a/" + "x" * 100_000}),
+        lambda: build_config({"optim": {"lr": list(range(100_000))}}),
+        lambda: parse_grid({"variants": {"a": {}}, "seeds": ["x" * 100_000]}, source="GRID.yaml"),
+        lambda: parse_grid({"variants": {"a": {}}, "repeats": "x" * 100_000}, source="GRID.yaml"),
+        lambda: parse_grid({"variants": {"!" * 100_000: {}}}, source="GRID.yaml"),
+        lambda: parse_space({"optim.lr": ["x" * 100_000]}, source="SPACE.yaml"),
+        lambda: parse_space({"optim.lr": {"type": "x" * 100_000}}, source="SPACE.yaml"),
+    ],
+    ids=["name", "lr-list", "grid-seeds", "grid-repeats", "grid-variant", "space-spec", "space-type"],
+)
+def test_a_refused_value_is_quoted_in_at_most_a_few_hundred_characters(call) -> None:
+    assert len(_refusal(call)) < 400

@@ -34,6 +34,7 @@ from medclass.config import (
     apply_overrides,
     build_config,
     config_to_dict,
+    quote,
     read_config_tree,
     read_yaml,
     resolve_key,
@@ -118,17 +119,19 @@ def parse_grid(raw: Mapping[str, Any], source: str = "grid", base_dir: Path | No
         raise ConfigError(f"{source}: give `variants` (name -> overrides) and/or `models` (a list)")
     for name in variants:
         if not _NAME.fullmatch(name):
-            raise ConfigError(f"{source}: variant name {name!r}: use letters, digits, '_', '-', '.' or '+'")
+            raise ConfigError(
+                f"{source}: variant name {quote(name)}: use letters, digits, '_', '-', '.' or '+'"
+            )
     seeds = raw.get("seeds") or ()
     if (
         not isinstance(seeds, Sequence)
         or isinstance(seeds, str)
         or not all(isinstance(s, int) for s in seeds)
     ):
-        raise ConfigError(f"{source}: seeds: expected a list of integers, got {seeds!r}")
+        raise ConfigError(f"{source}: seeds: expected a list of integers, got {quote(seeds)}")
     repeats = raw.get("repeats", len(seeds) or 1)
     if not isinstance(repeats, int) or repeats < 1:
-        raise ConfigError(f"{source}: repeats = {repeats!r}: expected an integer >= 1")
+        raise ConfigError(f"{source}: repeats = {quote(repeats)}: expected an integer >= 1")
     name = str(raw.get("name") or Path(source).stem)
     return Grid(name, base, variants, tuple(seeds), repeats, source)
 
@@ -151,7 +154,7 @@ def _base_tree(base: Any, source: str, base_dir: Path | None) -> dict[str, Any]:
         return read_config_tree(path)
     if isinstance(base, Mapping):
         return dict(base)
-    raise ConfigError(f"{source}: base: expected a config file name or a config mapping, got {base!r}")
+    raise ConfigError(f"{source}: base: expected a config file name or a config mapping, got {quote(base)}")
 
 
 def _variants(raw: Any, source: str) -> dict[str, dict[str, Any]]:

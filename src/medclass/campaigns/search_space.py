@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import optuna
 
-from medclass.config import build_config, read_yaml, resolve_key, set_dotted
+from medclass.config import build_config, quote, read_yaml, resolve_key, set_dotted
 from medclass.utils.errors import ConfigError
 
 ParamKind = Literal["float", "int", "categorical"]
@@ -223,11 +223,11 @@ def _parse_param(name: str, spec: Any, source: str) -> Param:
     if not isinstance(spec, Mapping):
         raise ConfigError(
             f"{where}: expected a mapping such as {{type: float, low: 0.0001, high: 0.01, log: true}}, "
-            f"got {spec!r}"
+            f"got {quote(spec)}"
         )
     kind = spec.get("type")
     if kind not in PARAM_KINDS:
-        raise ConfigError(f"{where}: type = {kind!r}: must be one of {', '.join(PARAM_KINDS)}")
+        raise ConfigError(f"{where}: type = {quote(kind)}: must be one of {', '.join(PARAM_KINDS)}")
     unknown = sorted(set(spec) - set(_SPEC_FIELDS[kind]))
     if unknown:
         raise ConfigError(
@@ -242,7 +242,7 @@ def _parse_param(name: str, spec: Any, source: str) -> Param:
     log = spec.get("log", False)
     step = spec.get("step")
     if not isinstance(log, bool):
-        raise ConfigError(f"{where}: log = {log!r}: must be true or false")
+        raise ConfigError(f"{where}: log = {quote(log)}: must be true or false")
     if kind == "int" and not (float(low).is_integer() and float(high).is_integer()):
         raise ConfigError(f"{where}: low and high of an int parameter must be whole numbers")
     if low >= high:
@@ -261,7 +261,7 @@ def _parse_param(name: str, spec: Any, source: str) -> Param:
 def _number(spec: Mapping[str, Any], field_name: str, where: str) -> float:
     value = _yaml_number(spec.get(field_name))
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        raise ConfigError(f"{where}: {field_name} = {value!r}: expected a number")
+        raise ConfigError(f"{where}: {field_name} = {quote(value)}: expected a number")
     return value
 
 
@@ -280,7 +280,7 @@ def _parse_choices(choices: Any, where: str) -> dict[Any, Any]:
         for value in map(_yaml_number, choices):
             label = value if isinstance(value, _SCALARS) else json.dumps(value, separators=(",", ":"))
             if label in labelled:
-                raise ConfigError(f"{where}: choice {label!r} is listed twice")
+                raise ConfigError(f"{where}: choice {quote(label)} is listed twice")
             labelled[label] = value
     else:
         raise ConfigError(f"{where}: choices: expected a list of values or a mapping of names to values")

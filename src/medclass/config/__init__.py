@@ -16,6 +16,7 @@ from medclass.config.loader import (
     save_config,
     set_dotted,
 )
+from medclass.config.safe_yaml import quote
 from medclass.config.schema import Config
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "load_config",
     "merge_trees",
     "parse_override",
+    "quote",
     "read_config_tree",
     "read_yaml",
     "resolve_key",

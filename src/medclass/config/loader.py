@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import reprlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from medclass.config.safe_yaml import MAX_YAML_BYTES, clip, load_yaml
+from medclass.config.safe_yaml import MAX_YAML_BYTES, clip, load_yaml, quote
 from medclass.config.schema import Config
 from medclass.utils.errors import ConfigError
 from medclass.utils.io import atomic_write
@@ -257,14 +256,8 @@ def _allowed_keys(loc: list[str]) -> list[str]:
     return list(model.model_fields)
 
 
-_REPR = reprlib.Repr()  # keyword arguments only from Python 3.12
-_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxtuple, _REPR.maxset = 3, 6, 6, 6, 6
-_REPR.maxstring = _REPR.maxother = 80
-
-
 def _short(value: Any) -> str:
-    """At most 80 characters of ``repr(value)``, built without formatting the whole of a large value."""
-    return clip(_REPR.repr(value), 80)
+    return quote(value)
 
 
 def _deep_copy(tree: Any) -> Any:

@@ -9,6 +9,7 @@ many values its aliases (merge keys ``<<`` included) would add once expanded, an
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 import yaml
@@ -92,3 +93,14 @@ def load_yaml(text: str, source: str) -> Any:
 def clip(text: str, limit: int = 300) -> str:
     """``text`` cut to ``limit`` characters (``...`` marks a cut): what an error message may quote."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_REPR = reprlib.Repr()  # keyword arguments only from Python 3.12
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxtuple, _REPR.maxset = 3, 6, 6, 6, 6
+_REPR.maxstring = _REPR.maxother = 80
+
+
+def quote(value: Any, limit: int = 80) -> str:
+    """At most ``limit`` characters of ``repr(value)``, built without formatting the whole of a large value:
+    how an error message shows a value it refuses."""
+    return clip(_REPR.repr(value), limit)

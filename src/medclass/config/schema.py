@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from medclass.config.model_section import CNNConfig as CNNConfig
 from medclass.config.model_section import ConvBlock as ConvBlock
 from medclass.config.model_section import ModelConfig
+from medclass.config.safe_yaml import quote
 from medclass.config.section import Section
 
 # Image formats the readers understand (lower-case, with the dot).
@@ -348,5 +349,5 @@ class Config(Section):
     @classmethod
     def _name_is_a_folder_name(cls, value: str | None) -> str | None:
         if value is not None and (not value or "/" in value or value in {".", ".."}):
-            raise ValueError(f"name = {value!r}: must be a single folder name")
+            raise ValueError(f"name = {quote(value)}: must be a single folder name")
         return value
