@@ -10,7 +10,7 @@ Usage:
 
     python benchmarks/install_size.py torch="torch==2.14.1 torchvision==0.29.1" \
         before=/tmp/old/medclass-0.1.0-py3-none-any.whl \
-        core=dist/medclass-0.1.0-py3-none-any.whl "all=medclass[all] @ file:///.../medclass-0.1.0-py3-none-any.whl"
+        core=dist/medclass-0.1.0-py3-none-any.whl all=dist/medclass-0.1.0-py3-none-any.whl[all]
 
 The row labelled ``torch`` is the reference for the "beyond torch" columns (give it first).
 """
