@@ -59,3 +59,25 @@ def test_predict_gives_an_unreadable_row_with_the_message(
     assert time.perf_counter() - start < 10.0
     table = pd.read_csv(out, keep_default_na=False)
     assert list(table["error"]) == [MESSAGE] * len(paths)
+
+
+def test_train_skips_it_as_unreadable_with_the_message(
+    phantom_data: Path, bomb_files: dict[str, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    from api.conftest import make_fast_config
+
+    from medclass.api import train
+    from medclass.runs.layout import DATA_REPORT_FILE
+    from medclass.utils.io import read_json
+
+    data = tmp_path / "data"
+    shutil.copytree(phantom_data, data)
+    shutil.copy(bomb_files["bomb.dcm"], data / "tumor" / "bomb.dcm")
+    out = tmp_path / "run"
+    start = time.perf_counter()
+    train(make_fast_config(data, out, ["evaluation.report=false"]))
+    assert time.perf_counter() - start < 120.0
+    skipped = read_json(out / DATA_REPORT_FILE)["skipped"]
+    assert [(Path(s["path"]).name, s["reason"]) for s in skipped] == [("bomb.dcm", MESSAGE)]
