@@ -47,18 +47,31 @@ def test_serve_answers_413_from_the_header(
     assert response.json() == {"error": "image_too_large", "detail": MESSAGE, "file": name}
 
 
-def test_predict_gives_an_unreadable_row_with_the_message(
+def test_predict_refuses_a_file_given_directly_with_exit_2(
+    trained_run: Path, bomb_files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Like a FIFO given directly: the input itself is refused, one line naming it, nothing written."""
+    for path in bomb_files.values():
+        out = tmp_path / f"{path.name}.csv"
+        start = time.perf_counter()
+        assert run_app(["predict", str(trained_run), str(path), "--out", str(out)]) == 2
+        assert time.perf_counter() - start < 10.0
+        printed = " ".join(capsys.readouterr().err.split())
+        assert f"{path.name}: {MESSAGE}" in printed and not out.exists()
+
+
+def test_predict_gives_a_file_found_in_a_folder_an_unreadable_row(
     trained_run: Path, bomb_files: dict[str, Path], tmp_path: Path
 ) -> None:
     import pandas as pd
 
     out = tmp_path / "predictions.csv"
-    paths = [str(p) for p in bomb_files.values()]
+    folder = next(iter(bomb_files.values())).parent
     start = time.perf_counter()
-    assert run_app(["predict", str(trained_run), *paths, "--out", str(out)]) == 0
+    assert run_app(["predict", str(trained_run), str(folder), "--out", str(out)]) == 0
     assert time.perf_counter() - start < 10.0
     table = pd.read_csv(out, keep_default_na=False)
-    assert list(table["error"]) == [MESSAGE] * len(paths)
+    assert list(table["error"]) == [MESSAGE] * len(bomb_files)
 
 
 def test_train_skips_it_as_unreadable_with_the_message(

@@ -15,7 +15,7 @@ from medclass.data.discovery import discover
 from medclass.data.files import require_regular_file
 from medclass.data.npz import is_npz_file, load_npz, member_path, parse_member
 from medclass.data.preprocess import PreprocessSettings
-from medclass.data.readers import is_image_file
+from medclass.data.readers import ImageTooLarge, UnreadableImage, image_info, is_image_file
 from medclass.data.splits import read_splits
 from medclass.inference.bundle import is_bundle, read_bundle_info
 from medclass.inference.checkpoint import CheckpointMeta
@@ -76,7 +76,9 @@ def collect_files(inputs: Sequence[str | Path]) -> list[str]:
     """Files given directly, plus every image file found recursively in given folders (hidden ones skipped).
 
     Raises:
-        DataError: an input does not exist, or no image file is found.
+        DataError: an input does not exist, is not a regular file, declares an image over the readers' size
+            limit (a file given directly; one found in a folder becomes an unreadable row), or no image file
+            is found.
     """
     files: list[str] = []
     for item in map(Path, inputs):
@@ -97,12 +99,24 @@ def collect_files(inputs: Sequence[str | Path]) -> list[str]:
         elif parse_member(item) is not None:
             files.append(str(require_regular_file(item, "image in a .npz file")))
         elif item.exists() or item.is_symlink():
-            files.append(str(require_regular_file(item, "image file")))
+            files.append(str(_within_size_limit(require_regular_file(item, "image file"))))
         else:
             raise DataError(f"{item}: no such file or folder")
     if not files:
         raise DataError(f"no image files found in {', '.join(map(str, inputs))}")
     return files
+
+
+def _within_size_limit(path: Path) -> Path:
+    """A file given directly whose header declares too large an image is refused like a FIFO; any other problem
+    is the reader's to report (an unreadable row)."""
+    try:
+        image_info(path)
+    except ImageTooLarge as exc:
+        raise DataError(f"{path}: {exc.reason}") from None
+    except UnreadableImage:
+        pass
+    return path
 
 
 def labelled_files(
