@@ -14,6 +14,8 @@ from medclass.api.serve import build_app
 from medclass.cli.app import run_app
 from medclass.data.limits import MAX_IMAGE_PIXELS
 
+# Pillow warns of the bombs at open, just before medclass refuses them.
+pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 MESSAGE = f"image too large: 12000 x 12000 pixels (144,000,000); the limit is {MAX_IMAGE_PIXELS:,}"
 MAKERS = {
     "bomb.dcm": bombs.dicom_bomb,

@@ -15,6 +15,8 @@ from medclass.data.readers import ImageTooLarge, UnreadableImage, image_info, re
 from medclass.data.scan import scan_files
 from medclass.utils.errors import DataError
 
+# Pillow warns of the bombs at open, just before medclass refuses them.
+pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 MESSAGE = f"image too large: 12000 x 12000 pixels (144,000,000); the limit is {MAX_IMAGE_PIXELS:,}"
 MAKERS = {
     "bomb.dcm": bombs.dicom_bomb,
