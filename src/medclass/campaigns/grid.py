@@ -47,8 +47,9 @@ GRID_KEYS = ("name", "base", "variants", "models", "repeats", "seeds")
 TEST_METRICS_FILE = "test_metrics.json"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
-# Keys that legitimately differ between the saved config of a run and the grid's plan of it.
-_IGNORED_KEYS = ("out", "name")
+# Keys (dotted) that legitimately differ between the saved config of a run and the grid's plan of it: where it
+# was written, and what the run resolved on its own (the pretrained weights it found, or none offline).
+_IGNORED_KEYS = ("out", "name", "model.pretrained_source")
 
 RunState = Literal["done", "resume", "new"]
 
@@ -225,11 +226,11 @@ def plan_runs(
 
 def config_differences(saved: Mapping[str, Any], planned: Mapping[str, Any], prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between a run's saved config and the planned one (keys missing on
-    either side, e.g. settings added by a newer medclass, and ``out``/``name`` are not differences)."""
+    either side, e.g. settings added by a newer medclass, and :data:`_IGNORED_KEYS` are not differences)."""
     differences = []
     for key in saved.keys() & planned.keys():
         name = f"{prefix}{key}"
-        if not prefix and key in _IGNORED_KEYS:
+        if name in _IGNORED_KEYS:
             continue
         a, b = saved[key], planned[key]
         if isinstance(a, Mapping) and isinstance(b, Mapping):
