@@ -8,7 +8,7 @@ STAMP := $(VENV)/.medclass-installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint install sysdeps clean mutation
+.PHONY: demo test lint install sysdeps clean mutation fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,17 @@ mutation: install
 	rm -rf mutants
 	timeout $(MUTATION_TIME) $(BIN)/mutmut run --max-children 2 || test $$? -eq 124
 	$(BIN)/python scripts/mutation_score.py
+
+# Long fuzzing of every reader (PNG/JPEG/TIFF/BMP/DICOM/NIfTI/npz, CSV manifest, YAML config: tests/fuzz) and of
+# the HTTP API (uploads with hostile names and mutated images, Open Inference Protocol bodies: schemathesis).
+# `make test` runs the same tests with a few derandomized examples each; here every test runs FUZZ_EXAMPLES
+# examples from a random seed (a failure prints it: rerun with --hypothesis-seed=N), the whole bounded by
+# FUZZ_TIME seconds. Not part of `make test`.
+FUZZ_TIME ?= 1800
+FUZZ_EXAMPLES ?= 3000
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) timeout $(FUZZ_TIME) $(BIN)/python -m pytest -n 2 \
+		--timeout $(FUZZ_TIME) --hypothesis-show-statistics tests/fuzz tests/api/test_serve_fuzz.py $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

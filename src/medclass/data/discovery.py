@@ -283,7 +283,7 @@ def _discover_csv(csv_path: Path) -> DataIndex:
         if not label:
             problems.append(f"{where}, column 'label': empty (path {raw_path})")
             continue
-        path = Path(raw_path).expanduser()
+        path = Path(os.path.expanduser(raw_path))  # ~unknown-user stays as written (Path.expanduser raises)
         path = Path(os.path.normpath(path if path.is_absolute() else base / path))
         split = None
         if "split" in col:
@@ -352,7 +352,7 @@ def discover(path: str | os.PathLike) -> DataIndex:
         >>> index.layout, index.classes, len(index.samples)  # doctest: +SKIP
         ('folders', ['no', 'yes'], 253)
     """
-    given = Path(path).expanduser()
+    given = Path(os.path.expanduser(path))  # ~unknown-user stays as written (Path.expanduser raises)
     root = Path(os.path.normpath(given.absolute()))
     if not root.exists():
         raise _error(root, "no such file or folder")

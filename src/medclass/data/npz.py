@@ -19,8 +19,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import struct
 import threading
 import zipfile
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -101,7 +103,9 @@ def _load(path: str, size: int, mtime_ns: int) -> NpzData:
         with np.load(path, allow_pickle=False) as archive:
             _check_headers(path, archive.zip)
             arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    # What a damaged archive raises from zipfile: a bad deflate stream (zlib.error), an unsupported or encrypted
+    # member (NotImplementedError, RuntimeError), a short header (struct.error).
+    except (OSError, ValueError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error, struct.error) as exc:
         raise DataError(
             f"{path}: not a readable .npz file ({' '.join(str(exc).split())[:160]}); expected a MedMNIST-style "
             "archive with train_images, train_labels[, val_*, test_*]"

@@ -131,7 +131,8 @@ def _split_body(request: Request, raw: bytes) -> tuple[bytes, bytes]:
             )
             raise ApiError(415, "unsupported_media_type", detail)
         return raw, b""
-    n = int(length) if length.strip().isdigit() else -1
+    text = length.strip()
+    n = int(text) if text.isascii() and text.isdigit() else -1  # "\u00b2" is a digit to isdigit, not to int
     if not 0 < n <= len(raw):
         detail = f"{HEADER_LENGTH}: {length[:40]!r} is not a length of the JSON in a body of {len(raw)} bytes"
         raise ApiError(400, "invalid_request", detail)
@@ -187,7 +188,7 @@ def _input_array(body: InferRequest, blobs: dict[str, bytes], channels: int, siz
     else:
         try:
             array = np.asarray(tensor.data, dtype=np.float32).reshape(tensor.shape)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: an integer beyond any float
             raise ApiError(400, "invalid_tensor", f"data must be numbers ({exc})") from exc
     if not np.isfinite(array).all():
         raise ApiError(400, "invalid_tensor", "data holds NaN or infinity")
