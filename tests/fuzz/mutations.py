@@ -59,7 +59,7 @@ INTERESTING = (0, 1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 64, 127, 128, 255, 256, 409
 INTERESTING += (2**31 - 1, 2**31, 2**32 - 1)
 
 
-def _pack(value: int, width: int, big: bool) -> bytes:
+def pack(value: int, width: int, big: bool) -> bytes:
     return (value % (1 << (8 * width))).to_bytes(width, "big" if big else "little")
 
 
@@ -75,7 +75,7 @@ def mutated(draw: st.DrawFn, seed: bytes, header: int = 512, max_ops: int = 4) -
             data[draw(st.integers(0, n - 1))] ^= 1 << draw(st.integers(0, 7))
         elif op == "field" and n:
             width = draw(st.sampled_from((1, 2, 4)))
-            value = _pack(draw(st.sampled_from(INTERESTING)), width, draw(st.booleans()))
+            value = pack(draw(st.sampled_from(INTERESTING)), width, draw(st.booleans()))
             pos = draw(st.integers(0, max(0, min(n, header) - 1)))
             data[pos : pos + width] = value
         elif op == "insert":

@@ -54,7 +54,7 @@ def _write(folder: Path, suffix: str, data: bytes) -> Path:
     return path
 
 
-@budget(60)
+@budget(150)
 @given(mutated(MANIFEST, header=len(MANIFEST)))
 # A path starting with ~ and an unknown user name raised RuntimeError from Path.expanduser.
 @example(MANIFEST.replace(b"img1.png,", b"~nosuchuser/img1.png,"))
@@ -71,7 +71,7 @@ def test_csv_manifest(folder: Path, data: bytes) -> None:
         assert sample.label in index.classes and sample.path.is_file(), sample
 
 
-@budget(60)
+@budget(150)
 @given(mutated(CONFIG, header=len(CONFIG)))
 def test_yaml_config(folder: Path, data: bytes) -> None:
     path = _write(folder, ".yaml", data)

@@ -22,6 +22,7 @@ from fuzz.mutations import (
     npz_seed,
     pil_seeds,
 )
+from fuzz.structured import npz_files, png_files
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
@@ -70,38 +71,44 @@ def _pil_case(suffix: str) -> st.SearchStrategy[tuple[bytes, int]]:
     return st.tuples(seeds.flatmap(mutated), st.sampled_from((1, 3)))
 
 
-@budget(40)
+@budget(100)
 @given(_pil_case(".png"), st.booleans())
 def test_png(folder: Path, case: tuple[bytes, int], fix_crcs: bool) -> None:
     data, channels = case
     check_read(_write(folder, ".png", fix_png_crcs(data) if fix_crcs else data), channels)
 
 
-@budget(30)
+@budget(100)
+@given(png_files(), st.sampled_from((1, 3)))
+def test_png_chunks(folder: Path, data: bytes, channels: int) -> None:
+    check_read(_write(folder, ".png", data), channels)
+
+
+@budget(80)
 @given(_pil_case(".jpg"))
 def test_jpeg(folder: Path, case: tuple[bytes, int]) -> None:
     check_read(_write(folder, ".jpg", case[0]), case[1])
 
 
-@budget(40)
+@budget(100)
 @given(_pil_case(".tif"))
 def test_tiff(folder: Path, case: tuple[bytes, int]) -> None:
     check_read(_write(folder, ".tif", case[0]), case[1])
 
 
-@budget(15)
+@budget(40)
 @given(_pil_case(".bmp"))
 def test_bmp(folder: Path, case: tuple[bytes, int]) -> None:
     check_read(_write(folder, ".bmp", case[0]), case[1])
 
 
-@budget(50)
+@budget(150)
 @given(dicom_files(), st.sampled_from((1, 3)))
 def test_dicom(folder: Path, data: bytes, channels: int) -> None:
     check_read(_write(folder, ".dcm", data), channels)
 
 
-@budget(40)
+@budget(100)
 @given(nifti_files(), st.sampled_from((1, 3)))
 def test_nifti(folder: Path, case: tuple[bytes, bool], channels: int) -> None:
     data, gzipped = case
@@ -119,7 +126,7 @@ npz_cases = st.sampled_from((npz_seed(), deflated_npz_seed())).flatmap(
 )
 
 
-@budget(40)
+@budget(100)
 @given(npz_cases, st.sampled_from(("train/0", "train/2", "test/1", "val/0")))
 @example(BAD_DEFLATE, "train/0")
 def test_npz_member(folder: Path, data: bytes, member: str) -> None:
@@ -127,7 +134,13 @@ def test_npz_member(folder: Path, data: bytes, member: str) -> None:
     check_read(f"{path}::{member}", 1)
 
 
-@budget(25)
+@budget(100)
+@given(npz_files(), st.sampled_from(("train/0", "train/2", "test/1", "val/0")), st.sampled_from((1, 3)))
+def test_npz_arrays(folder: Path, data: bytes, member: str, channels: int) -> None:
+    check_read(f"{_write(folder, '.npz', data)}::{member}", channels)
+
+
+@budget(60)
 @given(npz_cases)
 @example(BAD_DEFLATE)
 def test_npz_discovery(folder: Path, data: bytes) -> None:
