@@ -32,6 +32,8 @@ from medclass.config.schema import IMAGE_EXTENSIONS
 
 # Per operation and generation mode (valid, invalid): 8 operations x 2 x 15 stays under a minute on 2 cores.
 EXAMPLES = 15
+# The tests share one server (module fixture): one worker runs them all (make test runs --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("serve_fuzz")
 
 
 @pytest.fixture(scope="module")

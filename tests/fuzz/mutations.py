@@ -26,6 +26,7 @@ from pydicom.filereader import dcmread
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
+    RLELossless,
     SecondaryCaptureImageStorage,
     generate_uid,
 )
@@ -162,7 +163,7 @@ def pil_seeds() -> dict[str, list[bytes]]:
 
 def dicom_dataset(kind: str) -> Dataset:
     """A small valid DICOM data set: ``"16bit"`` (rescale and window), ``"mono1"`` (8-bit MONOCHROME1),
-    ``"frames"`` (3 frames), ``"rgb"`` or ``"deflated"``."""
+    ``"frames"`` (3 frames), ``"rgb"`` or ``"deflated"`` (the whole data set deflated)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
     meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[kind])
@@ -200,12 +201,16 @@ def dicom_bytes(ds: Dataset) -> bytes:
     return buffer.getvalue()
 
 
-DICOM_KINDS = ("16bit", "mono1", "frames", "rgb", "deflated")
+DICOM_KINDS = ("16bit", "mono1", "frames", "rgb", "deflated", "rle")
 
 
 @cache
 def dicom_seeds() -> dict[str, bytes]:
-    return {kind: dicom_bytes(dicom_dataset(kind)) for kind in DICOM_KINDS}
+    """Each kind of :func:`dicom_dataset`, and ``"rle"``: the 3 frames RLE Lossless compressed."""
+    seeds = {kind: dicom_bytes(dicom_dataset(kind)) for kind in DICOM_KINDS if kind != "rle"}
+    frames = dicom_dataset("frames")
+    frames.compress(RLELossless)
+    return {**seeds, "rle": dicom_bytes(frames)}
 
 
 # DICOM header fields and values that decoders trip over.

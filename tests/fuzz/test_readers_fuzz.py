@@ -40,6 +40,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _write(folder: Path, suffix: str, data: bytes) -> Path:
+    for previous in folder.iterdir():  # the previous example's file: thousands of them in make fuzz
+        previous.unlink()
     path = folder / f"f{next(_NAMES)}{suffix}"  # a new name each time: no reader caches a previous file
     path.write_bytes(data)
     return path
