@@ -56,6 +56,14 @@ def _restore_global_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     torch.use_deterministic_algorithms(deterministic)
 
 
+@pytest.fixture
+def hub_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty torch hub cache of the test's own: ``$TORCH_HOME/hub``. (``torch.hub.set_dir`` is not used: it
+    pins the folder for the rest of the process, and a later test's ``TORCH_HOME`` would be ignored.)"""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    return Path(torch.hub.get_dir())
+
+
 def write_image(path: Path, size: tuple[int, int] = (40, 32), mode: str = "L", seed: int = 0) -> Path:
     """Write a small random image in the given PIL mode; the format follows the extension."""
     rng = np.random.default_rng(seed)

@@ -6,7 +6,7 @@ Precise BN, channels_last, ``data.normalize``, ``data.channels``, ``model.weight
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -208,16 +208,6 @@ def test_weights_file_is_where_training_starts(
     conv = next(k for k in before if "features" in k and k.endswith("weight") and before[k].ndim == 4)
     assert torch.equal(after[conv], before[conv])
     assert not torch.equal(unloaded[conv], before[conv])
-
-
-@pytest.fixture
-def hub_dir(tmp_path: Path) -> Iterator[Path]:
-    previous = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    try:
-        yield tmp_path / "hub"
-    finally:
-        torch.hub.set_dir(previous)
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,17 +28,6 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
-
-
-@pytest.fixture
-def hub_dir(tmp_path: Path) -> Iterator[Path]:
-    """An empty torch hub cache for the test (restored afterwards)."""
-    previous = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    try:
-        yield tmp_path / "hub"
-    finally:
-        torch.hub.set_dir(previous)
 
 
 @pytest.fixture
