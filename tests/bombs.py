@@ -14,7 +14,11 @@ from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
+from medclass.data.limits import MAX_IMAGE_PIXELS
+
 SIDE = 12000
+# What every reader says of a SIDE x SIDE bomb.
+MESSAGE = f"image too large: {SIDE} x {SIDE} pixels ({SIDE * SIDE:,}); the limit is {MAX_IMAGE_PIXELS:,}"
 # A 1 KB YAML document whose aliases expand to 10**9 values.
 YAML_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(8)
@@ -70,3 +74,12 @@ def npz_bomb(path: Path, side: int = SIDE) -> Path:
             with archive.open(f"{name}.npy", "w", force_zip64=True) as handle:
                 np.lib.format.write_array(handle, array)
     return path
+
+
+# One bomb per format whose header declares SIDE x SIDE, by file name.
+MAKERS = {"bomb.dcm": dicom_bomb, "bomb.nii.gz": nifti_bomb, "bomb.tif": tiff_bomb, "bomb.png": png_bomb}
+
+
+def make_all(root: Path) -> dict[str, Path]:
+    """Every bomb of :data:`MAKERS` in ``root``, by file name."""
+    return {name: make(root / name) for name, make in MAKERS.items()}

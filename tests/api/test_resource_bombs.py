@@ -12,23 +12,15 @@ from fastapi.testclient import TestClient
 
 from medclass.api.serve import build_app
 from medclass.cli.app import run_app
-from medclass.data.limits import MAX_IMAGE_PIXELS
 
 # Pillow warns of the bombs at open, just before medclass refuses them.
 pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
-MESSAGE = f"image too large: 12000 x 12000 pixels (144,000,000); the limit is {MAX_IMAGE_PIXELS:,}"
-MAKERS = {
-    "bomb.dcm": bombs.dicom_bomb,
-    "bomb.nii.gz": bombs.nifti_bomb,
-    "bomb.tif": bombs.tiff_bomb,
-    "bomb.png": bombs.png_bomb,
-}
+MESSAGE = bombs.MESSAGE
 
 
 @pytest.fixture(scope="module")
 def bomb_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("bombs")
-    return {name: make(root / name) for name, make in MAKERS.items()}
+    return bombs.make_all(tmp_path_factory.mktemp("bombs"))
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +29,7 @@ def client(trained_run: Path) -> TestClient:
         yield test_client
 
 
-@pytest.mark.parametrize("name", list(MAKERS))
+@pytest.mark.parametrize("name", list(bombs.MAKERS))
 def test_serve_answers_413_from_the_header(
     client: TestClient, bomb_files: dict[str, Path], name: str
 ) -> None:

@@ -17,19 +17,12 @@ from medclass.utils.errors import DataError
 
 # Pillow warns of the bombs at open, just before medclass refuses them.
 pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
-MESSAGE = f"image too large: 12000 x 12000 pixels (144,000,000); the limit is {MAX_IMAGE_PIXELS:,}"
-MAKERS = {
-    "bomb.dcm": bombs.dicom_bomb,
-    "bomb.nii.gz": bombs.nifti_bomb,
-    "bomb.tif": bombs.tiff_bomb,
-    "bomb.png": bombs.png_bomb,
-}
+MESSAGE = bombs.MESSAGE
 
 
 @pytest.fixture(scope="module")
 def bomb_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("bombs")
-    return {name: make(root / name) for name, make in MAKERS.items()}
+    return bombs.make_all(tmp_path_factory.mktemp("bombs"))
 
 
 def test_the_limit_is_pillows_number() -> None:
@@ -38,7 +31,7 @@ def test_the_limit_is_pillows_number() -> None:
     assert MAX_IMAGE_PIXELS == Image.MAX_IMAGE_PIXELS == 89_478_485
 
 
-@pytest.mark.parametrize("name", list(MAKERS))
+@pytest.mark.parametrize("name", list(bombs.MAKERS))
 def test_a_huge_declared_size_is_refused_before_decoding(bomb_files: dict[str, Path], name: str) -> None:
     path = bomb_files[name]
     assert path.stat().st_size < 1_000_000
