@@ -71,7 +71,9 @@ def row(label: str, sizes: dict[str, int], reference: dict[str, int] | None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--python", default=sys.executable, help="Interpreter the venvs are made from.")
     parser.add_argument("--json", type=Path, help="Also write every distribution's size here.")
     parser.add_argument("specs", nargs="+", help="LABEL=SPEC (SPEC: pip install arguments).")
