@@ -57,6 +57,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests"), str(HERE.parent / "src")]
 
 import bombs  # noqa: E402  (tests/bombs.py: files that declare 12000 x 12000 pixels)
+from dicom_files import write_dicom  # noqa: E402
 from serve_load import rss_mb  # noqa: E402
 from serve_process import SRC, serve_process  # noqa: E402
 
@@ -101,23 +102,7 @@ def png_bytes(pixels: np.ndarray) -> bytes:
 
 def dicom_bytes(pixels: np.ndarray) -> bytes:
     """A minimal uncompressed 16-bit DICOM (Secondary Capture) of ``pixels``, scaled to 12 bits."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Modality = "MR"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = (pixels.astype(np.uint16) * 16).tobytes()
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
+    buffer = write_dicom(io.BytesIO(), pixels.astype(np.uint16) * 16, 12, Modality="MR")
     return buffer.getvalue()
 
 

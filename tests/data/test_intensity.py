@@ -7,9 +7,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from dicom_files import write_dicom
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 from medclass.data.preprocess import PreprocessSettings, load_preprocessed
 
@@ -21,26 +20,6 @@ def _picture() -> np.ndarray:
     y, x = np.mgrid[0:64, 0:64]
     disc = ((x - 40) ** 2 + (y - 24) ** 2 < 150) * 60
     return (30 + 1.2 * x + 0.8 * y + disc).clip(0, 255).astype(np.uint8)
-
-
-def _dicom(path: Path, stored: np.ndarray, bits: int, **extra) -> Path:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Modality = extra.pop("modality", "OT")
-    ds.Rows, ds.Columns = stored.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    allocated = 8 if bits <= 8 else 16
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = allocated, bits, bits - 1, 0
-    for key, value in extra.items():
-        setattr(ds, key, value)
-    ds.PixelData = stored.astype(np.uint8 if allocated == 8 else np.uint16).tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
 
 
 def _writers(tmp_path: Path, a: np.ndarray) -> dict[str, tuple[Path, PreprocessSettings]]:
@@ -57,14 +36,14 @@ def _writers(tmp_path: Path, a: np.ndarray) -> dict[str, tuple[Path, PreprocessS
     add("16-bit PNG", tmp_path / "p16.png")
     Image.fromarray(a.astype(np.uint16) * 257).save(tmp_path / "p16.tif")
     add("16-bit TIFF", tmp_path / "p16.tif")
-    add("8-bit DICOM", _dicom(tmp_path / "d8.dcm", a, 8))
-    add("16-bit DICOM", _dicom(tmp_path / "d16.dcm", a.astype(np.uint16) * 257, 16))
-    add("12-bit DICOM", _dicom(tmp_path / "d12.dcm", np.rint(a * (4095 / 255)), 12))
+    add("8-bit DICOM", write_dicom(tmp_path / "d8.dcm", a, 8))
+    add("16-bit DICOM", write_dicom(tmp_path / "d16.dcm", a.astype(np.uint16) * 257, 16))
+    add("12-bit DICOM", write_dicom(tmp_path / "d12.dcm", np.rint(a * (4095 / 255)), 12))
     # CT in HU through RescaleIntercept, read with data.window = [40, 400] (soft tissue): the window's
     # range [-160, 239] is stretched over 0-255, so HU = -160 + a * 399 / 255 reads back as a.
     hu = -160 + a * (399 / 255)
-    ct = _dicom(
-        tmp_path / "ct.dcm", np.rint(hu + 1024), 16, modality="CT", RescaleIntercept=-1024, RescaleSlope=1
+    ct = write_dicom(
+        tmp_path / "ct.dcm", np.rint(hu + 1024), 16, Modality="CT", RescaleIntercept=-1024, RescaleSlope=1
     )
     add("CT DICOM, data.window", ct, PreprocessSettings(image_size=32, window=(40, 400)))
     nii = tmp_path / "p.nii.gz"

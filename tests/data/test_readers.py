@@ -8,9 +8,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 from conftest import write_image
+from dicom_files import write_dicom
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 from medclass.data.readers import (
     ImageInfo,
@@ -33,27 +32,12 @@ def _write_dicom(
     window: tuple[float, float] | None = None,
 ) -> Path:
     """A minimal uncompressed 16-bit DICOM file (Secondary Capture)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Modality = "OT"
-    if pixels.ndim == 3:
-        ds.NumberOfFrames = pixels.shape[0]
-    ds.Rows, ds.Columns = pixels.shape[-2:]
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = photometric
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    extra: dict[str, object] = {"PhotometricInterpretation": photometric}
     if slope is not None:
-        ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+        extra.update(RescaleSlope=slope, RescaleIntercept=intercept)
     if window is not None:
-        ds.WindowCenter, ds.WindowWidth = window
-    ds.PixelData = pixels.astype(np.uint16).tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
+        extra.update(WindowCenter=window[0], WindowWidth=window[1])
+    return write_dicom(path, pixels, 16, **extra)
 
 
 def _reason(path: Path, **kwargs) -> str:
