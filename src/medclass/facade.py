@@ -287,6 +287,7 @@ def inspect(
     json_out: str | Path | None = None,
     progress: bool = False,
     overwrite: bool = False,
+    console: Console | None = None,
 ) -> dict[str, Any]:
     """The data-quality report of a data set (counts, sizes, formats, unreadable files, duplicates);
     ``medclass inspect``. Every argument: ``help(medclass.api.data.inspect)``."""
@@ -294,7 +295,11 @@ def inspect(
 
 
 def split(
-    config: Config, out: str | Path = "splits.csv", progress: bool = False, overwrite: bool = False
+    config: Config,
+    out: str | Path = "splits.csv",
+    progress: bool = False,
+    overwrite: bool = False,
+    console: Console | None = None,
 ) -> pd.DataFrame:
     """The train/val/test split table of ``config.data.path``, written to ``out``; ``medclass split``.
     Every argument: ``help(medclass.api.data.split)``."""
@@ -303,19 +308,19 @@ def split(
 
 def tune(
     base_tree: Mapping[str, Any],
-    space: medclass.campaigns.search_space.SearchSpace,
-    out_dir: str | Path,
+    space: medclass.campaigns.search_space.SearchSpace | str | Path,
+    out_dir: str | Path | None = None,
     *,
     n_trials: int = 20,
     folds: int = 1,
     sampler: str = "tpe",
     storage: str | None = None,
-    study_name: str = "medclass-tune",
+    study_name: str | None = None,
     source: str = "config",
     heartbeat_seconds: int | None = None,
     grace_seconds: int | None = None,
     console: Console | None = None,
-) -> medclass.api.tune.TuneResult:
+) -> medclass.campaigns.tuning.TuneResult:
     """A hyper-parameter search (Optuna; needs ``medclass[tune]``), each trial scored by cross-validation;
     ``medclass tune``. Every argument: ``help(medclass.api.tune.tune)``."""
     return _call("medclass.api.tune", "tune", locals())

@@ -1,6 +1,6 @@
 """``medclass compare``: run an experiment grid (resumably) or take finished runs, and compare them.
 
-Output folder::
+Output folder (names: :mod:`medclass.runs.campaign_layout`)::
 
     comparison.csv        one row per variant: test metrics with CIs (or mean/std over seeds), best epoch,
                           parameters, GMACs, training time, McNemar against the best variant
@@ -13,39 +13,36 @@ Output folder::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from rich.console import Console
 
 from medclass.api.train import train
-from medclass.campaigns.comparison import (
-    TABLE_HEADER,
-    Comparison,
-    compare_runs,
-    cost_cells,
-    legend,
-    mcnemar_cell,
-    metric_cell,
-    to_markdown,
+from medclass.campaigns.compare_outputs import (
+    best_value,
+    comparison_page,
+    learning_curves,
+    variant_names,
+    write_comparison_tables,
 )
+from medclass.campaigns.comparison import Comparison, compare_runs, legend, to_markdown
 from medclass.campaigns.grid import load_grid, plan_runs, run_grid
 from medclass.config import apply_overrides, build_config
 from medclass.reporting.comparison_report import write_comparison_page
 from medclass.reporting.plots_campaigns import plot_comparison
 from medclass.runs import prepare_output_dir
+from medclass.runs.campaign_layout import (
+    COMPARE_KIND,
+    COMPARE_LEGACY_ENTRIES,
+    ComparisonLayout,
+    default_compare_dir,
+)
 from medclass.training.tracking import log_summary
 from medclass.utils.console import default_console
 from medclass.utils.errors import ConfigError
-
-COMPARE_ROOT = Path("runs") / "compare"
-
-
-COMPARISON_FILE = "comparison.csv"
 
 
 @dataclass
@@ -58,47 +55,6 @@ class CompareResult:
     table_md: Path
     plots: list[Path]
     runs: dict[str, list[Path]]
-
-
-def default_out(experiments: str | Path | None) -> Path:
-    """``runs/compare/<grid name>`` (stable, so the same command resumes) or a dated folder for run folders."""
-    if experiments is not None:
-        return COMPARE_ROOT / Path(experiments).stem
-    return COMPARE_ROOT / time.strftime("compare-%Y%m%d-%H%M%S")
-
-
-def variant_names(run_dirs: Sequence[str | Path]) -> dict[str, list[Path]]:
-    """``{name: [run dir]}`` for given run folders: the folder name, or its last two parts when names repeat."""
-    paths = [Path(p) for p in run_dirs]
-    names = [p.name for p in paths]
-    if len(set(names)) < len(names):
-        names = [str(Path(*p.parts[-2:])) for p in paths]
-    if len(set(names)) < len(names):
-        names = [str(p) for p in paths]
-    return {name: [path] for name, path in zip(names, paths, strict=True)}
-
-
-def write_comparison_html(
-    comparison: Comparison,
-    figures: Sequence[Path],
-    path: Path,
-    metrics: Sequence[str] = ("accuracy", "balanced_accuracy", "macro_f1", "auroc"),
-) -> Path:
-    """The comparison as one self-contained HTML page (table, legend and plots), styled as the run report."""
-    table = comparison.table
-    headers = ["variant", *metrics, *TABLE_HEADER, f"McNemar p vs {comparison.best}"]
-    rows = [
-        [
-            row["variant"],
-            *(metric_cell(row, m) for m in metrics),
-            *cost_cells(row),
-            "best" if row["variant"] == comparison.best else mcnemar_cell(row),
-        ]
-        for _, row in table.iterrows()
-    ]
-    subtitle = f"{len(table)} variants, best by test {comparison.primary}: {comparison.best}"
-    best = [v == comparison.best for v in table["variant"]]
-    return write_comparison_page(path, subtitle, headers, rows, best, legend(comparison), figures)
 
 
 def compare(
@@ -115,7 +71,8 @@ def compare(
     Args:
         run_dirs: finished run folders (each one variant), when no grid is given.
         experiments: GRID.yaml (see :mod:`medclass.campaigns.grid`).
-        out: output folder (default :func:`default_out`).
+        out: output folder (default ``runs/compare/<grid name>``, or a dated folder for run folders:
+            :func:`medclass.runs.campaign_layout.default_compare_dir`).
         repeats: seeds per variant (overrides the grid's ``repeats``).
         overrides: ``--set`` strings applied to the grid's base config.
         values: flag values applied to the base config (e.g. ``{"data.path": ...}``).
@@ -135,12 +92,12 @@ def compare(
         raise ConfigError(
             "--set, --data and --repeats apply to a grid: use them with --experiments GRID.yaml"
         )
-    out_dir = Path(out) if out is not None else default_out(experiments)
-    prepare_output_dir(out_dir, "compare", reuse=True, legacy=(COMPARISON_FILE,))
+    layout = ComparisonLayout(Path(out) if out is not None else default_compare_dir(experiments))
+    prepare_output_dir(layout.root, COMPARE_KIND, reuse=True, legacy=COMPARE_LEGACY_ENTRIES)
     tracking_config = None
     if experiments is not None:
         grid = load_grid(experiments)
-        planned = plan_runs(grid, out_dir, overrides, values, repeats)
+        planned = plan_runs(grid, layout.root, overrides, values, repeats)
         runs = run_grid(planned, train, console)
         tracking_config = build_config(apply_overrides(grid.base, overrides, values), source=grid.source)
     else:
@@ -148,29 +105,27 @@ def compare(
     if len(runs) < 2:
         raise ConfigError(f"compare needs at least two variants, got {len(runs)}")
     comparison = compare_runs(runs)
-    table_csv = out_dir / COMPARISON_FILE
-    comparison.table.to_csv(table_csv, index=False, float_format="%.6g")
-    comparison.long.to_csv(out_dir / "comparison_long.csv", index=False, float_format="%.6g")
-    table_md = out_dir / "comparison.md"
-    table_md.write_text(f"# Comparison\n\n{to_markdown(comparison)}")
-    curves = {
-        (variant if len(dirs) == 1 else f"{variant} #{i + 1}"): pd.read_csv(d / "metrics.csv")
-        for variant, dirs in runs.items()
-        for i, d in enumerate(map(Path, dirs))
-    }
-    written = plot_comparison(comparison.long, curves, out_dir / "plots")
-    write_comparison_html(comparison, written, out_dir / "comparison.html")
+    tables = write_comparison_tables(comparison, layout)
+    written = plot_comparison(comparison.long, learning_curves(runs), layout.plots)
+    page = comparison_page(comparison)
+    write_comparison_page(
+        layout.html, page.subtitle, page.headers, page.rows, page.best_rows, legend(comparison), written
+    )
     if tracking_config is not None:
-        best = comparison.table.set_index("variant").loc[comparison.best]
         log_summary(
             tracking_config,
-            out_dir,
+            layout.root,
             params={"grid": str(experiments), "variants": ",".join(runs), "best": comparison.best},
-            metrics={f"best_test_{comparison.primary}": float(best[comparison.primary])},
-            files=[table_csv, table_md, out_dir / "comparison_long.csv", *written],
+            metrics={f"best_test_{comparison.primary}": best_value(comparison)},
+            files=[*tables, *written],
         )
     console.print(to_markdown(comparison), markup=False, highlight=False)
-    console.print(f"comparison written to {table_csv} and {table_md}")
+    console.print(f"comparison written to {layout.table} and {layout.markdown}")
     return CompareResult(
-        out_dir, comparison, table_csv, table_md, written, {k: list(map(Path, v)) for k, v in runs.items()}
+        layout.root,
+        comparison,
+        layout.table,
+        layout.markdown,
+        written,
+        {k: list(map(Path, v)) for k, v in runs.items()},
     )

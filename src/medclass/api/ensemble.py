@@ -31,6 +31,7 @@ from medclass.evaluation.bootstrap import BOOTSTRAP_SEED
 from medclass.inference.ensemble import combine, save_ensemble
 from medclass.inference.runner import Predictor
 from medclass.runs import TEST_METRICS_FILE, RunLayout, prepare_output_dir
+from medclass.runs.campaign_layout import ENSEMBLE_KIND, ENSEMBLE_MEMBERS_FILE
 from medclass.runs.layout import ENSEMBLE_FILE
 from medclass.utils.console import default_console
 from medclass.utils.io import write_json
@@ -60,7 +61,7 @@ def ensemble(
     model, meta = combine([(p.model.cpu(), p.meta) for p in predictors], [str(r.run_dir) for r in members])
     check_same_test_split(members)
     out_dir = Path(out)
-    prepare_output_dir(out_dir, "ensemble", overwrite=overwrite)
+    prepare_output_dir(out_dir, ENSEMBLE_KIND, overwrite=overwrite)
     save_ensemble(RunLayout(out_dir).best_checkpoint, model, meta)
     copy_run_files(members[0].run_dir, out_dir)
     evaluation = members[0].config.get("evaluation", {})
@@ -73,7 +74,7 @@ def ensemble(
     rows = against_members(out_dir, members)
     write_json(out_dir / ENSEMBLE_FILE, {"members": rows, "combine": "mean of calibrated probabilities"})
     table = members_table(rows)
-    table.to_csv(out_dir / "ensemble_members.csv", index=False, float_format="%.6g")
+    table.to_csv(out_dir / ENSEMBLE_MEMBERS_FILE, index=False, float_format="%.6g")
     console.print(
         f"[bold]ensemble of {len(members)}[/] test accuracy {metrics['accuracy']:.4f}  macro-F1 "
         f"{metrics['macro_f1']:.4f}  (n={metrics['n']})"

@@ -19,17 +19,11 @@ from medclass.runs import (
     removed_if_unstarted,
     resolve_checkpoint,
 )
+from medclass.runs.bundle_layout import BUNDLE_KIND, default_bundle_dir
 from medclass.serving.export import DEFAULT_OPSET, check_export_options, export_model
 from medclass.utils.errors import DataError, RunDirError
 
 log = logging.getLogger(__name__)
-
-
-def default_bundle_dir(source: str | Path, fmt: str, quantize: str | None) -> Path:
-    """``<run>/export-<format>[-int8]``, or next to a checkpoint file."""
-    source = Path(source)
-    base = source if source.is_dir() else source.parent
-    return base / f"export-{fmt}{'-int8' if quantize else ''}"
 
 
 def compare_on_split(source: str | Path, bundle: Path, split: str = "test") -> dict[str, Any] | None:
@@ -81,9 +75,9 @@ def export(
     resolve_checkpoint(source)  # a missing run fails before the output folder is claimed
     check_export_options(fmt, opset, quantize)
     target = Path(out) if out is not None else default_bundle_dir(source, fmt, quantize)
-    check_output_dir(target, "bundle", overwrite=overwrite)
+    check_output_dir(target, BUNDLE_KIND, overwrite=overwrite)
     check_writable(target)
-    claimed = prepare_output_dir(target, "bundle", overwrite=overwrite)
+    claimed = prepare_output_dir(target, BUNDLE_KIND, overwrite=overwrite)
     folder = claimed.path
     with removed_if_unstarted(claimed, lambda _: False, log.warning, reason="the export did not finish"):
         exported = export_model(source, fmt, folder, opset=opset, quantize=quantize)

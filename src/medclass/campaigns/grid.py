@@ -40,12 +40,12 @@ from medclass.config import (
     resolve_key,
     set_dotted,
 )
+from medclass.runs import CONFIG_FILE, TEST_METRICS_FILE, RunLayout
+from medclass.runs.campaign_layout import ComparisonLayout
 from medclass.utils.console import default_console
 from medclass.utils.errors import ConfigError, RunDirError
 
 GRID_KEYS = ("name", "base", "variants", "models", "repeats", "seeds")
-TEST_METRICS_FILE = "test_metrics.json"
-LAST_CHECKPOINT = "checkpoints/last.ckpt"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 # Keys (dotted) that legitimately differ between the saved config of a run and the grid's plan of it: where it
 # was written, and what the run resolved on its own (the pretrained weights it found, or none offline).
@@ -195,7 +195,7 @@ def plan_runs(
     Raises:
         ConfigError: a variant's config is invalid (named), or more repeats than listed seeds.
     """
-    out_dir = Path(out_dir)
+    layout = ComparisonLayout(Path(out_dir))
     # Variants are applied to the base as written (not to its resolved form), so that e.g. a variant's
     # augment.preset still fills the augmentations its base did not set.
     base_tree = apply_overrides(grid.base, base_overrides, base_values)
@@ -216,7 +216,7 @@ def plan_runs(
     for variant, overrides in grid.variants.items():
         tree = apply_values(base_tree, overrides)
         for seed in seeds:
-            run_dir = out_dir / variant / f"seed-{seed}"
+            run_dir = layout.run_dir(variant, seed)
             config = build_config(
                 tree, values={"seed": seed, "out": str(run_dir)}, source=f"{grid.source}: variant {variant}"
             )
@@ -246,9 +246,9 @@ def run_state(run: PlannedRun) -> RunState:
     Raises:
         RunDirError: an existing run was made with another config (the differing keys are named).
     """
-    saved_file = run.run_dir / "config.yaml"
+    saved_file = run.run_dir / CONFIG_FILE
     finished = (run.run_dir / TEST_METRICS_FILE).is_file()
-    started = (run.run_dir / LAST_CHECKPOINT).is_file()
+    started = RunLayout(run.run_dir).last_checkpoint.is_file()
     if not (finished or started):
         return "new"
     saved = read_yaml(saved_file) if saved_file.is_file() else {}

@@ -23,18 +23,13 @@ from rich.console import Console
 from medclass.campaigns.pruning import PruningCallback
 from medclass.campaigns.search_space import SearchSpace, apply_values
 from medclass.config import Config, build_config
-from medclass.runs import monitor_mode
+from medclass.runs import METRICS_FILE, RunLayout, monitor_mode
+from medclass.runs.campaign_layout import StudyLayout
 
-TRIALS_DIR = "trials"
 FOLDS_ATTR = "folds"
 ERROR_ATTR = "error"
 # Validation columns of metrics.csv reported per fold (at the fold's best epoch).
 VAL_COLUMNS = ("val_loss", "val_accuracy", "val_macro_f1", "val_auroc")
-
-
-def trial_dir(out_dir: str | Path, number: int) -> Path:
-    """``<out>/trials/trial-NNNN``: the run folders of one trial (one per fold)."""
-    return Path(out_dir) / TRIALS_DIR / f"trial-{number:04d}"
 
 
 def trial_config(tree: Mapping[str, Any], run_dir: Path, fold: int | None, folds: int, source: str) -> Config:
@@ -90,7 +85,7 @@ def drop_resume_checkpoint(run_dir: Path) -> None:
     the model with its optimizer state (1.5 GB for VGG-11): a 48-trial sweep would otherwise keep tens of GB.
     The trained model, ``best.ckpt``, is kept.
     """
-    (run_dir / "checkpoints" / "last.ckpt").unlink(missing_ok=True)
+    RunLayout(run_dir).last_checkpoint.unlink(missing_ok=True)
 
 
 def best_of(history: list[float], mode: str) -> tuple[float, int]:
@@ -156,7 +151,7 @@ class Objective:
         self.console.print(f"[bold]trial {trial.number}[/]: {shown}")
         results: list[FoldResult] = []
         for fold in range(self.folds):
-            run_dir = trial_dir(self.out_dir, trial.number) / (f"fold-{fold}" if self.folds > 1 else "run")
+            run_dir = StudyLayout(self.out_dir).fold_run_dir(trial.number, fold, self.folds)
             config = trial_config(tree, run_dir, fold if self.folds > 1 else None, self.folds, self.source)
             callback = PruningCallback(trial, monitor, fold)
             try:
@@ -181,7 +176,7 @@ class Objective:
             best=best,
             best_epoch=epoch,
             epochs=len(callback.history),
-            metrics=metrics_at_epoch(run_dir / "metrics.csv", epoch),
+            metrics=metrics_at_epoch(run_dir / METRICS_FILE, epoch),
             run_dir=str(run_dir),
             pruned=pruned,
         )

@@ -30,9 +30,9 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_s
 from optuna.trial import FrozenTrial, TrialState
 
 from medclass.campaigns.search_space import SearchSpace
+from medclass.runs.campaign_layout import StudyLayout
 from medclass.utils.errors import ConfigError, MedclassError
 
-STUDY_DB = "study.db"
 SAMPLERS = ("tpe", "random", "grid")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # A worker records a heartbeat every HEARTBEAT_SECONDS; a running trial silent for GRACE_SECONDS is stale.
@@ -57,7 +57,7 @@ def storage_url(out_dir: str | Path, storage: str | None = None) -> str:
     """The storage URL: ``storage`` as given, else ``sqlite:///<out_dir>/study.db``."""
     if storage:
         return storage
-    return f"sqlite:///{(Path(out_dir) / STUDY_DB).resolve()}"
+    return f"sqlite:///{StudyLayout(Path(out_dir)).db.resolve()}"
 
 
 def with_installed_driver(url: str) -> str:

@@ -17,12 +17,8 @@ from medclass.campaigns.objective import FOLDS_ATTR, final_config
 from medclass.campaigns.search_space import Param, SearchSpace
 from medclass.campaigns.study import trials_table
 from medclass.config import config_to_dict
+from medclass.runs.campaign_layout import StudyLayout
 from medclass.utils.io import atomic_write, write_json
-
-TRIALS_FILE = "trials.csv"
-BEST_CONFIG_FILE = "best.yaml"
-BEST_TRIAL_FILE = "best_trial.json"
-IMPORTANCES_FILE = "param_importances.json"
 
 
 @dataclass
@@ -53,8 +49,9 @@ def write_tables(
 ) -> tuple[pd.DataFrame, Path | None]:
     """Write trials.csv and, once a trial is complete, best.yaml and best_trial.json (atomically: several
     workers may share the folder)."""
+    layout = StudyLayout(Path(out_dir))
     table = trials_table(study, space)
-    with atomic_write(out_dir / TRIALS_FILE) as handle:
+    with atomic_write(layout.trials_table) as handle:
         handle.write(table.to_csv(index=False, float_format="%.6g"))
     best = best_trial(study)
     if best is None:
@@ -62,12 +59,12 @@ def write_tables(
     config = final_config(base_tree, space, best.params, source)
     header = (
         f"# Best trial {best.number} of study {study.study_name}: {config.trainer.monitor} = {best.value:.6g}\n"
-        f"# parameters: {best.params}\n# reproduce: medclass train --config {out_dir / BEST_CONFIG_FILE}\n"
+        f"# parameters: {best.params}\n# reproduce: medclass train --config {layout.best_config}\n"
     )
-    with atomic_write(out_dir / BEST_CONFIG_FILE) as handle:
+    with atomic_write(layout.best_config) as handle:
         handle.write(header + yaml.safe_dump(config_to_dict(config), sort_keys=False))
     write_json(
-        out_dir / BEST_TRIAL_FILE,
+        layout.best_trial,
         {
             "number": best.number,
             "value": best.value,
@@ -76,7 +73,7 @@ def write_tables(
             "folds": best.user_attrs.get(FOLDS_ATTR, []),
         },
     )
-    return table, out_dir / BEST_CONFIG_FILE
+    return table, layout.best_config
 
 
 def param_importances(study: optuna.Study) -> dict[str, float]:
