@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
+from rich.console import Console
 
+from medclass.api.data import inspect, print_split_counts
 from medclass.cli.app import run_app
 
 
@@ -77,3 +81,29 @@ def test_split_bad_value_names_the_key(image_folder: Path, tmp_path: Path, capsy
     assert run_app(["split", str(image_folder), "--out", str(tmp_path / "s.csv"), "--strategy", "magic"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "'--strategy': Input should be 'auto', 'stratified'" in err
+
+
+def test_the_split_counts_table_has_totals() -> None:
+    table = pd.DataFrame(
+        {
+            "path": list("abcdefg"),
+            "label": [*"xxxx", *"yyy"],
+            "split": ["train", "val", "test", "train", "train", "val", "test"],
+        }
+    )
+    console = Console(record=True, width=100, file=io.StringIO())
+    print_split_counts(table, "stratified", console)
+    lines = console.export_text().splitlines()
+    assert "Split (stratified)" in lines[0]
+    rows = {line.split()[1]: re.findall(r"\d+", line) for line in lines if line.startswith("│")}
+    assert rows["x"] == ["2", "1", "1", "4"] and rows["y"] == ["1", "1", "1", "3"]
+    assert rows["total"] == ["3", "2", "2", "7"]
+
+
+def test_the_api_prints_the_report_only_to_a_given_console(image_folder: Path, capsys) -> None:
+    report = inspect(image_folder)
+    assert report["counts"] == {"all": {"benign": 12, "malignant": 12}}
+    assert capsys.readouterr().out == ""
+    console = Console(record=True, width=120, file=io.StringIO())
+    assert inspect(image_folder, console=console)["counts"] == report["counts"]
+    assert "Images per class" in console.export_text()

@@ -56,6 +56,15 @@ def test_best_yaml_reproduces_the_best_trial(tuned: Path, tmp_path: Path) -> Non
     assert pd.read_csv(run / "metrics.csv")["val_loss"].min() == pytest.approx(best["value"], rel=1e-5)
 
 
+def test_the_study_is_named_after_the_space_file(tuned: Path) -> None:
+    import optuna
+
+    from medclass.campaigns.study import storage_url
+
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage=storage_url(tuned))]
+    assert names == ["sweep"]  # sweep.space.yaml without --study
+
+
 def test_compare_takes_finished_run_folders(tuned: Path, tmp_path: Path) -> None:
     runs = [str(tuned / "trials" / f"trial-000{i}" / "run") for i in (0, 1)]
     assert run_app(["compare", *runs, "--out", str(tmp_path / "cmp")]) == 0

@@ -27,12 +27,15 @@ def inspect(
     """Count images per class and split, check sizes and formats, list unreadable files and duplicates."""
     from medclass.api.data import inspect as run_inspect
     from medclass.config import build_config
-    from medclass.data.inspect import render_inspect
 
     cfg = build_config(values={"split.near_dup_distance": near_dup_distance}, source="flags")
-    report = run_inspect(
-        data, cfg.split.near_dup_distance, json_out, progress=console.is_terminal, overwrite=overwrite
+    run_inspect(
+        data,
+        cfg.split.near_dup_distance,
+        json_out,
+        progress=console.is_terminal,
+        overwrite=overwrite,
+        console=console,
     )
-    render_inspect(report, console)
     if json_out is not None:
         console.print(f"report written to {json_out}")

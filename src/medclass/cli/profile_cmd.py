@@ -22,38 +22,6 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def run_profile(
-    config: Path | None = None,
-    model: str | None = None,
-    image_size: int | None = None,
-    in_chans: int | None = None,
-    num_classes: int = 2,
-    overrides: list[str] | None = None,
-    batch_sizes: tuple[int, ...] = (1, 32),
-    repeats: int = 5,
-    threads: int | None = None,
-    device: str = "cpu",
-) -> dict[str, Any]:
-    """Build the model from a config file (or the defaults) plus flags and profile it; returns the report."""
-    import torch
-
-    from medclass.config import load_config
-    from medclass.models import create_model_from_config, profile_model
-
-    cfg = load_config(config, overrides or [], {"model.name": model, "data.image_size": image_size})
-    in_chans = in_chans or cfg.data.channels
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        target = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"--device {device!r}: expected cpu, cuda or cuda:N") from None
-    net = create_model_from_config(cfg, num_classes=num_classes, in_chans=in_chans, pretrained=False)
-    net = net.to(target)
-    report = profile_model(net, cfg.data.image_size, in_chans, batch_sizes=batch_sizes, repeats=repeats)
-    return {"model": cfg.model.name, "num_classes": num_classes, **report}
-
-
 def print_report(report: dict[str, Any], layers: bool = True) -> None:
     """Print a profile report as the layer table and a summary."""
     from rich.table import Table
@@ -126,6 +94,8 @@ def profile(
 
     A custom CNN is profiled from its YAML: medclass profile --config examples/models/seed_cnn3.yaml
     """
+    from medclass.api.profile import profile as run_profile
+
     report = run_profile(
         config=config,
         model=model,
@@ -137,10 +107,8 @@ def profile(
         repeats=repeats,
         threads=threads,
         device=device,
+        json_out=json_path,
     )
     print_report(report, layers=layers)
     if json_path is not None:
-        from medclass.utils.io import write_json
-
-        write_json(json_path, report)
         console.print(f"  report:     {json_path}")

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from medclass.cli.base import console, err_console
 from medclass.cli.options import (
@@ -61,18 +60,9 @@ def split(
     }
     from medclass.api.data import split as run_split
     from medclass.config import load_config
-    from medclass.data.splits import split_summary
 
     cfg = load_config(config, overrides=set_ or [], values=values)
-    table = run_split(cfg, out, progress=console.is_terminal, overwrite=overwrite)
-
-    summary = split_summary(table)
-    view = Table(
-        "class", *summary.columns, title=f"Split ({table.attrs.get('strategy', cfg.split.strategy)})"
-    )
-    for label, row in summary.iterrows():
-        view.add_row(str(label), *(str(int(v)) for v in row), style="bold" if label == "total" else None)
-    console.print(view)
+    table = run_split(cfg, out, progress=console.is_terminal, overwrite=overwrite, console=console)
     for note in table.attrs.get("notes", []):
         err_console.print(f"note: {note}", highlight=False)
     console.print(f"{len(table)} images written to {out}")

@@ -113,10 +113,9 @@ def train(
     if resume:
         if out is None:
             raise RunDirError("--resume needs --out RUN_DIR (the run to continue)")
-        saved = out / "config.yaml"
-        if not saved.is_file():
-            raise RunDirError(f"{out}: not a run folder to resume (no config.yaml)")
-        tree = read_yaml(saved)
+        from medclass.api.keywords import resumed_config_file
+
+        tree = read_yaml(resumed_config_file(out))  # the run's saved config, as medclass.train(resume=True)
     values = {
         **train_values(data, splits, model, image_size, epochs, batch_size, lr, seed),
         "split.fold": fold,

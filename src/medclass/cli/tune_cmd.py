@@ -31,13 +31,6 @@ from medclass.cli.options import (
 from medclass.config import apply_overrides, read_config_tree
 from medclass.utils.extras import require_extra
 
-TUNE_ROOT = Path("runs") / "tune"
-
-
-def default_study_name(space: Path) -> str:
-    """The space file's name without ``.yaml`` and a trailing ``.space``: ``sweep.space.yaml`` -> ``sweep``."""
-    return space.name.split(".yaml")[0].removesuffix(".yml").removesuffix(".space")
-
 
 def tune(
     space: Annotated[Path, typer.Option("--space", help="Search space YAML (config key -> spec).")],
@@ -86,9 +79,7 @@ def tune(
     """
     require_extra("tune", "medclass tune")
     from medclass.api.tune import tune as run_tune
-    from medclass.campaigns.search_space import load_space
 
-    search = load_space(space)
     values = {
         **train_values(data, splits, model, image_size, epochs, batch_size, lr, seed),
         **split_values(
@@ -96,16 +87,15 @@ def tune(
         ),
     }
     base_tree = apply_overrides(read_config_tree(config) if config else {}, set_ or [], values)
-    name = study or default_study_name(space)
     run_tune(
         base_tree,
-        search,
-        out or TUNE_ROOT / name,
+        space,
+        out,
         n_trials=trials,
         folds=folds,
         sampler=sampler,
         storage=storage,
-        study_name=name,
+        study_name=study,
         source=str(config or "flags"),
         console=console,
     )

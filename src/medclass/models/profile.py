@@ -19,6 +19,9 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.flop_counter import FlopCounterMode
 
+from medclass.models.factory import create_model_from_config
+from medclass.utils.errors import ConfigError
+
 MAC_CONVENTION = (
     "MACs = multiply-accumulates per image (FlopCounterMode FLOPs / 2; conv, matmul and attention only), "
     "the convention of torchvision's published 'GFLOPS'"
@@ -210,3 +213,43 @@ def profile_model(
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }
+
+
+def profile_config(
+    cfg: Any,
+    num_classes: int = 2,
+    in_chans: int | None = None,
+    batch_sizes: Sequence[int] = (1, 32),
+    repeats: int = 5,
+    threads: int | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """:func:`profile_model` of the untrained model a run config describes (``medclass profile``).
+
+    Args:
+        cfg: a :class:`~medclass.config.Config` (the model section, ``data.image_size``, ``data.channels``).
+        num_classes: classifier outputs.
+        in_chans: input channels (default ``data.channels``).
+        batch_sizes: batch sizes to time; empty to skip the latency measurement.
+        repeats: timed passes per batch size.
+        threads: CPU threads for torch (default: torch's).
+        device: ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Returns:
+        The report of :func:`profile_model` plus ``model`` (the config's model name) and ``num_classes``.
+
+    Raises:
+        ConfigError: a device torch does not know.
+    """
+    in_chans = in_chans or cfg.data.channels
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        target = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"--device {device!r}: expected cpu, cuda or cuda:N") from None
+    net = create_model_from_config(cfg, num_classes=num_classes, in_chans=in_chans, pretrained=False)
+    report = profile_model(
+        net.to(target), cfg.data.image_size, in_chans, batch_sizes=batch_sizes, repeats=repeats
+    )
+    return {"model": cfg.model.name, "num_classes": num_classes, **report}
