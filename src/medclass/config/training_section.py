@@ -1,0 +1,111 @@
+"""The sections of a run config that drive the training loop: ``optim``, ``scheduler``, ``loss``, ``trainer``
+and ``checkpoint``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from medclass.config.section import Section
+
+
+class OptimConfig(Section):
+    """Optimizer."""
+
+    name: Literal["adam", "adamw", "sgd"] = "adamw"
+    lr: Annotated[float, Field(gt=0)] = 1e-3
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    nesterov: bool = False
+    betas: tuple[float, float] = (0.9, 0.999)
+
+
+class SchedulerConfig(Section):
+    """Learning-rate schedule, stepped per epoch (onecycle: per batch), with optional linear warm-up."""
+
+    name: Literal["none", "cosine", "step", "multistep", "plateau", "onecycle"] = "cosine"
+    warmup_epochs: Annotated[int, Field(ge=0)] = 0
+    step_size: Annotated[int, Field(ge=1)] = 10
+    milestones: list[int] = Field(default_factory=lambda: [30, 60])
+    gamma: Annotated[float, Field(gt=0, le=1)] = 0.1
+    patience: Annotated[int, Field(ge=0)] = 3
+    factor: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    min_lr: Annotated[float, Field(ge=0)] = 1e-6
+
+
+class LossConfig(Section):
+    """Cross-entropy with optional label smoothing, class weights and an L2 penalty on the weights."""
+
+    label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    class_weights: Literal["none", "auto"] | list[Annotated[float, Field(gt=0)]] = Field(
+        "none", description="auto: inverse class frequency of the training split."
+    )
+    l2_penalty: Annotated[float, Field(ge=0)] = Field(
+        0.0, description="Adds l2_penalty * sum of squared weights to the loss."
+    )
+
+
+def stopping_rule(epochs: object, monitor: object, patience: object, refit: object = False) -> str:
+    """``15 epochs, early stop on val_loss (patience 5)``, or ``no early stopping``, plus the refit."""
+    stop = (
+        f"early stop on {monitor} (patience {patience})"
+        if patience is not None
+        else f"no early stopping (best epoch by {monitor})"
+    )
+    return f"{epochs} epochs, {stop}" + (", then refit on train+val" if refit else "")
+
+
+class TrainerConfig(Section):
+    """Loop length, early stopping, precision and devices."""
+
+    epochs: Annotated[int, Field(ge=1)] = 15
+    patience: Annotated[int, Field(ge=1)] | None = Field(
+        5, description="Early-stopping patience (None: off)."
+    )
+    monitor: Literal["val_loss", "val_accuracy", "val_macro_f1", "val_auroc", "val_balanced_accuracy"] = (
+        "val_loss"
+    )
+    grad_clip_norm: Annotated[float, Field(gt=0)] | None = None
+    precision: Literal["auto", "32", "16-mixed", "bf16-mixed"] = Field(
+        "auto", description="auto: bf16-mixed on a CUDA GPU that supports it, else 16-mixed; 32 on CPU."
+    )
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    devices: int | Literal["auto"] = Field(
+        "auto", description="Devices (processes with ddp) per node; data.batch_size is per device."
+    )
+    strategy: str = Field(
+        "auto", description="Lightning strategy, e.g. ddp for several GPUs or CPU processes."
+    )
+    num_nodes: Annotated[int, Field(ge=1)] = Field(1, description="Machines of a ddp run (torchrun, SLURM).")
+    precise_bn: bool | Literal["auto"] = Field(
+        "auto",
+        description="Recompute BatchNorm statistics on the training images before each validation "
+        "(auto: when an epoch has fewer than 50 steps).",
+    )
+    precise_bn_batches: Annotated[int, Field(ge=1)] = Field(
+        32,
+        description="Training batches drawn (once, at random) to recompute the BatchNorm statistics from.",
+    )
+    limit_train_batches: Annotated[float, Field(gt=0)] | None = None
+    # Validated, checkpointed and tested instead of the raw weights; BN statistics are averaged too (precise BN
+    # recomputes only the raw model's).
+    ema_decay: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        None, description="EMA of the weights (None: off)."
+    )
+    refit: bool = Field(
+        False,
+        description="After the first fit, train again on train+val for the best epoch count and evaluate "
+        "that model on test.",
+    )
+    progress_bar: bool = Field(
+        True, description="The progress display in a terminal (a log or a pipe gets plain epoch lines)."
+    )
+
+    def stopping_rule(self) -> str:
+        """How the run ends, in words (see :func:`stopping_rule`)."""
+        return stopping_rule(self.epochs, self.monitor, self.patience, self.refit)
+
+
+class CheckpointConfig(Section):
+    every_epoch: bool = Field(False, description="Keep checkpoints/epoch=NN.ckpt for every epoch.")
