@@ -15,7 +15,6 @@ from PIL import Image
 from medclass.api import evaluate
 from medclass.api.evaluate_epochs import evaluate_epochs
 from medclass.api.explain import explain
-from medclass.api.model_figures import augmented_views
 from medclass.api.report import report
 from medclass.config import build_config
 from medclass.data.preprocess import load_preprocessed
@@ -24,6 +23,7 @@ from medclass.explain.targets import stage_layers
 from medclass.inference.checkpoint import load_for_inference
 from medclass.inference.inputs import preprocess_settings
 from medclass.models.profile import count_macs, count_parameters
+from medclass.reporting.model_figures import augmented_views
 from medclass.transforms.pipelines import TrainTransform
 
 PLOTS = (

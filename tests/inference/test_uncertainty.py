@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from medclass.api import predict
-from medclass.api.evaluate import referral_evaluation
+from medclass.assessment.referral import referral_evaluation
 from medclass.inference.checkpoint import load_for_inference
 from medclass.inference.inputs import labelled_files
 from medclass.inference.passes import predictive_entropy, summarize_passes
