@@ -23,7 +23,7 @@ import torch
 
 from medclass.api.explain import explain_files
 from medclass.data.synthetic import make_phantom_dataset
-from medclass.inference.checkpoint import CheckpointMeta
+from medclass.inference.spec import ModelSpec
 from medclass.models import create_model
 
 
@@ -58,10 +58,10 @@ def run_benchmark(
     files = sorted(str(p) for p in data.rglob("*.png"))
     torch.manual_seed(0)
     model = create_model(model_name, num_classes=2, in_chans=1, image_size=image_size).eval()
-    meta = CheckpointMeta(
+    meta = ModelSpec(
         model={},
         classes=["no_tumor", "tumor"],
-        preprocess={"image_size": image_size, "channels": 1, "mean": [0.3], "std": [0.25]},
+        preprocess={"settings": {"image_size": image_size, "channels": 1}, "mean": [0.3], "std": [0.25]},
     )
     out = workdir / "explanations"
     sampler = RssSampler(out)

@@ -31,7 +31,7 @@ def compare(source: str, batches: list[int], threads: int, repeats: int, rounds:
     """Rows ``run, model, image_size, batch, eager_ms, onnx_ms, ratio`` for one run."""
     torch.set_num_threads(threads)
     eager, meta = load_for_inference(source)
-    size, chans = int(meta.preprocess["image_size"]), len(meta.preprocess["mean"])
+    size, chans = meta.preprocess.image_size, meta.preprocess.channels
     with tempfile.TemporaryDirectory() as folder:
         export_model(source, "onnx", Path(folder))
         onnx, _ = load_bundle(folder, threads=threads)

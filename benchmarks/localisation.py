@@ -32,7 +32,7 @@ from medclass.explain.faithfulness import deletion_insertion
 from medclass.explain.localisation import pointing_game
 from medclass.explain.targets import last_stage_layer
 from medclass.inference.checkpoint import load_for_inference
-from medclass.inference.inputs import eval_transform, load_images, preprocess_settings
+from medclass.inference.inputs import eval_transform, load_images
 
 LESION_RADIUS = (0.03, 0.10)
 
@@ -76,7 +76,7 @@ def measure(
     """One row per method: hit rate, hits, layer, seconds per image (and the faithfulness AUCs)."""
     model, meta = load_for_inference(run)
     model.eval()
-    settings, transform = preprocess_settings(meta), eval_transform(meta)
+    settings, transform = meta.preprocess.settings, eval_transform(meta)
     images = load_images(files, meta)
     inputs = images.tensor(range(len(images.rows)), meta)
     targets = [meta.classes.index("tumor")] * len(files)

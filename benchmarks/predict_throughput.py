@@ -52,7 +52,7 @@ def model_only(run: Path, n: int, batch_size: int) -> float:
     from medclass.inference import Predictor
 
     predictor = Predictor.load(run)
-    size, channels = predictor.meta.preprocess["image_size"], predictor.meta.preprocess["channels"]
+    size, channels = predictor.meta.preprocess.image_size, predictor.meta.preprocess.channels
     images = torch.randn(batch_size, channels, size, size, device=predictor.device)
     with torch.inference_mode():
         predictor.model(images)  # warm-up

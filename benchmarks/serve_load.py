@@ -113,7 +113,7 @@ def model_latency_ms(run: str, backend: str, threads: int) -> float:
 
     torch.set_num_threads(threads)
     model, meta = load_for_inference(run)
-    size, chans = int(meta.preprocess["image_size"]), len(meta.preprocess["mean"])
+    size, chans = meta.preprocess.image_size, meta.preprocess.channels
     with tempfile.TemporaryDirectory() as folder:
         if backend == "onnx":
             export_model(run, "onnx", Path(folder))

@@ -37,7 +37,7 @@ def main() -> None:
             seconds = time.perf_counter() - start
             correct = result.predicted == y_true
             ci = bootstrap_ci(
-                y_true, result.probs, predictor.classes, 1000, threshold=predictor.meta.threshold
+                y_true, result.probs, predictor.classes, 1000, threshold=predictor.meta.decision.threshold
             )
             acc = ci["accuracy"]
             line = (

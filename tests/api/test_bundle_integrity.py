@@ -52,7 +52,7 @@ def _foreign_model(
 ) -> None:
     """Write over ``file`` a model of another run: ``classes``/``size`` (0: the run's own) and ``seed``."""
     _, meta = load_for_inference(trained_run)
-    channels, own_size = len(meta.preprocess["mean"]), meta.preprocess["image_size"]
+    channels, own_size = meta.preprocess.channels, meta.preprocess.image_size
     torch.manual_seed(seed)
     model = create_model(
         name="cnn", num_classes=classes or len(meta.classes), in_chans=channels, image_size=size or own_size
@@ -98,7 +98,10 @@ def test_a_swapped_model_file_is_refused(
 
 EDITS = {
     "image_size": (lambda info: info.update(image_size=48), "image_size"),
-    "meta image size": (lambda info: info["meta"]["preprocess"].update(image_size=48), "image_size"),
+    "spec image size": (
+        lambda info: info["spec"]["preprocess"]["settings"].update(image_size=48),
+        "image_size",
+    ),
     "one class more": (lambda info: info.update(classes=[*info["classes"], "extra"]), "classes"),
     "classes swapped": (lambda info: info.update(classes=info["classes"][::-1]), "classes"),
     "threshold": (lambda info: info.update(threshold=0.01), "threshold"),
@@ -179,10 +182,12 @@ def test_predict_and_serve_refuse_a_tampered_bundle(
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and str(bundle / "model.onnx") in err and "sha256" in err, err
     resized = _copy(bundles["onnx"], tmp_path / "resized")  # was an internal error (exit 3) in ONNX Runtime
-    _edit(resized, lambda info: info["meta"]["preprocess"].update(image_size=48))
+    _edit(resized, lambda info: info["spec"]["preprocess"]["settings"].update(image_size=48))
     assert run_app(["predict", str(resized), str(paths[0])]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "meta.preprocess.image_size 48" in err and "\n" not in err, err
+    assert (
+        err.startswith("error: ") and "spec.preprocess.settings.image_size 48" in err and "\n" not in err
+    ), err
     with pytest.raises(WeightsError, match="sha256"):
         build_app(bundle)
     served: list[object] = []

@@ -19,7 +19,7 @@ from medclass.api.serve import build_app
 from medclass.cli.app import run_app
 from medclass.evaluation.stats import mcnemar_test
 from medclass.inference.decision import probabilities
-from medclass.inference.ensemble import member_probabilities
+from medclass.inference.torch_decision import torch_probabilities
 from tests.api.conftest import make_fast_config
 from tests.conftest import write_image
 
@@ -60,7 +60,9 @@ def test_the_ensemble_is_the_mean_of_calibrated_member_probabilities(members, en
     expected = np.mean([_probs(t.loc[ours.index]) for t in tables], axis=0)
     np.testing.assert_allclose(_probs(ours), expected, atol=2e-5)
     temperatures = [
-        torch.load(run / "checkpoints" / "best.ckpt", weights_only=False)["medclass"]["temperature"]
+        torch.load(run / "checkpoints" / "best.ckpt", weights_only=False)["medclass"]["decision"][
+            "temperature"
+        ]
         for run in members
     ]
     assert any(abs(t - 1.0) > 1e-3 for t in temperatures)  # the members' calibration is part of the mean
@@ -112,16 +114,16 @@ def test_evaluate_predict_report_export_and_serve_take_the_folder(ensemble_dir, 
     assert served == list(predicted["prediction"])
 
 
-def test_member_probabilities_match_the_decision_rule() -> None:
+def test_torch_probabilities_match_the_decision_rule() -> None:
     logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
     np.testing.assert_allclose(
-        member_probabilities(logits, torch.tensor(1.7), False).numpy(),
+        torch_probabilities(logits, torch.tensor(1.7), False).numpy(),
         probabilities(logits.numpy(), 1.7),
         atol=1e-6,
     )
     one = torch.tensor([[0.3], [-2.0]])
     np.testing.assert_allclose(
-        member_probabilities(one, torch.tensor(0.8), True).numpy(), probabilities(one.numpy(), 0.8), atol=1e-6
+        torch_probabilities(one, torch.tensor(0.8), True).numpy(), probabilities(one.numpy(), 0.8), atol=1e-6
     )
 
 

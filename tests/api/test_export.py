@@ -48,10 +48,10 @@ def test_onnx_metadata_and_dynamic_batch(trained_run: Path, tmp_path: Path) -> N
     props = {p.key: p.value for p in onnx.load(str(bundle / "model.onnx")).metadata_props}
     assert json.loads(props["classes"]) == json.loads((bundle / BUNDLE_FILE).read_text())["classes"]
     _, meta = load_for_inference(trained_run)
-    size = meta.preprocess["image_size"]
+    size = meta.preprocess.image_size
     module = OnnxModule(bundle / "model.onnx")
     for batch in (1, 5):
-        assert module(torch.zeros(batch, len(meta.preprocess["mean"]), size, size)).shape[0] == batch
+        assert module(torch.zeros(batch, meta.preprocess.channels, size, size)).shape[0] == batch
 
 
 def test_quantized_bundle_reports_the_accuracy_change(trained_run: Path, tmp_path: Path) -> None:

@@ -49,8 +49,8 @@ def calibrated_run(phantom_data: Path, tmp_path_factory: pytest.TempPathFactory)
 
 def test_training_stores_temperature_and_threshold_chosen_on_val(calibrated_run: Path) -> None:
     meta, inference, y_val = _val_outputs(calibrated_run)
-    assert meta.temperature == pytest.approx(fit_temperature(inference.logits, y_val), rel=1e-6)
-    assert meta.temperature != 1.0
+    assert meta.decision.temperature == pytest.approx(fit_temperature(inference.logits, y_val), rel=1e-6)
+    assert meta.decision.temperature != 1.0
     # The stored temperature lowers the val NLL of the trained model (log-softmax computed here).
     logits = inference.logits.astype(np.float64)
 
@@ -60,11 +60,11 @@ def test_training_stores_temperature_and_threshold_chosen_on_val(calibrated_run:
         log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
         return float(-log_probs[np.arange(len(y_val)), y_val].mean())
 
-    assert nll(meta.temperature) < nll(1.0)
+    assert nll(meta.decision.temperature) < nll(1.0)
     # inference.probs already use the stored temperature: the threshold is chosen on exactly these.
     expected = threshold_for_sensitivity(y_val == 1, inference.probs[:, 1], 0.9)
-    assert meta.threshold == pytest.approx(expected)
-    assert np.mean(inference.probs[y_val == 1, 1] >= meta.threshold) >= 0.9
+    assert meta.decision.threshold == pytest.approx(expected)
+    assert np.mean(inference.probs[y_val == 1, 1] >= meta.decision.threshold) >= 0.9
     record = read_checkpoint(calibrated_run / "checkpoints" / "best.ckpt")["medclass"]["decision"]
     assert record["rule"] == "sensitivity=0.9" and record["chosen_on"] == "val"
     assert not (calibrated_run / "report.html").exists()  # evaluation.report: false
@@ -78,19 +78,19 @@ def test_test_metrics_report_both_thresholds(calibrated_run: Path) -> None:
     probs = table[["p_no_tumor", "p_tumor"]].to_numpy()
     classes = ["no_tumor", "tumor"]
     at_half = classification_metrics(y, probs, classes, 0.5)
-    at_chosen = classification_metrics(y, probs, classes, meta.threshold)
-    assert saved["threshold"] == pytest.approx(meta.threshold)
+    at_chosen = classification_metrics(y, probs, classes, meta.decision.threshold)
+    assert saved["threshold"] == pytest.approx(meta.decision.threshold)
     assert saved["accuracy"] == pytest.approx(at_chosen["accuracy"], abs=1e-5)
     assert saved["at_0.5"]["confusion_matrix"] == at_half["confusion_matrix"]
     assert saved["at_threshold"]["confusion_matrix"] == at_chosen["confusion_matrix"]
     assert "ci" in saved["at_0.5"] and "ci" in saved["at_threshold"]
     assert saved["operating_point"]["rule"] == "sensitivity=0.9"
     assert saved["operating_point"]["chosen_on"] == "val"
-    assert saved["calibration"]["temperature"] == pytest.approx(meta.temperature)
+    assert saved["calibration"]["temperature"] == pytest.approx(meta.decision.temperature)
     assert saved["calibration"]["fitted_on"] == "val"
     assert 0 <= saved["ece"] <= 1
     # predictions_test.csv applies the threshold, not the argmax.
-    assert (table["prediction"] == np.where(probs[:, 1] >= meta.threshold, "tumor", "no_tumor")).all()
+    assert (table["prediction"] == np.where(probs[:, 1] >= meta.decision.threshold, "tumor", "no_tumor")).all()
 
 
 def test_evaluate_and_predict_apply_the_stored_decision(calibrated_run: Path) -> None:
@@ -102,7 +102,7 @@ def test_evaluate_and_predict_apply_the_stored_decision(calibrated_run: Path) ->
     table = pd.read_csv(calibrated_run / "predictions_test.csv")
     predicted = predict(calibrated_run / "checkpoints" / "best.ckpt", list(table["path"]))
     assert (
-        predicted["prediction"] == np.where(predicted["p_tumor"] >= meta.threshold, "tumor", "no_tumor")
+        predicted["prediction"] == np.where(predicted["p_tumor"] >= meta.decision.threshold, "tumor", "no_tumor")
     ).all()
     assert predicted["p_tumor"].to_numpy() == pytest.approx(table["p_tumor"].to_numpy(), abs=1e-5)
 

@@ -21,7 +21,6 @@ from medclass.data.preprocess import load_preprocessed
 from medclass.explain.methods import DEFAULT_METHOD, plan_explanation
 from medclass.explain.targets import stage_layers
 from medclass.inference.checkpoint import load_for_inference
-from medclass.inference.inputs import preprocess_settings
 from medclass.models.profile import count_macs, count_parameters
 from medclass.reporting.model_figures import augmented_views
 from medclass.transforms.pipelines import TrainTransform
@@ -157,7 +156,7 @@ def test_all_epochs_table_matches_single_epoch_evaluations(run_copy: Path) -> No
 def test_augmented_views_denormalise_back_to_the_pixels(trained_run: Path) -> None:
     _, meta = load_for_inference(trained_run)
     path = pd.read_csv(trained_run / "splits.csv")["path"].iloc[0]
-    pixels = load_preprocessed(path, preprocess_settings(meta)).astype(float) / 255
+    pixels = load_preprocessed(path, meta.preprocess.settings).astype(float) / 255
     plain = TrainTransform(build_config({"augment": {"preset": "none"}}).augment, 32, **_stats(meta))
     (view,) = augmented_views([path], meta, plain, seed=0)
     assert view.shape == pixels.shape
@@ -174,7 +173,7 @@ def test_augmented_views_denormalise_back_to_the_pixels(trained_run: Path) -> No
 
 
 def _stats(meta) -> dict:
-    return {"mean": meta.preprocess["mean"], "std": meta.preprocess["std"]}
+    return {"mean": meta.preprocess.mean, "std": meta.preprocess.std}
 
 
 def test_feature_maps_show_every_stage_of_the_model(trained_run: Path) -> None:

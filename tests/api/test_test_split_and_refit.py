@@ -138,7 +138,9 @@ def test_refit_trains_on_train_and_val_for_the_best_epoch_count(tmp_path: Path, 
     refit = torch.load(out / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
     first_fit = torch.load(out / "checkpoints" / "first_fit.ckpt", map_location="cpu", weights_only=False)
     assert "optimizer_states" not in refit
-    assert refit["medclass"]["temperature"] == pytest.approx(first_fit["medclass"]["temperature"])
+    assert refit["medclass"]["decision"]["temperature"] == pytest.approx(
+        first_fit["medclass"]["decision"]["temperature"]
+    )
     weights = [k for k in refit["state_dict"] if k.endswith("weight")]
     assert any(not torch.equal(refit["state_dict"][k], first_fit["state_dict"][k]) for k in weights)
     # The refit model is the run's model: evaluate reads it and finds the same test accuracy.

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from medclass.evaluation.calibration import expected_calibration_error, fit_temperature
-from medclass.evaluation.decision_fit import ECE_BINS, Decision, fit_decision
+from medclass.evaluation.decision_fit import fit_decision
 from medclass.evaluation.operating_points import choose_class_thresholds
 from medclass.evaluation.scoring import val_operating_points
 from medclass.evaluation.thresholds import threshold_for_sensitivity, youden_threshold
-from medclass.inference.decision import probabilities
+from medclass.inference.decision import ECE_BINS, Decision, probabilities
 from medclass.utils.errors import ConfigError, DataError
 
 CLASSES = ["normal", "tumor"]
@@ -62,8 +62,9 @@ def test_the_rule_holds_for_a_positive_class_at_index_zero() -> None:
     logits, y = _binary_logits(seed=1)
     decision = fit_decision(logits, y, CLASSES, False, "sensitivity=0.95", positive_class="normal")
     probs = probabilities(logits)
-    called_normal = probs[:, 1] < decision.threshold  # the threshold is stored on classes[1]
-    assert decision.positive_class == "normal"
+    called_normal = probs[:, 0] >= decision.threshold  # the threshold is on the positive class's probability
+    assert decision.positive_class == "normal" and decision.positive_index == 0
+    assert np.array_equal(decision.decide(probs) == 0, called_normal)
     assert (
         decision.sensitivity == pytest.approx(called_normal[y == 0].mean()) and decision.sensitivity >= 0.95
     )

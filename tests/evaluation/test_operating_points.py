@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medclass.evaluation.decision_fit import Decision, fit_decision
+from medclass.evaluation.decision_fit import fit_decision
 from medclass.evaluation.operating_points import apply_class_thresholds, choose_class_thresholds
 from medclass.evaluation.scoring import score, val_operating_points
 from medclass.evaluation.thresholds import default_positive_class, resolve_positive_class
+from medclass.inference.decision import Decision
 
 
 @pytest.mark.parametrize(
@@ -46,9 +47,11 @@ def test_sensitivity_target_refers_to_the_declared_positive_class():
     d = fit_decision(
         logits, y, ["lesion", "clear"], operating_point="sensitivity=1.0", positive_class="lesion"
     )
-    assert d.positive_class == "lesion"
-    # Every lesion image (p1 <= 0.4) must be called lesion: predicted clear only when p1 >= t > 0.4.
-    assert 0.4 < d.threshold <= 0.45
+    assert d.positive_class == "lesion" and d.positive_index == 0
+    # The threshold is on P(lesion) = 1 - p1: lesion images have .6 and up, clear ones .55 and down. Every
+    # lesion image must be called lesion, so the cut lies between .55 and .6 (at the midpoint).
+    assert d.threshold == pytest.approx(0.575)
+    assert np.array_equal(d.decide(np.exp(logits)), y)
     assert d.sensitivity == 1.0 and d.specificity == 1.0
 
 
@@ -65,15 +68,16 @@ def test_per_class_thresholds_known_answers():
         ]
     )
     points = choose_class_thresholds(y_val, p_val, ["a", "b", "c"])
-    # Youden (J = 1 at each): the lowest score of the class's positives separates it from the rest.
-    assert points["per_class"]["a"]["threshold"] == pytest.approx(0.5)
-    assert points["per_class"]["b"]["threshold"] == pytest.approx(0.35)
-    assert points["per_class"]["c"]["threshold"] == pytest.approx(0.4)
+    # Youden (J = 1 at each): the cut midway between the lowest score of the class's positives and the highest
+    # of the rest separates them.
+    assert points["per_class"]["a"]["threshold"] == pytest.approx(0.45)
+    assert points["per_class"]["b"]["threshold"] == pytest.approx(0.325)
+    assert points["per_class"]["c"]["threshold"] == pytest.approx(0.325)
     assert all(
         v["val_sensitivity"] == 1.0 and v["val_specificity"] == 1.0 for v in points["per_class"].values()
     )
     y_test = np.array([0, 1, 2, 2])
-    p_test = np.array([[0.45, 0.5, 0.05], [0.3, 0.6, 0.1], [0.2, 0.3, 0.5], [0.1, 0.6, 0.3]])
+    p_test = np.array([[0.42, 0.53, 0.05], [0.3, 0.6, 0.1], [0.2, 0.3, 0.5], [0.1, 0.6, 0.3]])
     applied = apply_class_thresholds(y_test, p_test, ["a", "b", "c"], points)
     a, b, c = (applied["per_class"][k] for k in "abc")
     assert (a["tp"], a["fn"], a["fp"], a["tn"]) == (0, 1, 0, 3)
@@ -97,12 +101,12 @@ def test_score_clinical_block_and_val_operating_point():
     assert clinical["sensitivity"]["value"] == 0.75 and clinical["specificity"]["value"] == 0.75
     assert clinical["ppv"]["value"] == 0.75 and clinical["npv"]["value"] == 0.75
     assert clinical["sensitivity"]["ci_low"] <= 0.75 <= clinical["sensitivity"]["ci_high"]
-    # Val: tb scores from 0.25 up, normals below: Youden picks 0.25, which flags every test tb.
+    # Val: tb scores from 0.25 up, normals 0.2 and below: Youden cuts at 0.225, which flags every test tb.
     p_val = np.array([0.7, 0.25, 0.5, 0.05, 0.2, 0.1])
     y_val = np.array([1, 1, 1, 0, 0, 0])
     logits_val = np.log(np.stack([1 - p_val, p_val], axis=1))
     points = val_operating_points(logits_val, y_val, ["normal", "tb"], Decision(), "tb")
-    assert points["rule"] == "youden" and points["threshold"] == pytest.approx(0.25)
+    assert points["rule"] == "youden" and points["threshold"] == pytest.approx(0.225)
     result = score(y, probs, ["normal", "tb"], None, 0, positive_class="tb", operating_points=points)
     at_val = result["operating_points"]["clinical"]
     assert at_val["sensitivity"]["value"] == 1.0 and at_val["fp"] == 2

@@ -7,11 +7,11 @@ import pytest
 
 from medclass.evaluation.bootstrap import bootstrap_ci
 from medclass.evaluation.calibration import expected_calibration_error
-from medclass.evaluation.decision_fit import ECE_BINS
 from medclass.evaluation.groups import aggregate_by_group, group_codes
 from medclass.evaluation.metrics import classification_metrics
 from medclass.evaluation.operating_points import apply_class_thresholds, clinical_summary
 from medclass.evaluation.scoring import metrics_with_ci, score
+from medclass.inference.decision import ECE_BINS
 
 CLASSES = ["normal", "tumor"]
 

@@ -17,8 +17,9 @@ from medclass.evaluation.thresholds import (
     youden_threshold,
 )
 
-# Negatives .1 .2 .3 .5 .55, positives .45 .6 .7 .8 .9. At t = .6: sensitivity 4/5, specificity 5/5, J = .8;
-# at t = .45: 5/5 and 3/5, J = .6; at t = .7: 3/5 and 5/5, J = .6. J is maximal only at .6.
+# Negatives .1 .2 .3 .5 .55, positives .45 .6 .7 .8 .9. Cutting between .55 and .6: sensitivity 4/5, specificity
+# 5/5, J = .8; below .45: 5/5 and 3/5, J = .6; between .6 and .7: 3/5 and 5/5, J = .6. J is maximal only between
+# .55 and .6, and the threshold is placed at their midpoint, .575, never on a score.
 NEG = [0.1, 0.2, 0.3, 0.5, 0.55]
 POS = [0.45, 0.6, 0.7, 0.8, 0.9]
 Y = np.array([0] * 5 + [1] * 5)
@@ -26,37 +27,53 @@ S = np.array(NEG + POS)
 
 
 def test_youden_known_cut() -> None:
-    assert youden_threshold(Y, S) == 0.6
+    assert youden_threshold(Y, S) == pytest.approx(0.575)
     fpr, tpr, thr = roc_curve(Y, S)
-    assert youden_threshold(Y, S) == thr[np.argmax(tpr - fpr)]
+    best = thr[np.argmax(tpr - fpr)]  # scikit-learn's cut is the score itself (.6): the same decisions
+    assert np.array_equal(youden_threshold(Y, S) <= S, best <= S)
     order = np.random.default_rng(0).permutation(10)
-    assert youden_threshold(Y[order], S[order]) == 0.6  # order does not matter
+    assert youden_threshold(Y[order], S[order]) == pytest.approx(0.575)  # order does not matter
+
+
+def test_thresholds_never_lie_on_a_score() -> None:
+    # A threshold on a score lets the 7th digit of another runtime flip that image's decision.
+    rng = np.random.default_rng(5)
+    y, s = rng.integers(0, 2, 200), rng.uniform(0, 1, 200)
+    for rule in ("youden", "sensitivity=0.9", "specificity=0.8", "sensitivity=1", "specificity=1"):
+        t = choose_threshold(rule, y, s)
+        gap = np.abs(s - t).min()
+        assert gap > 0
+        neighbours = np.sort(s)
+        below, above = neighbours[neighbours < t].max(initial=-np.inf), neighbours[neighbours > t].min()
+        if np.isfinite(below):
+            assert t == pytest.approx((below + above) / 2)  # the midpoint of the two scores it separates
 
 
 def test_sensitivity_target_on_twenty_positives() -> None:
     # 20 positives: sensitivity >= .95 needs 19 of them at or above the threshold, so the largest such
-    # threshold is the second-lowest positive score.
+    # threshold lies just below the second-lowest positive score (midway to the next lower score).
     rng = np.random.default_rng(3)
     pos = rng.permutation(np.linspace(0.30, 0.98, 20))
     neg = rng.uniform(0.0, 0.6, 30)
     y = np.r_[np.ones(20, int), np.zeros(30, int)]
     s = np.r_[pos, neg]
     t = threshold_for_sensitivity(y, s, 0.95)
-    assert t == pytest.approx(np.sort(pos)[1])
+    second = np.sort(pos)[1]
+    assert t == pytest.approx((second + s[s < second].max()) / 2)
     assert np.mean(s[y == 1] >= t) == 0.95
-    assert threshold_for_sensitivity(y, s, 1.0) == pytest.approx(pos.min())
-    assert threshold_for_sensitivity(y, s, 0.01) == pytest.approx(pos.max())
+    assert pos.min() > threshold_for_sensitivity(y, s, 1.0) > s[s < pos.min()].max()
+    assert pos.max() > threshold_for_sensitivity(y, s, 0.01) > s[s < pos.max()].max()
 
 
 def test_specificity_target() -> None:
     # 10 negatives .05, .10, ... .50; specificity >= .9 needs 9 negatives strictly below t, i.e. t > .45;
-    # the smallest observed score above .45 is the positive at .47.
+    # the smallest cut above .45 lies between .45 and the positive at .47.
     neg = np.linspace(0.05, 0.5, 10)
     pos = np.array([0.3, 0.47, 0.8, 0.9])
     y = np.r_[np.zeros(10, int), np.ones(4, int)]
     s = np.r_[neg, pos]
-    assert threshold_for_specificity(y, s, 0.9) == pytest.approx(0.47)
-    assert threshold_for_specificity(y, s, 1.0) == pytest.approx(0.8)
+    assert threshold_for_specificity(y, s, 0.9) == pytest.approx(0.46)
+    assert threshold_for_specificity(y, s, 1.0) == pytest.approx(0.65)
     # When the top score is a negative, specificity 1 needs the threshold just above every score.
     t = threshold_for_specificity([1, 0], [0.2, 0.9], 1.0)
     assert t > 0.9 and t == np.nextafter(0.9, 1.0)
@@ -64,15 +81,16 @@ def test_specificity_target() -> None:
 
 def test_operating_characteristics() -> None:
     thresholds, sens, spec = operating_characteristics(Y, S)
-    assert thresholds[0] == 0.1 and sens[0] == 1.0 and spec[0] == 0.0
+    assert thresholds[0] == np.nextafter(0.1, 0) and sens[0] == 1.0 and spec[0] == 0.0
+    assert thresholds[1] == pytest.approx(0.15) and sens[1] == 1.0 and spec[1] == 0.2
     assert sens[-1] == 0.0 and spec[-1] == 1.0 and thresholds[-1] > 0.9
     assert np.all(np.diff(sens) <= 0) and np.all(np.diff(spec) >= 0)
 
 
 def test_choose_threshold_dispatches() -> None:
-    assert choose_threshold("youden", Y, S) == 0.6
-    assert choose_threshold("sensitivity=1.0", Y, S) == 0.45
-    assert choose_threshold("specificity=1", Y, S) == 0.6
+    assert choose_threshold("youden", Y, S) == pytest.approx(0.575)
+    assert choose_threshold("sensitivity=1.0", Y, S) == pytest.approx(0.375)
+    assert choose_threshold("specificity=1", Y, S) == pytest.approx(0.575)
     with pytest.raises(ValueError, match="youden"):
         choose_threshold("", Y, S)
 

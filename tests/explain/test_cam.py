@@ -11,13 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from medclass.api.explain import (
-    default_out_dir,
-    explain,
-    explain_files,
-    explanation_maps,
-    output_stems,
-)
+from medclass.api.explain import explain, explain_files
 from medclass.explain import (
     METHODS,
     colorbar_label,
@@ -26,10 +20,13 @@ from medclass.explain import (
     overlay_title,
     resolve_target_layer,
 )
+from medclass.explain.methods import explanation_maps
+from medclass.explain.outputs import default_out_dir, output_stems
 from medclass.explain.overlay import CAM_COLORBAR_LABEL
 from medclass.explain.targets import TargetLayer
-from medclass.inference.checkpoint import CheckpointMeta, load_for_inference
+from medclass.inference.checkpoint import load_for_inference
 from medclass.inference.inputs import load_images
+from medclass.inference.spec import ModelSpec
 from medclass.models import create_model
 from medclass.utils.errors import ConfigError, RunDirError
 
@@ -129,15 +126,15 @@ def _write_images(folder: Path, n: int, size: int = 24) -> list[str]:
     return paths
 
 
-def _meta(classes: list[str], image_size: int = 32) -> CheckpointMeta:
-    return CheckpointMeta(
+def _meta(classes: list[str], image_size: int = 32) -> ModelSpec:
+    return ModelSpec(
         model={},
         classes=classes,
-        preprocess={"image_size": image_size, "channels": 1, "mean": [0.5], "std": [0.25]},
+        preprocess={"settings": {"image_size": image_size, "channels": 1}, "mean": [0.5], "std": [0.25]},
     )
 
 
-def _inputs(files: list[str], meta: CheckpointMeta) -> torch.Tensor:
+def _inputs(files: list[str], meta: ModelSpec) -> torch.Tensor:
     images = load_images(files, meta)
     return images.tensor(range(len(images.rows)), meta)
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from medclass.api.explain import explain_files
 from medclass.explain import compute_cam
-from medclass.inference.checkpoint import CheckpointMeta
+from medclass.inference.spec import ModelSpec
 from medclass.models import create_model
 
 SMALL_CNN = {"blocks": [{"out_channels": 8}, {"out_channels": 16}], "dense": [16]}
@@ -58,10 +58,10 @@ def test_300_explained_files_keep_memory_flat(model: torch.nn.Module, tmp_path: 
         path.parent.mkdir(exist_ok=True)
         Image.fromarray(rng.integers(0, 256, (40, 40), dtype=np.uint8)).save(path)
         files.append(str(path))
-    meta = CheckpointMeta(
+    meta = ModelSpec(
         model={},
         classes=["a", "b"],
-        preprocess={"image_size": 64, "channels": 1, "mean": [0.5], "std": [0.25]},
+        preprocess={"settings": {"image_size": 64, "channels": 1}, "mean": [0.5], "std": [0.25]},
     )
     readings = []
     for chunk in range(3):  # three batches of 100 into one folder, as a user would run them

@@ -11,8 +11,9 @@ from conftest import write_image
 from scipy.special import expit, softmax
 from torch import nn
 
-from medclass.inference.checkpoint import CheckpointMeta
+from medclass.inference.decision import Decision
 from medclass.inference.runner import Predictor
+from medclass.inference.spec import ModelSpec
 from medclass.utils.errors import ConfigError
 
 SIZE = 16
@@ -30,13 +31,12 @@ def _net(outputs: int, dropout: float = 0.0) -> nn.Module:
     )
 
 
-def _meta(classes: list[str], temperature: float = 1.0, threshold: float | None = None) -> CheckpointMeta:
-    return CheckpointMeta(
+def _meta(classes: list[str], temperature: float = 1.0, threshold: float | None = None) -> ModelSpec:
+    return ModelSpec(
         model={},
         classes=classes,
-        preprocess={"image_size": SIZE, "channels": 1, "mean": [0.5], "std": [0.25]},
-        temperature=temperature,
-        threshold=threshold,
+        preprocess={"settings": {"image_size": SIZE, "channels": 1}, "mean": [0.5], "std": [0.25]},
+        decision=Decision(temperature=temperature, threshold=threshold),
     )
 
 

@@ -14,6 +14,7 @@ from torch import nn
 from medclass.api import predict
 from medclass.assessment.referral import referral_evaluation
 from medclass.inference.checkpoint import load_for_inference
+from medclass.inference.decision import Decision
 from medclass.inference.inputs import labelled_files
 from medclass.inference.passes import predictive_entropy, summarize_passes
 from medclass.inference.runner import Predictor
@@ -103,7 +104,7 @@ def test_summary_of_one_pass_is_that_pass_exactly() -> None:
     assert np.array_equal(summary.probs, probs)
     assert np.array_equal(summary.predicted, probs.argmax(1)) and (summary.std == 0).all()
     binary = np.array([[[0.7, 0.3]], [[0.5, 0.5]]])
-    thresholded = summarize_passes(binary, threshold=0.35)
+    thresholded = summarize_passes(binary, Decision(threshold=0.35))
     assert thresholded.predicted.tolist() == [1]
     assert thresholded.std[0] == pytest.approx(0.1)  # p1 over the passes: 0.3 and 0.5
 

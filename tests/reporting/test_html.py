@@ -13,9 +13,8 @@ import pytest
 from PIL import Image
 
 from medclass.config import build_config, save_config
-from medclass.evaluation.decision_fit import Decision
 from medclass.evaluation.scoring import decision_blocks, score
-from medclass.inference.decision import decide
+from medclass.inference.decision import Decision, decide
 from medclass.inference.runner import Predictions
 from medclass.reporting.figures import prediction_rows, write_run_figures
 from medclass.reporting.run_report import write_report

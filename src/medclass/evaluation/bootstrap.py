@@ -108,6 +108,7 @@ def bootstrap_ci(
     confidence: float = 0.95,
     threshold: float | None = None,
     clusters: ArrayLike | None = None,
+    positive_index: int = 1,
 ) -> dict[str, Any]:
     """Stratified percentile-bootstrap confidence intervals (of images, or of groups with ``clusters``).
 
@@ -118,7 +119,7 @@ def bootstrap_ci(
         n_resamples: number of bootstrap resamples.
         seed: seed of the ``numpy`` generator; the same inputs and seed give the same intervals.
         confidence: coverage of the two-sided interval, e.g. 0.95 for the 2.5 and 97.5 percentiles.
-        threshold: binary decision threshold, as in
+        threshold, positive_index: the binary decision threshold and the column it applies to, as in
             :func:`~medclass.evaluation.metrics.classification_metrics`.
         clusters: group code per image ``(N,)`` (``0 .. G-1``, see
             :func:`~medclass.evaluation.groups.group_codes`): resample groups, not images.
@@ -146,8 +147,8 @@ def bootstrap_ci(
     n_resamples = int(n_resamples)
     names = [str(c) for c in classes]
     n, k = p.shape
-    point = classification_metrics(y, p, names, threshold)
-    y_pred = decide(p, threshold)
+    point = classification_metrics(y, p, names, threshold, positive_index)
+    y_pred = decide(p, threshold, positive_index)
 
     support = np.bincount(y, minlength=k).astype(float)
     present = support > 0

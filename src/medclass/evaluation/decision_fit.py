@@ -8,74 +8,12 @@ threshold picked on the test split would flatter the test metrics).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
 from medclass.evaluation.calibration import expected_calibration_error, fit_temperature
 from medclass.evaluation.thresholds import choose_threshold, parse_operating_point
-from medclass.inference.decision import decide, probabilities
+from medclass.inference.decision import ECE_BINS, Decision, probabilities
 from medclass.utils.errors import ConfigError, DataError
-
-# Equal-width confidence bins of the ECE (Guo et al., ICML 2017 use 15).
-ECE_BINS = 15
-
-
-@dataclass
-class Decision:
-    """Temperature and threshold of a model, with what they were chosen on.
-
-    Attributes:
-        temperature: softmax temperature (1.0: not calibrated).
-        threshold: binary threshold on the positive-class probability (None: argmax).
-        rule: the operating-point rule, e.g. ``"youden"`` or ``"sensitivity=0.95"`` (None: none).
-        chosen_on: the split both were fitted on.
-        n: images of that split.
-        ece_before, ece_after: ECE on that split at temperature 1 and at ``temperature``.
-        sensitivity, specificity: of the positive class at ``threshold`` on that split (binary with a rule).
-        positive_class: the declared positive class of a binary task (None: multi-class).
-
-    The threshold is always stored on the probability of ``classes[1]`` (the one decision rule of
-    :func:`medclass.inference.decision.decide`); when the positive class is ``classes[0]`` the rule's target
-    is translated (its sensitivity is the specificity of ``classes[1]``), so the rule holds for the declared
-    positive class.
-    """
-
-    temperature: float = 1.0
-    threshold: float | None = None
-    rule: str | None = None
-    chosen_on: str = "val"
-    n: int = 0
-    ece_before: float | None = None
-    ece_after: float | None = None
-    sensitivity: float | None = None
-    specificity: float | None = None
-    positive_class: str | None = None
-
-    def operating_point(self) -> dict[str, Any] | None:
-        """The ``operating_point`` block of a metrics JSON (None without a rule)."""
-        if self.rule is None:
-            return None
-        return {
-            "rule": self.rule,
-            "positive_class": self.positive_class,
-            "threshold": self.threshold,
-            "chosen_on": self.chosen_on,
-            "n": self.n,
-            f"{self.chosen_on}_sensitivity": self.sensitivity,
-            f"{self.chosen_on}_specificity": self.specificity,
-        }
-
-    def calibration(self) -> dict[str, Any]:
-        """The ``calibration`` block of a metrics JSON."""
-        return {
-            "temperature": self.temperature,
-            "fitted_on": self.chosen_on if self.temperature != 1.0 else None,
-            f"{self.chosen_on}_ece_before": self.ece_before,
-            f"{self.chosen_on}_ece_after": self.ece_after,
-            "n_bins": ECE_BINS,
-        }
 
 
 def check_operating_point(rule: str | None, classes: list[str]) -> str | None:
@@ -116,7 +54,7 @@ def fit_decision(
     Args:
         logits: raw model outputs on the held-out split, shape ``(N, K)``.
         y_true: true class indices, shape ``(N,)``.
-        classes: class names (binary: ``classes[1]`` is the positive class).
+        classes: class names.
         calibrate: fit a temperature by NLL; otherwise ``temperature`` is kept.
         operating_point: rule for :func:`medclass.evaluation.thresholds.choose_threshold`, or None.
         temperature: the temperature to keep when ``calibrate`` is false.
@@ -124,7 +62,8 @@ def fit_decision(
         positive_class: binary: the class the rule's sensitivity refers to (default ``classes[1]``).
 
     Returns:
-        The :class:`Decision`; the threshold is chosen on the probabilities after the temperature.
+        The :class:`Decision`; the threshold is chosen on the positive class's probabilities after the
+        temperature.
 
     Raises:
         ConfigError: a bad rule, or a rule for a task that is not binary.
@@ -146,26 +85,15 @@ def fit_decision(
     )
     if len(classes) == 2:
         decision.positive_class = positive_class or str(classes[1])
+        decision.positive_index = [str(c) for c in classes].index(decision.positive_class)
     if rule is not None:
-        column_one = (np.asarray(y_true) == 1).astype(int)
-        flipped = decision.positive_class == str(classes[0])
+        positive = np.asarray(y_true) == decision.positive_index
         try:
-            threshold = choose_threshold(_rule_for_column_one(rule, flipped), column_one, probs[:, 1])
+            threshold = choose_threshold(rule, positive.astype(int), probs[:, decision.positive_index])
         except ValueError as exc:
             raise DataError(f"choosing the {rule} threshold on the {split} split: {exc}") from None
-        predicted = decide(probs, threshold) == 1
         decision.rule, decision.threshold = rule, float(threshold)
-        sens_one = float(predicted[column_one == 1].mean())
-        spec_one = float((~predicted[column_one == 0]).mean())
-        decision.sensitivity, decision.specificity = (spec_one, sens_one) if flipped else (sens_one, spec_one)
+        predicted = decision.decide(probs) == decision.positive_index
+        decision.sensitivity = float(predicted[positive].mean())
+        decision.specificity = float((~predicted[~positive]).mean())
     return decision
-
-
-def _rule_for_column_one(rule: str, flipped: bool) -> str:
-    """The rule in terms of ``classes[1]``: with the positive class at index 0, sensitivity and specificity
-    trade places (Youden's J is symmetric)."""
-    if not flipped:
-        return rule
-    swap = {"sensitivity": "specificity", "specificity": "sensitivity"}
-    kind, _, target = rule.partition("=")
-    return f"{swap.get(kind, kind)}={target}" if target else rule

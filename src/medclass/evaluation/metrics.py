@@ -7,7 +7,8 @@ Conventions used throughout :mod:`medclass.evaluation`:
   probabilities, but only their order matters for AUROC).
 * Binary problems (``K == 2``): the *positive* class is index 1 (``classes[1]``, e.g. ``"tumor"``); AUROC is
   the AUC of ``probs[:, 1]``. Predictions follow the one decision rule,
-  :func:`medclass.inference.decision.decide`: with a ``threshold``, positive when ``probs[:, 1] >= threshold``;
+  :func:`medclass.inference.decision.decide`: with a ``threshold``, positive when
+  ``probs[:, positive_index] >= threshold`` (column 1 unless given);
   without one the argmax.
 * Every per-class quantity is one-vs-rest: for class ``k`` the positives are the images whose true class is
   ``k``.
@@ -138,6 +139,7 @@ def classification_metrics(
     probs: ArrayLike,
     classes: Sequence[str],
     threshold: float | None = None,
+    positive_index: int = 1,
 ) -> dict[str, Any]:
     """Summary metrics of a classifier on one set of images.
 
@@ -145,7 +147,9 @@ def classification_metrics(
         y_true: true class indices, shape ``(N,)``.
         probs: predicted scores, shape ``(N, K)``; ``K == len(classes)``.
         classes: class names in index order (binary: ``classes[1]`` is the positive class).
-        threshold: binary only; predict positive when ``probs[:, 1] >= threshold`` (default: argmax).
+        threshold: binary only; predict class ``positive_index`` when ``probs[:, positive_index] >= threshold``,
+            else the other class (default: argmax).
+        positive_index: binary: the column the threshold applies to (the declared positive class).
 
     Returns:
         A JSON-ready dict with keys
@@ -173,7 +177,7 @@ def classification_metrics(
     y, p = check_classification_inputs(y_true, probs, classes)
     names = [str(c) for c in classes]
     n, k = p.shape
-    y_pred = decide(p, threshold)
+    y_pred = decide(p, threshold, positive_index)
     cm = confusion_matrix_counts(y, y_pred, k)
 
     tp = np.diag(cm).astype(float)
@@ -233,6 +237,7 @@ def classification_report_text(
     classes: Sequence[str],
     threshold: float | None = None,
     *,
+    positive_index: int = 1,
     digits: int = 4,
 ) -> str:
     """scikit-learn style text report (precision, recall, F1, support per class, then averages).
@@ -244,7 +249,7 @@ def classification_report_text(
         ValueError: as :func:`classification_metrics`.
     """
     y, p = check_classification_inputs(y_true, probs, classes)
-    y_pred = decide(p, threshold)
+    y_pred = decide(p, threshold, positive_index)
     return _sk_classification_report(
         y,
         y_pred,

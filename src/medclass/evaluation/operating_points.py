@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from medclass.evaluation.thresholds import choose_threshold
+from medclass.inference.decision import at_or_above
 
 __all__ = ["DEFAULT_REPORT_RULE", "apply_class_thresholds", "choose_class_thresholds", "clinical_summary"]
 
@@ -61,7 +62,7 @@ def choose_class_thresholds(
         entry: dict[str, Any] = {"threshold": None, "val_sensitivity": None, "val_specificity": None}
         if positive.any() and (~positive).any():
             t = float(choose_threshold(rule, positive.astype(int), p[:, k]))
-            rates = _rates(p[:, k] >= t, positive)
+            rates = _rates(at_or_above(p[:, k], t), positive)
             entry = {
                 "threshold": t,
                 "val_sensitivity": rates["sensitivity"],

@@ -32,13 +32,21 @@ def metrics_with_ci(
     bootstrap: int = 0,
     seed: int = BOOTSTRAP_SEED,
     clusters: np.ndarray | None = None,
+    positive_index: int = 1,
 ) -> dict[str, Any]:
     """:func:`classification_metrics` plus bootstrap 95% CIs under ``ci`` when ``bootstrap > 0`` (resampling
     the groups of ``clusters`` when given)."""
-    result = classification_metrics(y_true, probs, classes, threshold=threshold)
+    result = classification_metrics(y_true, probs, classes, threshold, positive_index)
     if bootstrap > 0:
         result["ci"] = bootstrap_ci(
-            y_true, probs, classes, n_resamples=bootstrap, seed=seed, threshold=threshold, clusters=clusters
+            y_true,
+            probs,
+            classes,
+            n_resamples=bootstrap,
+            seed=seed,
+            threshold=threshold,
+            clusters=clusters,
+            positive_index=positive_index,
         )
     return result
 
@@ -60,13 +68,14 @@ def score(
     Args:
         y_true: true class indices ``(N,)``.
         probs: probabilities ``(N, K)`` (after any temperature).
-        classes: class names; binary: ``classes[1]`` is the positive class.
-        threshold: binary decision threshold (None: argmax).
+        classes: class names.
+        threshold: binary decision threshold on the probability of ``positive_class`` (None: argmax).
         bootstrap: resamples for the 95% CIs (0: none).
         seed: bootstrap seed (every command reports its CIs with ``BOOTSTRAP_SEED``; recorded as ``ci.seed``).
         groups: group (patient) id per image; empty ids are groups of one image. None: groups unknown.
         group_aggregate: how the probabilities of a group's images make the group's (``mean`` or ``max``).
-        positive_class: binary: the declared positive class; adds ``positive_class`` and ``clinical``
+        positive_class: binary: the declared positive class (default ``classes[1]``, also for the threshold's
+            column); adds ``positive_class`` and ``clinical``
             (sensitivity, specificity, PPV, NPV with CIs, the confusion counts, AUROC at the decision rule).
         operating_points: from :func:`val_operating_points`; adds ``operating_points`` (binary: the metrics
             and ``clinical`` block at the val threshold; multi-class: per-class one-vs-rest rates).
@@ -78,19 +87,22 @@ def score(
         ``by_group`` holds the metrics of the aggregated groups (with their ``ci``, ``ece``, ``aggregate``).
     """
     codes = None if groups is None else group_codes(groups)
-    result = _score_block(y_true, probs, classes, threshold, bootstrap, seed, codes)
+    column = list(classes).index(positive_class) if positive_class in classes else 1
+    result = _score_block(y_true, probs, classes, (threshold, column), bootstrap, seed, codes)
     if positive_class is not None and len(classes) == 2:
         result["positive_class"] = positive_class
-        rule = "argmax" if threshold is None else f"threshold {threshold:.4g} on P({classes[1]})"
+        rule = "argmax" if threshold is None else f"threshold {threshold:.4g} on P({positive_class})"
         result["clinical"] = clinical_summary(result, positive_class, rule)
     if operating_points is not None:
         result["operating_points"] = _at_operating_points(
-            y_true, probs, classes, operating_points, bootstrap, seed, codes, positive_class
+            y_true, probs, classes, operating_points, bootstrap, seed, codes, column
         )
     if codes is not None:
         y_group, p_group = aggregate_by_group(y_true, probs, codes, group_aggregate)
         # The groups are the independent units here, so the plain (stratified) bootstrap resamples them.
-        result["by_group"] = _score_block(y_group, p_group, classes, threshold, bootstrap, seed, None)
+        result["by_group"] = _score_block(
+            y_group, p_group, classes, (threshold, column), bootstrap, seed, None
+        )
         result["by_group"]["aggregate"] = group_aggregate
         if "clinical" in result:
             rule = result["clinical"]["rule"]
@@ -102,16 +114,19 @@ def _score_block(
     y_true: np.ndarray,
     probs: np.ndarray,
     classes: list[str],
-    threshold: float | None,
+    rule: tuple[float | None, int],
     bootstrap: int,
     seed: int,
     clusters: np.ndarray | None,
 ) -> dict[str, Any]:
-    result = metrics_with_ci(y_true, probs, classes, threshold, bootstrap, seed, clusters)
+    """Metrics at ``rule`` (threshold, the column it applies to) with CIs and ECE; binary with a threshold, also
+    at the threshold and at 0.5 on the same column."""
+    threshold, column = rule
+    result = metrics_with_ci(y_true, probs, classes, threshold, bootstrap, seed, clusters, column)
     if len(classes) == 2 and threshold is not None:
         # The plain keys already are the metrics at the threshold: copy them instead of bootstrapping again.
         result["at_threshold"] = copy.deepcopy(result)
-        result["at_0.5"] = metrics_with_ci(y_true, probs, classes, 0.5, bootstrap, seed, clusters)
+        result["at_0.5"] = metrics_with_ci(y_true, probs, classes, 0.5, bootstrap, seed, clusters, column)
     result["ece"] = expected_calibration_error(y_true, probs, ECE_BINS)
     return result
 
@@ -159,15 +174,19 @@ def _at_operating_points(
     bootstrap: int,
     seed: int,
     codes: np.ndarray | None,
-    positive_class: str | None,
+    column: int,
 ) -> dict[str, Any]:
+    """The metrics at the val operating points (binary: ``points["threshold"]`` on the probability of
+    ``points["positive_class"]``, else of column ``column``)."""
     if len(classes) != 2:
         return apply_class_thresholds(y_true, probs, classes, points)
     block = dict(points)
-    metrics = metrics_with_ci(y_true, probs, classes, points["threshold"], bootstrap, seed, codes)
+    if points.get("positive_class") in classes:
+        column = list(classes).index(points["positive_class"])
+    positive = classes[column]
+    metrics = metrics_with_ci(y_true, probs, classes, points["threshold"], bootstrap, seed, codes, column)
     block["metrics"] = metrics
-    positive = positive_class or points.get("positive_class") or classes[1]
-    rule = f"{points['rule']} on val (P({classes[1]}) >= {points['threshold']:.3g})"
+    rule = f"{points['rule']} on val (P({positive}) >= {points['threshold']:.3g})"
     block["clinical"] = clinical_summary(metrics, positive, rule)
     return block
 

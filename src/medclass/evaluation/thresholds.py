@@ -6,9 +6,11 @@ Convention: an image is predicted positive when ``score >= threshold``, the same
 * sensitivity(t) = #(positives with score >= t) / #positives, which falls as ``t`` grows;
 * specificity(t) = #(negatives with score < t) / #negatives, which grows with ``t``.
 
-The candidate thresholds are the distinct observed scores plus one value just above the largest score (the
-"nothing positive" threshold), so every returned threshold is finite and reproduces exactly the sensitivity
-and specificity it was chosen for when applied to the same scores. Thresholds should be chosen on the
+The candidate thresholds lie between adjacent distinct observed scores (their midpoints), plus one value just
+below the smallest score ("everything positive") and one just above the largest ("nothing positive"). Every
+returned threshold is finite and reproduces exactly the sensitivity and specificity it was chosen for when
+applied to the same scores, and none equals an observed score: a threshold placed on a score would let the
+last digits of another runtime (ONNX Runtime against PyTorch differ in the 7th) flip that image's decision. Thresholds should be chosen on the
 validation split and then applied, unchanged, to the test split.
 """
 
@@ -96,20 +98,32 @@ def operating_characteristics(
     """Candidate thresholds (ascending) with the sensitivity and specificity each one gives.
 
     Returns:
-        ``(thresholds, sensitivity, specificity)``, three arrays of the same length: the distinct scores in
-        ascending order, then ``nextafter(max score, +inf)``.
+        ``(thresholds, sensitivity, specificity)``, three arrays of the same length: ascending, the value just
+        below the smallest distinct score, the midpoints between adjacent distinct scores, then the value just
+        above the largest (see the module docstring).
 
     Raises:
         ValueError: shapes differ (named), labels not 0/1, or only one class present.
     """
     y, s = _check_binary(y_true_binary, scores)
-    thresholds = np.unique(s)
-    thresholds = np.append(thresholds, np.nextafter(thresholds[-1], np.inf))
+    thresholds = candidate_thresholds(np.unique(s))
     pos, neg = np.sort(s[y]), np.sort(s[~y])
     # Positives with score >= t: all minus those strictly below t.
     sensitivity = 1.0 - np.searchsorted(pos, thresholds, side="left") / pos.size
     specificity = np.searchsorted(neg, thresholds, side="left") / neg.size
     return thresholds, sensitivity, specificity
+
+
+def candidate_thresholds(distinct: np.ndarray) -> np.ndarray:
+    """Thresholds between the ascending ``distinct`` scores: just below the first, the midpoint of each
+    adjacent pair, just above the last. Where two scores are adjacent floats their midpoint rounds onto one of
+    them; then the upper score is kept, which separates the pair as the midpoint would."""
+    low, high = distinct[:-1], distinct[1:]
+    middle = low + (high - low) / 2
+    middle = np.where((middle > low) & (middle <= high), middle, high)
+    return np.concatenate(
+        [[np.nextafter(distinct[0], -np.inf)], middle, [np.nextafter(distinct[-1], np.inf)]]
+    )
 
 
 def youden_threshold(y_true_binary: ArrayLike, scores: ArrayLike) -> float:
@@ -128,8 +142,8 @@ def threshold_for_sensitivity(y_true_binary: ArrayLike, scores: ArrayLike, targe
     """The largest threshold whose sensitivity is at least ``target`` (in ``(0, 1]``).
 
     Example:
-        With 20 positives, ``target=0.95`` needs 19 of them at or above the threshold: the threshold is the
-        second-lowest positive score.
+        With 20 positives, ``target=0.95`` needs 19 of them at or above the threshold: the threshold lies
+        between the second-lowest positive score and the next lower score.
     """
     target = _check_target(target)
     thresholds, sens, _ = operating_characteristics(y_true_binary, scores)
@@ -141,8 +155,7 @@ def threshold_for_sensitivity(y_true_binary: ArrayLike, scores: ArrayLike, targe
 def threshold_for_specificity(y_true_binary: ArrayLike, scores: ArrayLike, target: float) -> float:
     """The smallest candidate threshold whose specificity is at least ``target`` (in ``(0, 1]``).
 
-    The candidates are the observed scores (and one value just above the largest), so the result is the
-    smallest observed score above enough negatives.
+    The candidates lie between adjacent observed scores, so the result lies just above enough negatives.
     """
     target = _check_target(target)
     thresholds, _, spec = operating_characteristics(y_true_binary, scores)

@@ -22,11 +22,12 @@ from medclass.inference.bundle_check import (
     onnx_signature,
     probe_signature,
 )
-from medclass.inference.checkpoint import CheckpointMeta
+from medclass.inference.spec import ModelSpec
 from medclass.utils.errors import WeightsError
 
 BUNDLE_FILE = "medclass.json"
-BUNDLE_FORMAT = 1
+# 2: the model description under "spec" (a ModelSpec); 1: under "meta" (the untyped ModelSpec), migrated.
+BUNDLE_FORMAT = 2
 MODEL_FILES = {"onnx": "model.onnx", "torchscript": "model.pt"}
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -48,7 +49,7 @@ def read_bundle_info(path: str | Path) -> dict[str, Any]:
         info = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise WeightsError(f"{file}: not a readable bundle description ({exc})") from exc
-    for key in ("format", "model_file", "meta"):
+    for key in ("format", "model_file", "spec" if "meta" not in info else "meta"):
         if key not in info:
             raise WeightsError(f"{file}: missing key '{key}'; export the model again with medclass export")
     if info["format"] not in MODEL_FILES:
@@ -78,8 +79,22 @@ class OnnxModule(nn.Module):
         return torch.from_numpy(logits)
 
 
-def load_bundle(path: str | Path, threads: int | None = None) -> tuple[nn.Module, CheckpointMeta]:
-    """The bundle's model (an :class:`OnnxModule` or a TorchScript module) in eval mode and its metadata.
+def bundle_spec(info: dict[str, Any], file: Path) -> ModelSpec:
+    """The model description of a parsed ``medclass.json`` (``file``, named in errors); bundles of format 1
+    (``meta``) are migrated.
+
+    Raises:
+        WeightsError: the description is malformed.
+    """
+    try:
+        return ModelSpec.from_dict(info["spec"] if "spec" in info else info["meta"])
+    except Exception as exc:  # pydantic's ValidationError or a v1 dict that cannot be migrated
+        first = str(exc).strip().splitlines()
+        raise WeightsError(f"{file}: a malformed model description ({' '.join(first[:3])})") from None
+
+
+def load_bundle(path: str | Path, threads: int | None = None) -> tuple[nn.Module, ModelSpec]:
+    """The bundle's model (an :class:`OnnxModule` or a TorchScript module) in eval mode and its description.
 
     Raises:
         WeightsError: the description or the model file is missing or unreadable.
@@ -107,4 +122,4 @@ def load_bundle(path: str | Path, threads: int | None = None) -> tuple[nn.Module
         embedded = json.loads(extra[EMBEDDED_FILE]) if extra[EMBEDDED_FILE] else None
     problems = (problem,) if problem else ()
     check_bundle(Path(path) / BUNDLE_FILE, file, info, actual, embedded, problems)
-    return model, CheckpointMeta.from_dict(info["meta"])
+    return model, bundle_spec(info, Path(path) / BUNDLE_FILE)

@@ -5,7 +5,7 @@ batch dimension symbolic, dtype; ``outputs``: name, shape ``["batch", logits]``,
 and embeds the description in the model file (ONNX ``metadata_props``, a TorchScript extra file). Loading
 compares the three: the file's hash with ``model_sha256``; the model's actual input and output shapes with every
 place of the description that states them (``input``, ``image_size``, ``channels``, ``classes`` and their copies
-under ``meta``); the embedded description with ``medclass.json``. Any difference is one :class:`BundleError`
+in the model description under ``spec``, ``meta`` in bundles of format 1); the embedded description with ``medclass.json``. Any difference is one :class:`BundleError`
 line naming the model file and what differs. A bundle exported before these checks (no ``model_sha256``) loads
 with a logged warning.
 """
@@ -38,6 +38,7 @@ EMBEDDED_KEYS = (
     "threshold",
     "opset",
     "quantize",
+    "spec",
     "meta",
 )
 ONNX_DTYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(float16)": "float16"}
@@ -119,22 +120,33 @@ def _agrees(stated: Any, model_value: Any) -> bool:
     return stated is None or model_value is None or stated == model_value
 
 
+def described_model(info: dict[str, Any]) -> tuple[str, dict[str, Any], Any]:
+    """Where a bundle description holds its model description (``spec``, or ``meta`` in format 1), the pixel
+    preprocessing stated there (``channels``, ``image_size``) and its classes."""
+    if "spec" in info:
+        spec = info["spec"] if isinstance(info["spec"], dict) else {}
+        preprocess = (spec.get("preprocess") or {}).get("settings") or {}
+        return "spec.preprocess.settings", preprocess, spec.get("classes")
+    meta = info.get("meta") if isinstance(info.get("meta"), dict) else {}
+    return "meta.preprocess", meta.get("preprocess") or {}, meta.get("classes")
+
+
 def input_differences(actual: Signature, info: dict[str, Any]) -> list[str]:
     """The places of the description whose input shape, size or channels differ from the model's input."""
     shape = actual["input"]["shape"]
     if len(shape) != 4:
         return [f"an input of rank {len(shape)} in the model file, images (rank 4) in {{desc}}"]
     channels, height, width = shape[1:]
-    preprocess = info["meta"].get("preprocess", {})
+    where, preprocess, _ = described_model(info)
     stated_shape = (info.get("input") or {}).get("shape")
     stated = [
         ("input.shape", stated_shape[1:] if stated_shape else None, shape[1:], stated_shape),
         ("channels", info.get("channels"), channels, None),
         ("image_size", info.get("image_size"), height, None),
         ("image_size", info.get("image_size"), width, None),
-        ("meta.preprocess.channels", preprocess.get("channels"), channels, None),
-        ("meta.preprocess.image_size", preprocess.get("image_size"), height, None),
-        ("meta.preprocess.image_size", preprocess.get("image_size"), width, None),
+        (f"{where}.channels", preprocess.get("channels"), channels, None),
+        (f"{where}.image_size", preprocess.get("image_size"), height, None),
+        (f"{where}.image_size", preprocess.get("image_size"), width, None),
     ]
     wrong: list[str] = []
     for key, value, model_value, shown in stated:
@@ -153,7 +165,9 @@ def output_differences(actual: Signature, info: dict[str, Any]) -> list[str]:
     stated = (info.get("outputs") or {}).get("shape")
     if stated and stated[-1] != width:
         wrong.append(f"outputs.shape {_short(stated)}")
-    for key, classes in (("classes", info.get("classes")), ("meta.classes", info["meta"].get("classes"))):
+    where, _, described_classes = described_model(info)
+    place = where.split(".")[0] + ".classes"
+    for key, classes in (("classes", info.get("classes")), (place, described_classes)):
         if classes is not None and width != len(classes) and not (width == 1 and len(classes) == 2):
             wrong.append(f"{len(classes)} {key} {_short(classes)}")
     return [f"{width} logits in the model file, {', '.join(wrong)} in {{desc}}"] if wrong else []

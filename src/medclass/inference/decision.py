@@ -1,14 +1,28 @@
-"""The decision rule: logits to probabilities (temperature, softmax or one-logit sigmoid) and probabilities to
-a class (the stored binary threshold, else the argmax). Every prediction, metric and explanation of medclass
-applies these two functions, so a number reported at "the threshold" is the decision ``predict`` makes.
+"""The decision rule: logits to probabilities (temperature, softmax or one-logit sigmoid), probabilities to a
+class (the stored threshold on the declared positive class of a binary task, else the argmax), and the one
+uncertainty rule. Every prediction, metric, bundle and endpoint of medclass applies these functions, so a number
+reported at "the threshold" is the decision ``predict`` makes.
+
+:class:`Decision` is the fitted rule of one model (temperature, threshold, positive class, how they were chosen);
+it is part of the model description (:class:`medclass.inference.spec.ModelSpec`).
 
 Pure numpy: no torch, cheap to import (the metric functions of ``medclass.evaluation`` use it).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike
+
+# A case is flagged uncertain when the predictive entropy of its (mean) probabilities exceeds this fraction of
+# the largest possible entropy, ln K (a uniform answer), unless the model description sets its own limit.
+UNCERTAIN_ENTROPY_FRACTION = 0.5
+
+# Equal-width confidence bins of the ECE (Guo et al., ICML 2017 use 15).
+ECE_BINS = 15
 
 
 def probabilities(logits: ArrayLike, temperature: float = 1.0) -> np.ndarray:
@@ -35,11 +49,12 @@ def probabilities(logits: ArrayLike, temperature: float = 1.0) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def check_threshold(threshold: float | None, n_classes: int) -> float | None:
+def check_threshold(threshold: float | None, n_classes: int, positive_index: int = 1) -> float | None:
     """``threshold`` as a float (None stays None).
 
     Raises:
-        ValueError: a threshold for a task that is not binary, or one that is not finite.
+        ValueError: a threshold for a task that is not binary, one that is not finite, or a positive index that
+            is not 0 or 1.
     """
     if threshold is None:
         return None
@@ -48,17 +63,25 @@ def check_threshold(threshold: float | None, n_classes: int) -> float | None:
             f"a decision threshold applies to binary problems only; probs has {n_classes} columns "
             "(multi-class predictions use the argmax)"
         )
+    if positive_index not in (0, 1):
+        raise ValueError(f"positive_index must be 0 or 1 for a binary task, got {positive_index!r}")
     value = float(threshold)
     if not np.isfinite(value):
         raise ValueError(f"threshold must be a finite number, got {threshold!r}")
     return value
 
 
-def decide(probs: ArrayLike, threshold: float | None = None) -> np.ndarray:
+def at_or_above(scores: ArrayLike, threshold: float) -> np.ndarray:
+    """The one comparison of every threshold rule: a score equal to the threshold counts as positive."""
+    return np.asarray(scores, dtype=np.float64) >= threshold
+
+
+def decide(probs: ArrayLike, threshold: float | None = None, positive_index: int = 1) -> np.ndarray:
     """Predicted class index per row of ``(N, K)`` probabilities.
 
-    Binary with a threshold: class 1 when ``probs[:, 1] >= threshold``, else 0. Otherwise the argmax (ties go to
-    the lower index, as :func:`numpy.argmax` does).
+    Binary with a threshold: the positive class (column ``positive_index``) when its probability is
+    ``>= threshold``, else the other class. Otherwise the argmax (ties go to the lower index, as
+    :func:`numpy.argmax` does).
 
     Raises:
         ValueError: ``probs`` is not 2-D, or a threshold with ``K != 2``.
@@ -66,11 +89,98 @@ def decide(probs: ArrayLike, threshold: float | None = None) -> np.ndarray:
     Example:
         >>> decide([[0.7, 0.3], [0.4, 0.6]], threshold=0.25).tolist()
         [1, 1]
+        >>> decide([[0.7, 0.3], [0.4, 0.6]], threshold=0.5, positive_index=0).tolist()
+        [0, 1]
     """
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim != 2:
         raise ValueError(f"probs must be (N, K), got shape {p.shape}")
-    t = check_threshold(threshold, p.shape[1])
+    t = check_threshold(threshold, p.shape[1], positive_index)
     if t is None:
         return np.argmax(p, axis=1).astype(np.int64)
-    return (p[:, 1] >= t).astype(np.int64)
+    positive = at_or_above(p[:, positive_index], t)
+    return np.where(positive, positive_index, 1 - positive_index).astype(np.int64)
+
+
+def uncertain(entropy: ArrayLike, n_classes: int, limit: float | None = None) -> np.ndarray:
+    """The one uncertainty rule: ``entropy`` (nats, of the mean probabilities) above ``limit``.
+
+    ``limit`` None: :data:`UNCERTAIN_ENTROPY_FRACTION` of ``ln n_classes``.
+    """
+    h = np.asarray(entropy, dtype=np.float64)
+    cut = UNCERTAIN_ENTROPY_FRACTION * np.log(n_classes) if limit is None else float(limit)
+    return h > cut
+
+
+@dataclass
+class Decision:
+    """How a model turns logits into a decision, with what it was chosen on.
+
+    Attributes:
+        temperature: softmax temperature (1.0: not calibrated).
+        threshold: binary threshold on the probability of ``positive_class`` (None: argmax).
+        positive_class: the declared positive class of a binary task (None: multi-class).
+        positive_index: its column in the probabilities (binary: 0 or 1).
+        rule: the operating-point rule, e.g. ``"youden"`` or ``"sensitivity=0.95"`` (None: none).
+        chosen_on: the split both were fitted on.
+        n: images of that split.
+        ece_before, ece_after: ECE on that split at temperature 1 and at ``temperature``.
+        sensitivity, specificity: of the positive class at ``threshold`` on that split (binary with a rule).
+        uncertain_entropy: predictive entropy (nats) above which a case is flagged uncertain (None: half of
+            ``ln K``, see :func:`uncertain`).
+    """
+
+    temperature: float = 1.0
+    threshold: float | None = None
+    positive_class: str | None = None
+    positive_index: int = 1
+    rule: str | None = None
+    chosen_on: str = "val"
+    n: int = 0
+    ece_before: float | None = None
+    ece_after: float | None = None
+    sensitivity: float | None = None
+    specificity: float | None = None
+    uncertain_entropy: float | None = None
+
+    def probabilities(self, logits: ArrayLike) -> np.ndarray:
+        """Probabilities of ``(N, K)`` logits at this decision's temperature."""
+        return probabilities(logits, self.temperature)
+
+    def decide(self, probs: ArrayLike) -> np.ndarray:
+        """Class indices of ``(N, K)`` probabilities under this decision (see :func:`decide`)."""
+        return decide(probs, self.threshold, self.positive_index)
+
+    def above_threshold(self, probs: ArrayLike) -> np.ndarray | None:
+        """Per row: the positive class's probability reaches the threshold (None without a threshold)."""
+        if self.threshold is None:
+            return None
+        return self.decide(probs) == self.positive_index
+
+    def uncertain(self, entropy: ArrayLike, n_classes: int) -> np.ndarray:
+        """The uncertainty flag of each entropy (see :func:`uncertain`)."""
+        return uncertain(entropy, n_classes, self.uncertain_entropy)
+
+    def operating_point(self) -> dict[str, Any] | None:
+        """The ``operating_point`` block of a metrics JSON (None without a rule)."""
+        if self.rule is None:
+            return None
+        return {
+            "rule": self.rule,
+            "positive_class": self.positive_class,
+            "threshold": self.threshold,
+            "chosen_on": self.chosen_on,
+            "n": self.n,
+            f"{self.chosen_on}_sensitivity": self.sensitivity,
+            f"{self.chosen_on}_specificity": self.specificity,
+        }
+
+    def calibration(self) -> dict[str, Any]:
+        """The ``calibration`` block of a metrics JSON."""
+        return {
+            "temperature": self.temperature,
+            "fitted_on": self.chosen_on if self.temperature != 1.0 else None,
+            f"{self.chosen_on}_ece_before": self.ece_before,
+            f"{self.chosen_on}_ece_after": self.ece_after,
+            "n_bins": ECE_BINS,
+        }

@@ -21,25 +21,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from medclass.inference.decision import Decision
+from medclass.inference.spec import ModelSpec
+from medclass.inference.torch_decision import torch_probabilities
 from medclass.models import create_model
 from medclass.utils.errors import ConfigError, DataError
 from medclass.utils.io import atomic_write
 
 ENSEMBLE_MODEL = "ensemble"
-# Keys of the checkpoint's preprocessing that only normalise (the ensemble re-normalises per member).
-_NORMALISATION = ("mean", "std", "normalization")
 _EPS = 1e-12
-
-
-def member_probabilities(logits: torch.Tensor, temperature: torch.Tensor, one_logit: bool) -> torch.Tensor:
-    """The torch twin of :func:`medclass.inference.decision.probabilities` (softmax, or a one-logit sigmoid as
-    two columns), inside the ensemble's forward pass so that export traces it; tests keep the two equal.
-    ``one_logit`` is fixed per member when the ensemble is built, so a traced graph has no branch."""
-    scaled = logits / temperature
-    if one_logit:
-        positive = torch.sigmoid(scaled)
-        return torch.cat([1 - positive, positive], dim=1)
-    return torch.softmax(scaled, dim=1)
 
 
 class EnsembleModel(nn.Module):
@@ -74,7 +64,7 @@ class EnsembleModel(nn.Module):
         total = torch.zeros((), dtype=x.dtype, device=x.device)
         for k, member in enumerate(self.members):
             logits = member((raw - self.member_mean[k]) / self.member_std[k]).float()
-            total = total + member_probabilities(logits, self.temperatures[k], self.one_logit[k])
+            total = total + torch_probabilities(logits, self.temperatures[k], self.one_logit[k])
         return torch.log((total / len(self.members)).clamp_min(_EPS))
 
 
@@ -89,12 +79,10 @@ def build_ensemble(args: dict[str, Any], members: Sequence[nn.Module] | None = N
     return EnsembleModel(built, args)
 
 
-def _without_normalisation(preprocess: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in preprocess.items() if k not in _NORMALISATION}
-
-
-def combine(members: Sequence[tuple[nn.Module, Any]], sources: Sequence[str]) -> tuple[EnsembleModel, Any]:
-    """One model and its ``CheckpointMeta`` from ``(model, meta)`` pairs (``sources`` name them in errors).
+def combine(
+    members: Sequence[tuple[nn.Module, ModelSpec]], sources: Sequence[str]
+) -> tuple[EnsembleModel, ModelSpec]:
+    """One model and its ``ModelSpec`` from ``(model, meta)`` pairs (``sources`` name them in errors).
 
     Raises:
         DataError: members with different classes; ConfigError: different preprocessing or fewer than two.
@@ -108,37 +96,38 @@ def combine(members: Sequence[tuple[nn.Module, Any]], sources: Sequence[str]) ->
                 f"{source}: classes {list(meta.classes)} differ from those of {sources[0]} {list(first.classes)}; "
                 "an ensemble averages runs of the same classes"
             )
-        if _without_normalisation(meta.preprocess) != _without_normalisation(first.preprocess):
+        if meta.preprocess.settings != first.preprocess.settings:
             raise ConfigError(
-                f"{source}: preprocessing {_without_normalisation(meta.preprocess)} differs from that of "
-                f"{sources[0]} {_without_normalisation(first.preprocess)}; ensemble runs of the same image size, "
+                f"{source}: preprocessing {meta.preprocess.settings.to_dict()} differs from that of "
+                f"{sources[0]} {first.preprocess.settings.to_dict()}; ensemble runs of the same image size, "
                 "channels and resize"
             )
     args = {
         "name": ENSEMBLE_MODEL,
         "num_classes": len(first.classes),
-        "in_chans": int(first.preprocess.get("channels", 1)),
+        "in_chans": first.preprocess.channels,
         "members": [dict(meta.model) for _, meta in members],
         "sources": [str(s) for s in sources],
-        "temperatures": [float(meta.temperature) for _, meta in members],
-        "input_mean": list(first.preprocess["mean"]),
-        "input_std": list(first.preprocess["std"]),
-        "member_mean": [list(meta.preprocess["mean"]) for _, meta in members],
-        "member_std": [list(meta.preprocess["std"]) for _, meta in members],
+        "temperatures": [float(meta.decision.temperature) for _, meta in members],
+        "input_mean": list(first.preprocess.mean),
+        "input_std": list(first.preprocess.std),
+        "member_mean": [list(meta.preprocess.mean) for _, meta in members],
+        "member_std": [list(meta.preprocess.std) for _, meta in members],
     }
     model = build_ensemble(args, [m for m, _ in members]).eval()
-    meta = type(first)(
+    spec = ModelSpec(
         model=args,
         classes=list(first.classes),
-        preprocess=dict(first.preprocess),
+        preprocess=first.preprocess,
+        # The members' temperatures are inside the model; the ensemble's own threshold is fitted on val after.
+        decision=Decision(positive_class=first.positive_class),
         config={**first.config, "model": {**first.config.get("model", {}), "name": ENSEMBLE_MODEL}},
-        threshold=None,
-        temperature=1.0,
+        versions=first.versions,
     )
-    return model, meta
+    return model, spec
 
 
-def save_ensemble(path: str | Path, model: EnsembleModel, meta: Any) -> Path:
+def save_ensemble(path: str | Path, model: EnsembleModel, meta: ModelSpec) -> Path:
     """Write the ensemble as a medclass checkpoint (``state_dict`` with ``model.`` keys + ``medclass`` meta)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,11 +14,10 @@ from medclass.data.cache import ImageCache, build_cache
 from medclass.data.discovery import discover
 from medclass.data.files import require_regular_file
 from medclass.data.npz import is_npz_file, load_npz, member_path, parse_member
-from medclass.data.preprocess import PreprocessSettings
 from medclass.data.readers import ImageTooLarge, UnreadableImage, image_info, is_image_file
 from medclass.data.splits import read_splits
 from medclass.inference.bundle import is_bundle, read_bundle_info
-from medclass.inference.checkpoint import CheckpointMeta
+from medclass.inference.spec import ModelSpec
 from medclass.runs import SPLITS_FILE, run_dir_of, training_view
 from medclass.transforms.pipelines import EvalTransform
 from medclass.transforms.tensor import to_chw_tensor
@@ -26,15 +25,9 @@ from medclass.utils.errors import DataError
 from medclass.utils.io import natural_key
 
 
-def preprocess_settings(meta: CheckpointMeta) -> PreprocessSettings:
-    """The checkpoint's preprocessing (without its normalisation statistics)."""
-    fields = {k: v for k, v in meta.preprocess.items() if k not in ("mean", "std")}
-    return PreprocessSettings.from_dict(fields)
-
-
-def eval_transform(meta: CheckpointMeta) -> EvalTransform:
+def eval_transform(meta: ModelSpec) -> EvalTransform:
     """The deterministic eval transform with the training split's normalisation."""
-    return EvalTransform(meta.preprocess["mean"], meta.preprocess["std"])
+    return EvalTransform(meta.preprocess.mean, meta.preprocess.std)
 
 
 @dataclass
@@ -59,15 +52,15 @@ class CachedImages:
         """The uint8 ``H x W x C`` pixels of the ``index``-th readable image (what the model sees)."""
         return np.asarray(self.cache.arrays[self.rows[index]])
 
-    def tensor(self, indices: Sequence[int], meta: CheckpointMeta) -> torch.Tensor:
+    def tensor(self, indices: Sequence[int], meta: ModelSpec) -> torch.Tensor:
         """The normalised model inputs ``(n, C, H, W)`` of the readable images at ``indices``."""
         transform = eval_transform(meta)
         return torch.stack([transform(to_chw_tensor(self.pixels(i))) for i in indices])
 
 
-def load_images(paths: Sequence[str], meta: CheckpointMeta, cache_dir: str | None = None) -> CachedImages:
+def load_images(paths: Sequence[str], meta: ModelSpec, cache_dir: str | None = None) -> CachedImages:
     """Preprocess ``paths`` as the checkpoint's training did (cached by content), keeping failures apart."""
-    cache = build_cache(list(paths), preprocess_settings(meta), cache_dir=cache_dir)
+    cache = build_cache(list(paths), meta.preprocess.settings, cache_dir=cache_dir)
     rows = [i for i in range(len(cache.paths)) if cache.readable[i]]
     return CachedImages(cache=cache, rows=rows, failures=dict(cache.reasons))
 
@@ -120,7 +113,7 @@ def _within_size_limit(path: Path) -> Path:
 
 
 def labelled_files(
-    source: str | Path, meta: CheckpointMeta, data: str | Path | None, split: str
+    source: str | Path, meta: ModelSpec, data: str | Path | None, split: str
 ) -> tuple[list[str], list[str]]:
     """Paths and labels to evaluate: every image of ``data`` (any layout), or the run's ``split`` rows.
 

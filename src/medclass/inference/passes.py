@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medclass.inference.decision import decide
+from medclass.inference.decision import Decision
 
 
 def predictive_entropy(probs: np.ndarray) -> np.ndarray:
@@ -39,12 +39,12 @@ class PassSummary:
     std: np.ndarray
 
 
-def summarize_passes(pass_probs: np.ndarray, threshold: float | None = None) -> PassSummary:
+def summarize_passes(pass_probs: np.ndarray, decision: Decision | None = None) -> PassSummary:
     """Mean, predicted class, predictive entropy and spread of ``(P, N, K)`` per-pass probabilities.
 
     The mean and the spread are taken relative to the first pass (``p0 + mean(p - p0)``): mathematically the
     same, and exact when the passes agree, so one pass reproduces the plain prediction bit for bit and
-    identical passes have a spread of exactly 0.
+    identical passes have a spread of exactly 0. The predicted class is ``decision``'s (default: the argmax).
     """
     pass_probs = np.asarray(pass_probs, dtype=np.float64)
     if pass_probs.ndim != 3 or pass_probs.shape[0] < 1:
@@ -52,7 +52,7 @@ def summarize_passes(pass_probs: np.ndarray, threshold: float | None = None) -> 
     first = pass_probs[0]
     deviation = pass_probs - first
     probs = first + deviation.mean(axis=0)
-    predicted = decide(probs, threshold)
+    predicted = (decision or Decision()).decide(probs)
     rows = np.arange(probs.shape[0])
     std = deviation[:, rows, predicted].std(axis=0)
     return PassSummary(probs=probs, predicted=predicted, entropy=predictive_entropy(probs), std=std)

@@ -21,10 +21,10 @@ from torch.utils.data import DataLoader
 from medclass.config.schema import AugmentConfig
 from medclass.data.datamodule import CachedImageDataset
 from medclass.inference.bundle import OnnxModule, is_bundle, load_bundle
-from medclass.inference.checkpoint import CheckpointMeta, load_for_inference
-from medclass.inference.decision import decide, probabilities
-from medclass.inference.inputs import CachedImages, eval_transform, load_images, preprocess_settings
+from medclass.inference.checkpoint import load_for_inference
+from medclass.inference.inputs import CachedImages, eval_transform, load_images
 from medclass.inference.passes import summarize_passes
+from medclass.inference.spec import ModelSpec
 from medclass.inference.stochastic import dropout_active, dropout_layers, stacked_logits
 from medclass.transforms.pipelines import TrainTransform, eval_safe_augment
 from medclass.utils.errors import ConfigError
@@ -76,7 +76,7 @@ class Predictions:
         return table
 
 
-def tta_augment(meta: CheckpointMeta) -> AugmentConfig:
+def tta_augment(meta: ModelSpec) -> AugmentConfig:
     """The eval-safe part (flips, shifts of at most 5%) of the checkpoint's training augmentation.
 
     A checkpoint without a config gets the eval-safe part of the default (standard) preset.
@@ -86,9 +86,9 @@ def tta_augment(meta: CheckpointMeta) -> AugmentConfig:
 
 
 class Predictor:
-    """A trained model with its metadata (classes, preprocessing, temperature, threshold), ready to decide."""
+    """A trained model with its description (classes, preprocessing, decision), ready to decide."""
 
-    def __init__(self, model: nn.Module, meta: CheckpointMeta, device: torch.device | None = None) -> None:
+    def __init__(self, model: nn.Module, meta: ModelSpec, device: torch.device | None = None) -> None:
         self.device = device or inference_device()
         self.model = model.to(self.device).eval()
         self.meta = meta
@@ -111,8 +111,8 @@ class Predictor:
 
     def decide(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(probs, predicted)`` of raw outputs at the model's temperature and decision rule."""
-        probs = probabilities(logits, self.meta.temperature)
-        return probs, decide(probs, self.meta.threshold)
+        probs = self.meta.decision.probabilities(logits)
+        return probs, self.meta.decision.decide(probs)
 
     @torch.inference_mode()
     @torch.no_grad()  # inference: no autograd graph (explanations take gradients through self.model directly)
@@ -221,8 +221,8 @@ class Predictor:
     ) -> Predictions:
         """Pass ``(t, m)`` uses TTA view ``t`` and MC-dropout draw ``m``: ``max(tta, 1) * max(mc_dropout, 1)``
         passes in all. With ``tta=1`` and no MC dropout the result equals plain prediction exactly."""
-        mean, std = self.meta.preprocess["mean"], self.meta.preprocess["std"]
-        size = preprocess_settings(self.meta).image_size
+        mean, std = self.meta.preprocess.mean, self.meta.preprocess.std
+        size = self.meta.preprocess.image_size
         augmented = self._dataset(images, TrainTransform(tta_augment(self.meta), size, mean, std), seed=seed)
         draws, views, n = max(mc_dropout, 1), max(tta, 1), len(images.rows)
 
@@ -239,8 +239,8 @@ class Predictor:
             else:
                 logits = np.zeros((draws * views, 0, len(self.classes)), dtype=np.float32)
         self.model.eval()
-        pass_probs = np.stack([probabilities(run, self.meta.temperature) for run in logits])
-        summary = summarize_passes(pass_probs, self.meta.threshold)
+        pass_probs = np.stack([self.meta.decision.probabilities(run) for run in logits])
+        summary = summarize_passes(pass_probs, self.meta.decision)
         return Predictions(
             images.paths,
             summary.probs,

@@ -20,8 +20,8 @@ from torch import nn
 import medclass
 from medclass.inference.bundle import BUNDLE_FILE, BUNDLE_FORMAT, INPUT_NAME, MODEL_FILES, OUTPUT_NAME
 from medclass.inference.bundle_check import EMBEDDED_FILE, file_sha256
-from medclass.inference.checkpoint import CheckpointMeta, load_for_inference
-from medclass.inference.inputs import preprocess_settings
+from medclass.inference.checkpoint import load_for_inference
+from medclass.inference.spec import ModelSpec
 from medclass.runs import resolve_checkpoint, run_dir_of
 from medclass.utils.errors import ConfigError
 
@@ -37,11 +37,9 @@ class ExportedModel:
     info: dict[str, Any]
 
 
-def example_input(meta: CheckpointMeta, batch: int = 2) -> torch.Tensor:
+def example_input(meta: ModelSpec, batch: int = 2) -> torch.Tensor:
     """A random normalised input ``(batch, C, H, W)`` of the checkpoint's size, for tracing."""
-    settings = preprocess_settings(meta)
-    channels = len(meta.preprocess["mean"])
-    size = settings.image_size
+    size, channels = meta.preprocess.image_size, meta.preprocess.channels
     return torch.randn(batch, channels, size, size, generator=torch.Generator().manual_seed(0))
 
 
@@ -81,14 +79,17 @@ def check_export_options(fmt: str, opset: int, quantize: str | None) -> None:
 
 
 def bundle_info(
-    meta: CheckpointMeta, fmt: str, source: Path, example: torch.Tensor, logits: int
+    meta: ModelSpec, fmt: str, source: Path, example: torch.Tensor, logits: int
 ) -> dict[str, Any]:
     """The ``medclass.json`` description: what a consumer needs to preprocess, run and decide.
 
-    ``input`` and ``outputs`` are the model file's signature (the batch dimension named ``batch``); export adds
-    ``model_sha256`` once the file is written.
+    The top-level keys are what an ONNX-only client follows (``threshold`` is on the probability of
+    ``positive_class``, the declared positive class); ``spec`` is the whole model description
+    (:class:`~medclass.inference.spec.ModelSpec`) they are read from. ``input`` and ``outputs`` are the model
+    file's signature (the batch dimension named ``batch``); export adds ``model_sha256`` once the file is
+    written.
     """
-    classes = list(meta.classes)
+    classes, decision = list(meta.classes), meta.decision
     try:
         source_run = str(run_dir_of(source).resolve())
     except Exception:  # a checkpoint file outside a run folder
@@ -98,27 +99,28 @@ def bundle_info(
         "format": fmt,
         "model_file": MODEL_FILES[fmt],
         "classes": classes,
-        "positive_class": classes[1] if len(classes) == 2 else None,
+        "positive_class": decision.positive_class,
         "image_size": int(example.shape[-1]),
         "channels": int(example.shape[1]),
-        "mean": list(meta.preprocess["mean"]),
-        "std": list(meta.preprocess["std"]),
-        "temperature": float(meta.temperature),
-        "threshold": meta.threshold,
+        "mean": list(meta.preprocess.mean),
+        "std": list(meta.preprocess.std),
+        "temperature": float(decision.temperature),
+        "threshold": decision.threshold,
         "input": {"name": INPUT_NAME, "shape": ["batch", *example.shape[1:]], "dtype": "float32"},
         "outputs": {
             "name": OUTPUT_NAME,
             "shape": ["batch", int(logits)],
             "dtype": "float32",
-            "meaning": "raw logits; probabilities = softmax(logits / temperature) (one logit: sigmoid), "
-            "decision = threshold on the positive class when set, else the argmax",
+            "meaning": "raw logits; probabilities = softmax(logits / temperature) (one logit: [1 - sigmoid, "
+            "sigmoid]); decision = positive_class when its probability >= threshold, else the other class; "
+            "without a threshold the argmax",
         },
         "medclass_version": medclass.__version__,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "source_run": source_run,
         "source_checkpoint": str(source.resolve()),
-        "meta": json.loads(json.dumps(meta.to_dict(), default=str)),
+        "spec": json.loads(json.dumps(meta.to_dict(), default=str)),
     }
 
 

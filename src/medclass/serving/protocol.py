@@ -99,7 +99,7 @@ async def v2_model_ready(request: Request, name: str) -> ModelReady:
 async def v2_metadata(request: Request, name: str) -> ModelMetadata:
     predictor = _v2_model(request, name)
     meta = predictor.meta
-    size, channels = int(meta.preprocess["image_size"]), len(meta.preprocess["mean"])
+    size, channels = meta.preprocess.image_size, meta.preprocess.channels
     k = len(predictor.classes)
     return ModelMetadata(
         name=name,
@@ -245,7 +245,7 @@ async def v2_infer(request: Request, name: str) -> Response:
     head, tail = _split_body(request, await request.body())
     body = _parse(head)
     blobs = _binary_inputs(body, tail)
-    size, channels = int(predictor.meta.preprocess["image_size"]), len(predictor.meta.preprocess["mean"])
+    size, channels = predictor.meta.preprocess.image_size, predictor.meta.preprocess.channels
     array = _input_array(body, blobs, channels, size)
     wanted = _wanted_outputs(body)
     probs, predicted = await run_in_threadpool(

@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -52,11 +51,11 @@ async def model_info(request: Request) -> ModelInfo:
     return ModelInfo(
         name=state.name,
         classes=classes,
-        positive_class=classes[1] if len(classes) == 2 else None,
-        image_size=int(meta.preprocess["image_size"]),
-        channels=len(meta.preprocess["mean"]),
-        temperature=float(meta.temperature),
-        threshold=meta.threshold,
+        positive_class=meta.positive_class,
+        image_size=meta.preprocess.image_size,
+        channels=meta.preprocess.channels,
+        temperature=float(meta.decision.temperature),
+        threshold=meta.decision.threshold,
         backend=type(state.predictor.model).__name__,
         card=getattr(state, "card", {}) or {},
     )
@@ -131,7 +130,9 @@ def _results(state: Any, saved: list[tuple[str, str]], mc_dropout: int, folder: 
     name_of = {path: name for name, path in saved}
     for path, reason in result.failures.items():
         raise ApiError(422, "unreadable_image", reason.splitlines()[0][:300], name_of[path])
-    classes, threshold = predictor.classes, predictor.meta.threshold
+    classes, decision = predictor.classes, predictor.meta.decision
+    above = decision.above_threshold(result.probs)
+    flagged = None if result.entropy is None else decision.uncertain(result.entropy, len(classes))
     out = []
     for i, path in enumerate(result.paths):
         probs = {c: float(p) for c, p in zip(classes, result.probs[i], strict=True)}
@@ -143,11 +144,11 @@ def _results(state: Any, saved: list[tuple[str, str]], mc_dropout: int, folder: 
                 prediction=classes[k],
                 probabilities=probs,
                 confidence=float(result.probs[i, k]),
-                threshold=threshold,
-                above_threshold=None if threshold is None else bool(result.probs[i, 1] >= threshold),
+                threshold=decision.threshold,
+                above_threshold=None if above is None else bool(above[i]),
                 entropy=entropy,
                 std=None if result.std is None else float(result.std[i]),
-                uncertain=None if entropy is None else bool(entropy > 0.5 * np.log(len(classes))),
+                uncertain=None if flagged is None else bool(flagged[i]),
                 passes=result.passes,
             )
         )

@@ -15,10 +15,14 @@ class FileResult(BaseModel):
     probabilities: dict[str, float]
     confidence: float
     threshold: float | None = Field(None, description="operating point on the positive class (None: argmax)")
-    above_threshold: bool | None = None
+    above_threshold: bool | None = Field(
+        None, description="the positive class's probability reaches the threshold (None without a threshold)"
+    )
     entropy: float | None = Field(None, description="predictive entropy (nats), with ?mc_dropout=N")
     std: float | None = None
-    uncertain: bool | None = None
+    uncertain: bool | None = Field(
+        None, description="predictive entropy above the model's limit (half of ln K unless it sets one)"
+    )
     passes: int = 1
     image: str | None = Field(None, description="the image as the model saw it (base64 PNG), with ?explain")
     gradcam: str | None = Field(

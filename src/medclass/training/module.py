@@ -16,6 +16,7 @@ from torchmetrics.classification import (
 )
 
 from medclass.config.schema import Config
+from medclass.inference.torch_decision import torch_probabilities
 from medclass.runs import monitor_mode
 from medclass.training.callbacks import WeightsEMA
 from medclass.training.losses import ClassificationLoss
@@ -106,7 +107,7 @@ class LitClassifier(L.LightningModule):
         images, targets = batch
         logits = self(images)
         loss = self.criterion(logits, targets)  # the L2 term is a training device, not part of val loss
-        self.val_metrics.update(logits.softmax(dim=1), targets)
+        self.val_metrics.update(torch_probabilities(logits), targets)
         self.val_loss.update(loss, weight=len(targets))
 
     def on_validation_epoch_end(self) -> None:

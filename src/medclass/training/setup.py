@@ -10,11 +10,28 @@ from rich.console import Console
 from medclass.config import Config, config_to_dict
 from medclass.data.datamodule import MedDataModule
 from medclass.data.preprocess import PreprocessSettings
-from medclass.inference.checkpoint import CheckpointMeta
+from medclass.evaluation.thresholds import resolve_positive_class
+from medclass.inference.decision import Decision
+from medclass.inference.spec import ModelSpec, training_versions
 from medclass.models import create_model, freeze_backbone, model_args
 from medclass.models.pretrained import NONE, PretrainedWeights, published_weights, resolve_pretrained
 from medclass.training.losses import class_weights
 from medclass.training.module import LitClassifier
+from medclass.utils.errors import ConfigError
+
+
+def positive_class_of(config: Config, datamodule: MedDataModule) -> str | None:
+    """The binary task's positive class: ``evaluation.positive_class``, else the default rule on the class
+    counts of all splits (None for multi-class).
+
+    Raises:
+        ConfigError: a name that is not a class, or a positive class for a multi-class task.
+    """
+    counts = sum(datamodule.class_counts(split) for split in ("train", "val", "test"))
+    try:
+        return resolve_positive_class(datamodule.classes, config.evaluation.positive_class, counts)
+    except ValueError as exc:
+        raise ConfigError(f"evaluation.positive_class: {exc}") from None
 
 
 def run_pretrained(config: Config) -> PretrainedWeights:
@@ -91,16 +108,18 @@ def build_module(
     )
     if config.model.freeze == "backbone":
         freeze_backbone(model, True)
-    meta = CheckpointMeta(
+    spec = ModelSpec(
         model=model_args(model),
         classes=datamodule.classes,
         preprocess={
-            **PreprocessSettings.from_config(config.data).to_dict(),
+            "settings": PreprocessSettings.from_config(config.data),
             "mean": datamodule.mean,
             "std": datamodule.std,
             "normalization": normalization_label(config),
         },
+        decision=Decision(positive_class=positive_class_of(config, datamodule)),
         config=config_to_dict(config),
+        versions=training_versions(),
     )
     samples = config.data.epoch_size or len(datamodule.rows["train"])
     module = LitClassifier(
@@ -109,7 +128,7 @@ def build_module(
         num_classes,
         class_weights=class_weights(config.loss.class_weights, datamodule.class_counts("train")),
         steps_per_epoch=math.ceil(math.ceil(samples / world_size(config)) / config.data.batch_size),
-        meta=meta.to_dict(),
+        meta=spec.to_dict(),
     )
     module.use_channels_last(use_channels_last(config))
     return module
