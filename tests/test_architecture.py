@@ -1,15 +1,15 @@
-"""Rules of docs/ARCHITECTURE.md that import-linter does not check: api/ is orchestration in short functions,
-modules stay small."""
+"""Rules of docs/ARCHITECTURE.md beside the import-linter contracts: the contract that keeps api/ orchestration
+only is declared (import-linter, run by ``make lint`` and first in ``make test``, enforces it), and modules stay
+small."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
-import pytest
+import tomllib
 
-SRC = Path(__file__).parents[1] / "src" / "medclass"
-MAX_API_FUNCTION_LINES = 60
+ROOT = Path(__file__).parents[1]
+SRC = ROOT / "src" / "medclass"
 MAX_MODULE_LINES = 400
 # Modules allowed to be longer, with the reason.
 LONG_MODULES = {
@@ -18,28 +18,33 @@ LONG_MODULES = {
     # Every split strategy with the duplicate and group merging they share.
     "data/splits.py",
 }
+# What api/ may not import: the work on arrays, tables and models is done by the packages below it.
+API_FORBIDDEN = {"numpy", "pandas", "torch", "lightning", "sklearn"}
 
 
-def _body_lines(node: ast.FunctionDef) -> int:
-    """Lines of a function's body, without its signature and docstring."""
-    body = node.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
-        body = body[1:]
-    if not body:
-        return 0
-    return body[-1].end_lineno - body[0].lineno + 1
+def _contracts() -> list[dict]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    linter = config["tool"]["importlinter"]
+    assert linter["include_external_packages"], (
+        "third-party imports are invisible to the contracts without it"
+    )
+    return linter["contracts"]
 
 
-@pytest.mark.parametrize("module", sorted((SRC / "api").glob("*.py")), ids=lambda p: p.name)
-def test_api_functions_are_short(module: Path) -> None:
-    tree = ast.parse(module.read_text())
-    long = [
-        f"{node.name} ({_body_lines(node)} lines)"
-        for node in ast.walk(tree)
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        and _body_lines(node) > MAX_API_FUNCTION_LINES
+def test_api_is_forbidden_the_array_table_and_model_libraries() -> None:
+    (contract,) = [
+        c for c in _contracts() if c["type"] == "forbidden" and c["source_modules"] == ["medclass.api"]
     ]
-    assert not long, f"{module.name}: functions over {MAX_API_FUNCTION_LINES} lines: {long}"
+    assert set(contract["forbidden_modules"]) >= API_FORBIDDEN
+    # An exception (a module of api/ that still does work) is an import of api/, never a wildcard over it.
+    for entry in contract.get("ignore_imports", []):
+        assert entry.startswith("medclass.api."), entry
+
+
+def test_assessment_is_a_feature_package() -> None:
+    (layers,) = [c for c in _contracts() if c["type"] == "layers"]
+    features = next(layer for layer in layers["layers"] if "medclass.training" in layer)
+    assert "medclass.assessment" in {name.strip() for name in features.split("|")}
 
 
 def test_modules_stay_small() -> None:

@@ -205,7 +205,7 @@ def test_train_downloads_freezes_and_records_the_weights_normalisation(
 def test_offline_auto_trains_from_scratch_and_says_so_everywhere(
     phantom_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from medclass.api.serve import model_card
+    from medclass.reporting.model_card import model_card
 
     out = tmp_path / "run"
     assert run_app(["train", "--data", str(phantom_data), "--out", str(out), "--offline", *TRAIN_FLAGS]) == 0

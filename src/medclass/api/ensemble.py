@@ -19,15 +19,14 @@ from typing import Any
 
 from rich.console import Console
 
+from medclass.assessment.scoring import score_run_test_split
 from medclass.campaigns.ensemble import (
     against_members,
     check_same_test_split,
     copy_run_files,
     load_members,
     members_table,
-    score_test_split,
 )
-from medclass.evaluation.bootstrap import BOOTSTRAP_SEED
 from medclass.inference.ensemble import combine, save_ensemble
 from medclass.inference.runner import Predictor
 from medclass.runs import TEST_METRICS_FILE, RunLayout, prepare_output_dir
@@ -66,7 +65,7 @@ def ensemble(
     copy_run_files(members[0].run_dir, out_dir)
     evaluation = members[0].config.get("evaluation", {})
     predictor = Predictor.load(out_dir)
-    metrics = score_test_split(predictor, out_dir, evaluation.get("bootstrap", 1000), BOOTSTRAP_SEED)
+    metrics = score_run_test_split(predictor, out_dir, evaluation.get("bootstrap", 1000))
     metrics.update(
         checkpoint=str(RunLayout(out_dir).best_checkpoint), ensemble=[str(r.run_dir) for r in members]
     )

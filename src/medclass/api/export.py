@@ -7,11 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from medclass.assessment.agreement import bundle_agreement
 from medclass.inference.bundle import BUNDLE_FILE
-from medclass.inference.inputs import labelled_files
-from medclass.inference.runner import Predictor
 from medclass.runs import (
     check_output_dir,
     check_writable,
@@ -21,28 +18,8 @@ from medclass.runs import (
 )
 from medclass.runs.bundle_layout import BUNDLE_KIND, default_bundle_dir
 from medclass.serving.export import DEFAULT_OPSET, check_export_options, export_model
-from medclass.utils.errors import DataError, RunDirError
 
 log = logging.getLogger(__name__)
-
-
-def compare_on_split(source: str | Path, bundle: Path, split: str = "test") -> dict[str, Any] | None:
-    """Max |p_bundle - p_torch|, agreement and accuracies on the run's ``split`` (None: no split rows)."""
-    torch_predictor = Predictor.load(source)
-    try:
-        paths, labels = labelled_files(source, torch_predictor.meta, None, split)
-    except (DataError, RunDirError):
-        return None
-    reference, y_true = torch_predictor.predict_labelled(paths, labels)
-    exported = Predictor.load(bundle).predict_files(paths)
-    return {
-        "split": split,
-        "images": len(reference.paths),
-        "max_abs_diff": float(np.abs(exported.probs - reference.probs).max(initial=0.0)),
-        "agreement": float((exported.predicted == reference.predicted).mean()) if len(y_true) else 1.0,
-        "accuracy_torch": float((reference.predicted == y_true).mean()) if len(y_true) else None,
-        "accuracy_bundle": float((exported.predicted == y_true).mean()) if len(y_true) else None,
-    }
 
 
 def export(
@@ -81,6 +58,6 @@ def export(
     folder = claimed.path
     with removed_if_unstarted(claimed, lambda _: False, log.warning, reason="the export did not finish"):
         exported = export_model(source, fmt, folder, opset=opset, quantize=quantize)
-        info = {**exported.info, "check": compare_on_split(source, folder)}
+        info = {**exported.info, "check": bundle_agreement(source, folder)}
         (folder / BUNDLE_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return {**info, "path": str(folder)}

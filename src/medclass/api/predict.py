@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
-
+from medclass.assessment.predictions import PredictionTable, prediction_table
 from medclass.inference.inputs import collect_files
-from medclass.inference.passes import predictive_entropy
 from medclass.inference.runner import Predictor
 from medclass.runs import prepare_output_file
 from medclass.utils.errors import ConfigError
@@ -24,7 +22,7 @@ def predict(
     flag_uncertain: float | None = None,
     seed: int = 0,
     overwrite: bool = False,
-) -> pd.DataFrame:
+) -> PredictionTable:
     """Predict every image of ``inputs``; unreadable files get a row with an ``error`` instead of stopping.
 
     Args:
@@ -55,20 +53,7 @@ def predict(
     predictor = Predictor.load(checkpoint)
     files = collect_files(inputs)
     result = predictor.predict_files(files, batch_size=batch_size, mc_dropout=mc_dropout, tta=tta, seed=seed)
-    table = result.table(predictor.classes)
-    if result.entropy is not None:
-        table["entropy"], table["std"] = result.entropy, result.std
-    elif flag_uncertain is not None:
-        table["entropy"] = predictive_entropy(result.probs)
-    if flag_uncertain is not None:
-        table["uncertain"] = table["entropy"] > flag_uncertain
-    table["error"] = ""
-    failed = pd.DataFrame({"path": list(result.failures), "error": list(result.failures.values())})
-    table = pd.concat([table, failed], ignore_index=True) if len(failed) else table
-    order = {path: i for i, path in enumerate(files)}
-    table = table.sort_values("path", key=lambda s: s.map(order)).reset_index(drop=True)
-    if mc_dropout:
-        table.attrs["dropout_layers"] = result.dropout_layers
+    table = prediction_table(result, files, predictor.classes, flag_uncertain, mc_dropout)
     if out is not None:
         table.to_csv(out, index=False, float_format="%.6f")
     return table

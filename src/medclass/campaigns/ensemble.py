@@ -1,5 +1,6 @@
-"""The pieces of ``medclass ensemble``: members on one test split, the ensemble scored on it, and McNemar's test
-of the ensemble against each member (the same pairing as :mod:`medclass.campaigns.comparison`)."""
+"""The pieces of ``medclass ensemble``: members on one test split and McNemar's test of the ensemble against each
+member (the same pairing as :mod:`medclass.campaigns.comparison`); the ensemble is scored by
+:func:`medclass.assessment.scoring.score_run_test_split`."""
 
 from __future__ import annotations
 
@@ -12,15 +13,11 @@ import numpy as np
 import pandas as pd
 
 from medclass.campaigns.comparison import load_finished_run, paired_correct
-from medclass.evaluation.scoring import score
 from medclass.evaluation.stats import mcnemar_test
-from medclass.inference.inputs import image_groups_of_table, labelled_files
-from medclass.inference.runner import Predictor
 from medclass.runs import (
     CONFIG_FILE,
     DATA_REPORT_FILE,
     SPLITS_FILE,
-    TEST_PREDICTIONS_FILE,
     RunFiles,
     load_run,
 )
@@ -54,27 +51,6 @@ def copy_run_files(source: Path, out_dir: Path) -> None:
     for name in COPIED_FILES:
         if (source / name).is_file():
             shutil.copyfile(source / name, out_dir / name)
-
-
-def score_test_split(predictor: Predictor, out_dir: Path, bootstrap: int, seed: int) -> dict[str, Any]:
-    """Score ``predictor`` on the test rows of ``out_dir/splits.csv``; writes ``predictions_test.csv``."""
-    paths, labels = labelled_files(out_dir, predictor.meta, None, "test")
-    result, y_true = predictor.predict_labelled(paths, labels)
-    classes = predictor.classes
-    metrics = score(
-        y_true,
-        result.probs,
-        classes,
-        predictor.meta.threshold,
-        bootstrap,
-        seed,
-        groups=image_groups_of_table(out_dir / SPLITS_FILE, result.paths),
-    )
-    metrics.update(split="test", best_epoch=None)
-    table = result.table(classes)
-    table.insert(1, "label", [classes[i] for i in y_true])
-    table.to_csv(out_dir / TEST_PREDICTIONS_FILE, index=False, float_format="%.6f")
-    return metrics
 
 
 def against_members(out_dir: Path, members: Sequence[RunFiles]) -> list[dict[str, Any]]:
