@@ -4,8 +4,11 @@
 - :mod:`~medclass.campaigns.study`: storage, sampler, pruner; running trials until a study holds N of them.
 - :mod:`~medclass.campaigns.pruning`: the per-epoch Lightning callback that reports to a trial and prunes.
 - :mod:`~medclass.campaigns.objective`: one trial = K fold trainings, scored by the mean best validation metric.
+- :mod:`~medclass.campaigns.tuning`: one study from its settings to its result files (trials.csv, best.yaml).
 - :mod:`~medclass.campaigns.grid`: GRID.yaml -> planned runs, run resumably.
 - :mod:`~medclass.campaigns.comparison`: the comparison table (CIs, cost, McNemar) from finished run folders.
+- :mod:`~medclass.campaigns.compare_outputs`: the comparison's tables, HTML rows and learning curves.
+- the folder names of both: :mod:`medclass.runs.campaign_layout`.
 - study and comparison plots: :mod:`medclass.reporting.plots_campaigns`.
 
 The workflows that string these together are :func:`medclass.api.tune.tune` and
