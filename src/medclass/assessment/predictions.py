@@ -26,8 +26,8 @@ def prediction_table(
 
     ``entropy`` and ``std`` (of the predicted class's probability over the passes) come with several passes
     (MC dropout, TTA); ``flag_uncertain`` alone adds the entropy of the plain prediction, and ``uncertain``
-    marks rows whose entropy (nats) exceeds it (:func:`medclass.inference.decision.uncertain`, the one rule). With ``mc_dropout``, ``table.attrs["dropout_layers"]`` counts
-    the dropout layers switched on.
+    marks rows whose entropy (nats) exceeds it (:func:`medclass.inference.decision.uncertain`, the one rule).
+    With ``mc_dropout``, ``table.attrs["dropout_layers"]`` counts the dropout layers switched on.
     """
     table = result.table(list(classes))
     if result.entropy is not None:
