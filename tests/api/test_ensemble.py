@@ -4,12 +4,14 @@ predict, report, export and serve take; refusals of runs that cannot be averaged
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from console_script import console_script, script_env
 from fastapi.testclient import TestClient
 
 from medclass.api import predict, train
@@ -152,3 +154,18 @@ def test_runs_that_cannot_be_averaged_are_refused_with_exit_2(
 
     assert run_app(["ensemble", str(members[0]), "--out", str(tmp_path / "e3")]) == 2
     assert "at least two runs" in " ".join(capsys.readouterr().err.split())
+
+
+def test_the_console_script_writes_the_ensemble(members, ensemble_dir, tmp_path: Path) -> None:
+    """``medclass ensemble RUN RUN --out E`` as a user runs it: exit 0 and the ensemble of the members."""
+    out = tmp_path / "ensemble"
+    command = [*console_script(), "ensemble", *(str(m) for m in members), "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, env=script_env(), timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    ours = pd.read_csv(out / "predictions_test.csv").set_index("path")
+    tables = [pd.read_csv(run / "predictions_test.csv").set_index("path").loc[ours.index] for run in members]
+    np.testing.assert_allclose(_probs(ours), np.mean([_probs(t) for t in tables], axis=0), atol=2e-5)
+    written, by_api = (json.loads((d / "test_metrics.json").read_text()) for d in (out, ensemble_dir))
+    assert written["n"] == len(ours) and written["accuracy"] == pytest.approx(by_api["accuracy"])
+    members_json = json.loads((out / "ensemble.json").read_text())["members"]
+    assert [r["run"] for r in members_json] == [str(m) for m in members]

@@ -64,10 +64,15 @@ def test_several_workers(trained_run: Path, tmp_path: Path) -> None:
     args = ("--workers", "2", "--backend", "onnx", "--api-key-file", str(key_file))
     with serve_process(trained_run, *args, log=log, timeout=240) as served:
         name = httpx.get(f"{served.url}/v1/model", headers=AUTH).json()["name"]
-        assert httpx.get(f"{served.url}/v1/model").status_code == 401  # every worker has the key
+        # Several requests without the token, so that both workers refuse some: every worker has the key.
+        upload = {"file": (Path(paths[0]).name, Path(paths[0]).read_bytes(), "application/octet-stream")}
+        for _ in range(4):
+            assert httpx.get(f"{served.url}/v1/model").status_code == 401
+            assert httpx.post(f"{served.url}/v1/predict", files=upload, timeout=60).status_code == 401
         shown = _predict_over_http(served, paths[:6])
         environments = _environments(served.process.pid)
     assert len(environments) >= 2 and all(TOKEN.encode() not in env for env in environments)
+    assert TOKEN not in log.read_text()  # the key is never logged (start-up, access log, refusals)
     assert name == trained_run.name  # the run's name, not the folder the ONNX model was exported into
     assert shown == list(predict(trained_run, paths[:6])["prediction"])
     assert log.read_text().count("Started server process") == 2

@@ -17,12 +17,15 @@ from medclass.config import build_config, config_to_dict
 COMMANDS = [
     "compare",
     "demo",
+    "ensemble",
     "evaluate",
     "explain",
+    "export",
     "inspect",
     "predict",
     "profile",
     "report",
+    "serve",
     "split",
     "train",
     "tune",
@@ -47,8 +50,10 @@ def test_help_of_every_command_imports_no_heavy_module() -> None:
         "import contextlib, io, sys\n"
         "from medclass.cli.app import run_app\n"
         f"for argv in [['--help'], *[[c, '--help'] for c in {COMMANDS!r}]]:\n"
-        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()) as shown:\n"
         "        assert run_app(argv) == 0, argv\n"
+        "    usage = ' '.join(['Usage: medclass', *argv[:-1]])\n"
+        "    assert usage in shown.getvalue(), (argv, shown.getvalue())\n"
         f"print([m for m in {HEAVY!r} if m in sys.modules])\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=script_env())
@@ -59,6 +64,11 @@ def test_help_of_every_command_imports_no_heavy_module() -> None:
 def _commands() -> dict[str, typer.core.TyperCommand]:
     group = typer.main.get_command(app)
     return {name: group.commands[name] for name in COMMANDS}
+
+
+def test_the_list_of_commands_is_every_command() -> None:
+    """A new command goes into COMMANDS, so that the tests above check its --help too."""
+    assert sorted(typer.main.get_command(app).commands) == COMMANDS
 
 
 def test_every_option_shows_its_default_and_booleans_have_a_no_form() -> None:

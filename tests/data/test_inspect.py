@@ -88,12 +88,12 @@ def test_brain_mri_yesno_duplicates(shared_datasets: Path, tmp_path: Path) -> No
     assert exact["by_relation"]["within-class"] == 22
 
 
-@pytest.mark.slow
-@pytest.mark.realdata
 def _no_decoding(path: str) -> None:
     raise AssertionError(f"{path} was decoded again although the scan cache holds it")
 
 
+@pytest.mark.slow
+@pytest.mark.realdata
 def test_brain_tumor_4class_duplicates(
     shared_datasets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,14 +15,17 @@ def export(
     source: Annotated[Path, typer.Argument(help="Run folder (its best checkpoint) or checkpoint file.")],
     fmt: Annotated[str, typer.Option("--format", help="onnx or torchscript.")] = "onnx",
     out: Annotated[
-        Path | None, typer.Option("--out", help="Bundle folder (default: RUN/export-FORMAT).")
+        Path | None, typer.Option("--out", help="Bundle folder.", show_default="RUN/export-FORMAT")
     ] = None,
     opset: Annotated[int, typer.Option("--opset", min=7, help="ONNX opset.")] = 17,
     quantize: Annotated[
-        str | None, typer.Option("--quantize", help="'dynamic': int8 weights (onnxruntime), ONNX only.")
+        str | None,
+        typer.Option(
+            "--quantize", help="'dynamic': int8 weights (onnxruntime), ONNX only.", show_default="none"
+        ),
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing bundle folder.")
+        bool, typer.Option("--overwrite/--no-overwrite", help="Replace an existing bundle folder.")
     ] = False,
 ) -> None:
     """Export a trained model with its preprocessing and decision rule; checks it against PyTorch."""

@@ -17,11 +17,15 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
     backend: Annotated[
-        str | None, typer.Option("--backend", help="torch or onnx (default: torch; a bundle's own runtime).")
+        str | None,
+        typer.Option("--backend", help="torch or onnx.", show_default="torch; a bundle's own runtime"),
     ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
     api_key_file: Annotated[
-        Path | None, typer.Option("--api-key-file", help="File holding the bearer token clients must send.")
+        Path | None,
+        typer.Option(
+            "--api-key-file", help="File holding the bearer token clients must send.", show_default="no token"
+        ),
     ] = None,
     max_batch: Annotated[
         int,
