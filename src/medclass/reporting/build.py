@@ -1,7 +1,9 @@
 """Building the whole report of a run folder: the figures from its files, report.html and summary.md.
 
-The figures that need the trained model (augmented samples, feature maps, the model profile) are drawn by a
-function the caller passes in (``model_figures``), so this package keeps reading files only.
+The figures that need the trained model (augmented samples, feature maps, the error panel, the model profile:
+:mod:`medclass.reporting.model_figures`, with explain's maps) are drawn by a function the caller passes in
+(``model_figures``; :mod:`medclass.api.model_figures` joins the two feature packages), so a folder without a
+usable checkpoint still gets its report, without them.
 """
 
 from __future__ import annotations
