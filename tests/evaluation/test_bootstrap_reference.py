@@ -130,15 +130,50 @@ def test_image_bootstrap_is_the_percentile_interval_of_resampled_metrics(
     assert "n_groups" not in result
 
 
-def test_resamples_in_several_chunks_are_all_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Memory bound: 7 resamples per chunk, 5 chunks with a short last one; all 30 count, none twice.
+@pytest.mark.parametrize(("per_chunk", "sizes"), [(7, [7, 7, 7, 7, 2]), (1, [1] * 30)])
+def test_resamples_in_several_chunks_are_all_used(
+    monkeypatch: pytest.MonkeyPatch, per_chunk: int, sizes: list[int]
+) -> None:
+    # Memory bound: a chunk holds _CELLS_PER_CHUNK (resample, image) cells; all 30 resamples count, none twice.
     y, probs = _case(40, 3, seed=4)
     classes = ["a", "b", "c"]
-    monkeypatch.setattr(bootstrap, "_CELLS_PER_CHUNK", 7 * y.size)
+    monkeypatch.setattr(bootstrap, "_CELLS_PER_CHUNK", per_chunk * y.size)
     drawn = _spy(monkeypatch)
     result = bootstrap_ci(y, probs, classes, n_resamples=30, confidence=0.9)
-    assert [block.shape[0] for block in drawn] == [7, 7, 7, 7, 2]
+    assert [block.shape[0] for block in drawn] == sizes
     _check_against_definition(result, y, probs, classes, np.concatenate(drawn), None, 0.9)
+
+
+def test_a_class_absent_from_the_test_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "c" has no test image: its sensitivity and the AUROC are undefined, balanced accuracy averages the
+    # classes present, and F1 counts "c" as 0 (never predicted, never true) in every resample.
+    y, probs = _case(40, 3, seed=12)
+    y = np.where(y == 2, 0, y)
+    probs[:, 2] = 0.0
+    probs /= probs.sum(axis=1, keepdims=True)
+    classes = ["a", "b", "c"]
+    drawn = _spy(monkeypatch)
+    result = bootstrap_ci(y, probs, classes, n_resamples=60)
+    _check_against_definition(result, y, probs, classes, np.concatenate(drawn), None, 0.95)
+    assert result["per_class"]["c"]["sensitivity"] == {"value": None, "ci_low": None, "ci_high": None}
+    assert result["auroc"] == {"value": None, "ci_low": None, "ci_high": None}
+    assert result["balanced_accuracy"]["ci_low"] is not None
+    assert result["macro_f1"]["ci_high"] <= 2 / 3
+
+
+def test_precision_of_a_class_predicted_once_in_a_resample(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two images reach the threshold, one positive and one negative: a resample that draws one of them once
+    # has a precision of 1 or 0, one that draws neither has none.
+    y = np.array([0] * 12 + [1] * 12)
+    p1 = np.linspace(0.05, 0.6, 24)
+    p1[[5, 17]] = [0.95, 0.9]
+    probs = np.stack([1 - p1, p1], axis=1)
+    drawn = _spy(monkeypatch)
+    result = bootstrap_ci(y, probs, ["neg", "pos"], n_resamples=200, threshold=0.8)
+    rows = np.concatenate(drawn)
+    assert ((rows[:, 5] + rows[:, 17]) == 1).any() and ((rows[:, 5] + rows[:, 17]) == 0).any()
+    _check_against_definition(result, y, probs, ["neg", "pos"], rows, 0.8, 0.95)
+    assert result["per_class"]["pos"]["precision"]["value"] == 0.5
 
 
 def test_cluster_bootstrap_resamples_groups_within_majority_strata(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,16 +199,16 @@ def test_cluster_bootstrap_resamples_groups_within_majority_strata(monkeypatch: 
     _check_against_definition(result, y, probs, classes, groups[:, codes], None, 0.9)
     assert result["unit"] == "group" and result["n_groups"] == len(sizes)
     assert result["method"].startswith("cluster percentile bootstrap")
-    # Some resamples lose a class of the test set (only patient 0 holds a second "b" ...): balanced accuracy
-    # and that class's sensitivity leave those resamples out instead of counting them as 0.
-    assert result["balanced_accuracy"]["ci_low"] is not None
 
 
 def test_cluster_bootstrap_with_every_group_in_one_stratum(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Each patient has three "normal" images and one "lesion": one stratum (majority "normal") holds all
-    # patients, and every resample draws 6 of the 6 patients with replacement.
+    # Six patients of four images, mostly "normal": one stratum holds them all, and every resample draws 6 of
+    # the 6 patients with replacement. Only patients 0 and 3 hold a "lesion" image, so some resamples hold no
+    # lesion at all: there the lesion's sensitivity, the AUROC, balanced accuracy and the normal class's
+    # specificity are undefined and left out, not counted as 0.
     codes = np.repeat(np.arange(6), 4)
-    y = np.tile([0, 0, 0, 1], 6)
+    y = np.zeros(24, dtype=np.int64)
+    y[[1, 13, 14]] = 1
     rng = np.random.default_rng(1)
     p1 = np.clip(np.where(y == 1, 0.6, 0.35) + rng.normal(0, 0.15, y.size), 0.01, 0.99).round(2)
     probs = np.stack([1 - p1, p1], axis=1)
@@ -181,7 +216,8 @@ def test_cluster_bootstrap_with_every_group_in_one_stratum(monkeypatch: pytest.M
     result = bootstrap_ci(y, probs, ["normal", "lesion"], n_resamples=60, clusters=codes)
     groups = np.concatenate(drawn)
     assert groups.shape == (60, 6) and (groups.sum(axis=1) == 6).all()
-    assert len({tuple(row) for row in groups}) > 1  # patients are really drawn, not fixed
+    lost = (groups[:, 0] + groups[:, 3]) == 0
+    assert lost.any() and not lost.all()
     _check_against_definition(result, y, probs, ["normal", "lesion"], groups[:, codes], None, 0.95)
     assert result["n_groups"] == 6
 
