@@ -64,6 +64,34 @@ def test_explain_layer_override_and_errors_exit_2(
     assert "--layer applies to CAMs and feature-maps" in _plain(capsys.readouterr().err)
 
 
+def test_explain_target_and_contrast_give_different_maps(
+    run: Path, phantom_data: Path, tmp_path: Path, capsys
+) -> None:
+    image = str(sorted((phantom_data / "tumor").glob("*.png"))[0])
+    maps = {}
+    for target in ("tumor", "no_tumor"):
+        out = tmp_path / target
+        assert (
+            run_app(
+                ["explain", str(run), image, "--method", "gradcam", "--target", target, "--out", str(out)]
+            )
+            == 0
+        )
+        index = pd.read_csv(out / "explanations.csv")
+        assert list(index["target"]) == [target]
+        maps[target] = np.load(out / index["map"].iloc[0])
+    assert not np.allclose(maps["tumor"], maps["no_tumor"], atol=1e-3)
+    out = tmp_path / "contrast"
+    args = ["--method", "gradcam", "--target", "tumor", "--contrast", "no_tumor", "--out", str(out)]
+    assert run_app(["explain", str(run), image, *args]) == 0
+    assert list(pd.read_csv(out / "explanations.csv")["target"]) == ["tumor vs no_tumor"]
+    args = ["--target", "tumor", "--contrast", "tumor", "--out", str(tmp_path / "same")]
+    assert run_app(["explain", str(run), image, *args]) == 2
+    assert "--contrast 'tumor': the class explained against must differ" in _plain(capsys.readouterr().err)
+    assert run_app(["explain", str(run), image, "--contrast", "lung", "--out", str(tmp_path / "x")]) == 2
+    assert "--contrast 'lung': not a class of the model" in _plain(capsys.readouterr().err)
+
+
 def test_explain_help_lists_the_contract(capsys, monkeypatch) -> None:
     monkeypatch.setenv("COLUMNS", "240")  # a wide terminal: no method name is wrapped at its hyphen
     assert run_app(["explain", "--help"]) == 0
@@ -73,6 +101,9 @@ def test_explain_help_lists_the_contract(capsys, monkeypatch) -> None:
         "--target",
         "--out",
         "--layer",
+        "--sanity",
+        "--shuffled-model",
+        "--contrast",
         "gradcam++",
         "integrated-gradients",
         "feature-maps",

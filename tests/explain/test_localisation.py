@@ -25,9 +25,10 @@ from medclass.api import train
 from medclass.api.explain import explain, localisation_check
 from medclass.config import build_config
 from medclass.data.synthetic import make_phantom_dataset
-from medclass.explain import DEFAULT_METHOD, deletion_insertion, pointing_game
+from medclass.explain import deletion_insertion, pointing_game
 from medclass.explain.faithfulness import class_probability, pixel_order
 from medclass.explain.localisation import distance_to_box, map_peak
+from medclass.explain.methods import default_method
 from medclass.inference.checkpoint import load_for_inference
 from medclass.inference.inputs import eval_transform, load_images
 
@@ -91,7 +92,7 @@ def test_default_explanation_of_the_default_model_points_at_small_lesions(
 ) -> None:
     run, probe = default_run
     table = explain(run, [probe / "tumor"], target="tumor", faithfulness=True)
-    out = run / "explanations" / DEFAULT_METHOD
+    out = run / "explanations" / default_method(load_for_inference(run)[0])
     saved = pd.read_csv(out / "explanations.csv", keep_default_na=False)
     assert list(saved["path"]) == list(table["path"]) and (saved["error"] == "").all()
     boxes = pd.read_csv(probe / "lesions.csv")

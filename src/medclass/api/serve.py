@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from medclass.explain.web import gradcam_pngs
+from medclass.explain.web import explanation_pngs
 from medclass.inference.bundle import is_bundle, load_bundle, read_bundle_info
 from medclass.inference.runner import Predictor
 from medclass.reporting.model_card import model_card
@@ -67,7 +67,7 @@ def build_app(
     workdir = Path(tempfile.mkdtemp(prefix="medclass-serve-"))
     predictor = load_predictor(source, backend, workdir)
     name = name or Path(source).resolve().name
-    app = create_app(predictor, settings, name=name, explainer=gradcam_pngs)
+    app = create_app(predictor, settings, name=name, explainer=explanation_pngs)
     app.state.card = model_card(Path(source))
     return app
 

@@ -19,10 +19,24 @@ METHOD_HELP = (
 def explain(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint file or run folder (its best checkpoint).")],
     paths: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
-    method: Annotated[str, typer.Option("--method", help=METHOD_HELP)] = "layercam",  # explain.DEFAULT_METHOD
+    method: Annotated[
+        str | None,
+        typer.Option(
+            "--method", help=METHOD_HELP, show_default="the model family's default (docs/explain.md)"
+        ),
+    ] = None,
     target: Annotated[
         str | None,
         typer.Option("--target", help="Class name or index to explain.", show_default="the predicted class"),
+    ] = None,
+    contrast: Annotated[
+        str | None,
+        typer.Option(
+            "--contrast",
+            help="Explain the target class against this class (name or index): a contrastive map of the "
+            "logit difference, what makes the image the target rather than this class.",
+            show_default="none: the target's own score",
+        ),
     ] = None,
     out: Annotated[
         Path | None,
@@ -45,10 +59,29 @@ def explain(
             "explanations.csv: the class probability as the most-attributed pixels are removed / inserted.",
         ),
     ] = False,
+    sanity: Annotated[
+        bool,
+        typer.Option(
+            "--sanity/--no-sanity",
+            help="Also run the sanity checks (Adebayo et al. 2018) on the same images and classes: the maps of "
+            "the model with its weights re-initialised (cascading from the top, and all) and, with "
+            "--shuffled-model, of a model trained on shuffled labels; writes sanity.csv (median Spearman and "
+            "SSIM against the trained model's maps; a method passes at median Spearman <= 0.3).",
+        ),
+    ] = False,
+    shuffled_model: Annotated[
+        Path | None,
+        typer.Option(
+            "--shuffled-model",
+            help="With --sanity: a run folder or checkpoint of the same model trained on the same images with "
+            "the labels shuffled (the data-randomisation check).",
+            show_default="no data-randomisation check",
+        ),
+    ] = None,
 ) -> None:
     """Explain predictions: overlay PNG and raw map (.npy) per image, named after the file, plus explanations.csv."""
-    if method != "feature-maps":  # every other method is pytorch-grad-cam's or captum's
-        require_extra("explain", f"medclass explain --method {method}")
+    if method != "feature-maps":  # every other method (and every default) is pytorch-grad-cam's or captum's
+        require_extra("explain", f"medclass explain --method {method or 'default'}")
     from medclass.api.explain import explain as run_explain
 
     run_explain(
@@ -61,4 +94,7 @@ def explain(
         batch_size=batch_size,
         console=console,
         faithfulness=faithfulness,
+        sanity=sanity,
+        shuffled_model=shuffled_model,
+        contrast=contrast,
     )

@@ -8,28 +8,57 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torchvision
 from torch import nn
 
 from medclass.explain.attribution import ATTRIBUTION_METHODS, compute_attribution
 from medclass.explain.cam import CAM_METHODS, compute_cam
 from medclass.explain.feature_maps import capture_activations, mean_activation_map
 from medclass.explain.targets import TargetLayer, num_targets, resolve_target_layer, stage_layers
-from medclass.inference.checkpoint import CheckpointMeta
-from medclass.inference.inputs import eval_transform, preprocess_settings
+from medclass.inference.inputs import eval_transform
+from medclass.inference.spec import ModelSpec
+from medclass.models import CustomCNN
 from medclass.transforms.tensor import to_chw_tensor
 from medclass.utils.errors import ConfigError
 
 # Every method of `medclass explain --method`, in the order the help lists them.
 METHODS: tuple[str, ...] = (*CAM_METHODS, *ATTRIBUTION_METHODS, "feature-maps")
-# The default method, chosen by the pointing game on phantoms with small lesions (BENCHMARKS.md,
-# "Explanations: localisation"), at the layer chosen by resolution (explain.targets): LayerCAM found 39-40 of
-# 40 lesions on every model that learnt the task at 128 and 224 px; Grad-CAM fell to 14 of 40 on DenseNet-121
-# at 224 px, where the chosen layer (denseblock2, 28x28) is shallow and its channel-mean gradient washes out.
+# The default method of a family the four measures of issue 27 have not been run on (BENCHMARKS.md,
+# "Explanations: the four measures"), at the layer chosen by resolution (explain.targets). LayerCAM was chosen
+# by the pointing game on phantoms alone (39-40 of 40 small lesions at 128 and 224 px; Grad-CAM 14 of 40 on
+# DenseNet-121 at 224 px, where the chosen layer, denseblock2, is shallow).
 DEFAULT_METHOD = "layercam"
+# The default per family where the four measures were run, on a model trained on the 4-class brain MRI set:
+# ResNet-18 at 128 px, LayerCAM at layer2 failed the randomisation check (median Spearman 0.61 between the
+# trained and the fully randomised model's maps) and drew a lattice of dots; Grad-CAM at the same layer passed
+# (0.00), without a lattice, and still found 40 of 40 phantom lesions (BENCHMARKS.md).
+FAMILY_METHODS: dict[str, str] = {"resnet": "gradcam"}
 
 
-def target_index(target: str | int | None, classes: Sequence[str]) -> int | None:
-    """The class index of ``target``: a class name or an index (None: explain each image's predicted class).
+def model_family(model: nn.Module) -> str:
+    """The family whose default explanation ``model`` gets: ``resnet``, ``densenet``, ``efficientnet``,
+    ``cnn`` (medclass' custom CNN), ``vit`` (a patch-token transformer) or ``other``."""
+    if isinstance(model, CustomCNN):
+        return "cnn"
+    for family, kind in (
+        ("resnet", torchvision.models.ResNet),
+        ("densenet", torchvision.models.DenseNet),
+        ("efficientnet", torchvision.models.EfficientNet),
+    ):
+        if isinstance(model, kind):
+            return family
+    return "vit" if hasattr(getattr(model, "patch_embed", None), "grid_size") else "other"
+
+
+def default_method(model: nn.Module) -> str:
+    """The explanation method used when none is named: :data:`FAMILY_METHODS` of ``model``'s family, else
+    :data:`DEFAULT_METHOD`. ``medclass explain``, the report's error panel and the serve page all use it."""
+    return FAMILY_METHODS.get(model_family(model), DEFAULT_METHOD)
+
+
+def target_index(target: str | int | None, classes: Sequence[str], flag: str = "--target") -> int | None:
+    """The class index of ``target``: a class name or an index (None: explain each image's predicted class);
+    ``flag`` is the option named in the error.
 
     Raises:
         ConfigError: neither a class name nor a valid index; the message lists the classes.
@@ -42,16 +71,16 @@ def target_index(target: str | int | None, classes: Sequence[str]) -> int | None
     if text.lstrip("-").isdigit() and 0 <= int(text) < len(classes):
         return int(text)
     listing = ", ".join(f"{i}={name}" for i, name in enumerate(classes))
-    raise ConfigError(f"--target {text!r}: not a class of the model; expected a name or index of {listing}")
+    raise ConfigError(f"{flag} {text!r}: not a class of the model; expected a name or index of {listing}")
 
 
-def check_head(model: nn.Module, meta: CheckpointMeta) -> int:
+def check_head(model: nn.Module, meta: ModelSpec) -> int:
     """The model's logit count, checked against the class names.
 
     Raises:
         ConfigError: the outputs do not fit the classes.
     """
-    settings = preprocess_settings(meta)
+    settings = meta.preprocess.settings
     probe = torch.zeros(1, settings.channels, settings.image_size, settings.image_size)
     with torch.no_grad():
         outputs = model.eval()(probe.to(next(model.parameters()).device)).shape[1]
@@ -63,6 +92,21 @@ def check_head(model: nn.Module, meta: CheckpointMeta) -> int:
     return outputs
 
 
+class ContrastiveScores(nn.Module):
+    """``model`` whose logits are taken relative to class ``against``: explaining class a then explains
+    ``z_a - z_against``, "why a rather than against" (a contrastive map). A one- or two-logit head's score is
+    already the margin between its two classes (``explain.targets``), so it is left as it is."""
+
+    def __init__(self, model: nn.Module, against: int) -> None:
+        super().__init__()
+        self.model = model
+        self.against = int(against)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.model(x)
+        return logits - logits[:, self.against : self.against + 1] if logits.shape[1] > 2 else logits
+
+
 @dataclass
 class ExplanationPlan:
     """What to compute for every image.
@@ -72,12 +116,18 @@ class ExplanationPlan:
         layer: the target layer (CAMs; feature maps when one is named), else None.
         fixed_target: the class to explain for every image (None: each image's predicted class).
         baseline: the normalised black image (the start of integrated gradients and of faithfulness curves).
+        contrast: the class the target is explained against (None: the target's own score).
     """
 
     method: str
     layer: TargetLayer | None
     fixed_target: int | None
     baseline: torch.Tensor
+    contrast: int | None = None
+
+    def scored(self, model: nn.Module) -> nn.Module:
+        """The network whose scores the maps explain: ``model``, or :class:`ContrastiveScores` of it."""
+        return model if self.contrast is None else ContrastiveScores(model, self.contrast)
 
     @property
     def layer_name(self) -> str:
@@ -87,13 +137,18 @@ class ExplanationPlan:
 
 
 def plan_explanation(
-    model: nn.Module, meta: CheckpointMeta, method: str, target: str | int | None, layer: str | None
+    model: nn.Module,
+    meta: ModelSpec,
+    method: str,
+    target: str | int | None,
+    layer: str | None,
+    contrast: str | int | None = None,
 ) -> ExplanationPlan:
-    """Validate a request against the model and resolve its layer and target.
+    """Validate a request against the model and resolve its layer, target and contrast class.
 
     Raises:
-        ConfigError: unknown method, layer or target, a layer for a pixel attribution, or a head that does not
-            fit the classes.
+        ConfigError: unknown method, layer, target or contrast class, a contrast equal to the target, a layer
+            for a pixel attribution, or a head that does not fit the classes.
     """
     if method not in METHODS:
         raise ConfigError(f"--method {method!r}: expected one of {', '.join(METHODS)}")
@@ -102,7 +157,7 @@ def plan_explanation(
         raise ConfigError(
             f"--layer: {method} attributes to the input pixels; --layer applies to CAMs and feature-maps"
         )
-    settings = preprocess_settings(meta)
+    settings = meta.preprocess.settings
     try:
         needs_layer = layer or method in CAM_METHODS
         target_layer = resolve_target_layer(model, layer, settings.image_size) if needs_layer else None
@@ -110,7 +165,11 @@ def plan_explanation(
         raise ConfigError(str(exc)) from None
     black = np.zeros((settings.image_size, settings.image_size, settings.channels), np.uint8)
     baseline = eval_transform(meta)(to_chw_tensor(black))
-    return ExplanationPlan(method, target_layer, target_index(target, meta.classes), baseline)
+    fixed = target_index(target, meta.classes)
+    against = target_index(contrast, meta.classes, "--contrast") if contrast is not None else None
+    if against is not None and against == fixed:
+        raise ConfigError(f"--contrast {contrast!r}: the class explained against must differ from --target")
+    return ExplanationPlan(method, target_layer, fixed, baseline, against)
 
 
 def explanation_maps(

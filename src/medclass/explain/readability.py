@@ -23,6 +23,10 @@ from torch.nn import functional
 
 # Half-width of each frequency band, in FFT bins.
 BAND_BINS = 1
+# A lattice is measured only at periods up to 1/8 of the side (a coarser period is the map's own smooth content:
+# a 4x4 CAM at 128 px varies at 32 px), and the TV ratio only for cells up to 1/4 of the side; otherwise NaN.
+LATTICE_MAX_PERIOD = 8
+TV_MAX_CELL = 4
 
 
 def _check(heat: np.ndarray) -> np.ndarray:
@@ -87,12 +91,14 @@ def tv_ratio(heat: np.ndarray, stride: int) -> float:
 
 
 def readability(maps: Sequence[np.ndarray], stride: int) -> dict[str, float]:
-    """Median :func:`lattice_energy` (worse of ``stride`` and ``2 * stride`` where the map is large enough) and
-    median :func:`tv_ratio` at ``2 * stride`` (a lattice of a layer is a pattern of period two cells: the stride
+    """Median :func:`lattice_energy` (worse of ``stride`` and ``2 * stride``, periods up to
+    1/:data:`LATTICE_MAX_PERIOD` of the side) and median :func:`tv_ratio` at ``2 * stride`` (a lattice of a layer is a pattern of period two cells: the stride
     of the next downsampling), over the maps."""
     lattice, ratio = [], []
     for heat in maps:
-        periods = [p for p in (stride, 2 * stride) if 2 <= p <= min(np.shape(heat)) // 2]
-        lattice.append(max((lattice_energy(heat, p) for p in periods), default=0.0))
-        ratio.append(tv_ratio(heat, 2 * max(stride, 1)))
+        side = min(np.shape(heat))
+        periods = [p for p in (stride, 2 * stride) if 2 <= p <= side // LATTICE_MAX_PERIOD]
+        lattice.append(max((lattice_energy(heat, p) for p in periods), default=float("nan")))
+        cell = 2 * max(stride, 1)
+        ratio.append(tv_ratio(heat, cell) if cell <= side // TV_MAX_CELL else float("nan"))
     return {"lattice_energy": float(np.median(lattice)), "tv_ratio": float(np.median(ratio))}

@@ -5,7 +5,8 @@ A map that explains the model's decision must change when what the model learnt 
 - **model randomisation, cascading**: the trained model's parameter blocks are re-initialised one after the
   other from the output down (``fc``, then ``fc`` and ``layer4``, ...), and the maps of the same images for the
   same classes are recomputed after every step;
-- **model randomisation, full**: every parameter re-initialised (the last cascading step);
+- **model randomisation, full**: every parameter re-initialised (the last cascading step, and
+  :data:`FULL_DRAWS` - 1 more independent draws, pooled);
 - **data randomisation**: the maps of a model of the same architecture trained on the same images with the
   labels shuffled (the caller trains it; ``medclass explain --sanity --shuffled-model CKPT``).
 
@@ -28,6 +29,8 @@ from torch import nn
 
 # A map whose trained and fully randomised versions correlate above this (median Spearman) fails the check.
 SPEARMAN_LIMIT = 0.3
+# Independent full randomisations pooled in the check's ``full`` row (see model_randomisation).
+FULL_DRAWS = 3
 SANITY_FILE = "sanity.csv"
 SANITY_COLUMNS = ["check", "randomised", "n", "median_spearman", "median_ssim", "passes"]
 # SSIM constants of Wang et al. 2004 for maps scaled to [0, 1], with their 11-tap Gaussian window (sigma 1.5).
@@ -158,8 +161,13 @@ def model_randomisation(
     maps_of: MapFunction,
     trained_maps: np.ndarray | None = None,
     seed: int = 0,
+    draws: int = FULL_DRAWS,
 ) -> list[SanityRow]:
-    """Cascading randomisation from the output down, then the full one, on a copy of ``model``.
+    """Cascading randomisation from the output down, then the full one, on copies of ``model``.
+
+    The full randomisation is drawn ``draws`` times (seeds ``seed``, ``seed + 1``, ...) and its row pools the
+    per-image values of every draw: one draw can happen to flip the sign of a class score (Grad-CAM of the
+    random model is then empty, or else follows the anatomy like the trained one), so one draw alone is luck.
 
     Args:
         model: the trained classifier (left unchanged).
@@ -168,11 +176,12 @@ def model_randomisation(
         maps_of: ``maps_of(model, inputs, targets) -> (N, H, W)``; it must find its layer in the model it is
             given (by name), since each step explains a copy.
         trained_maps: the trained model's maps, if already computed.
-        seed: seed of the re-initialisation.
+        seed: seed of the re-initialisation (the cascade and the first full draw).
+        draws: independent full randomisations pooled in the ``full`` row.
 
     Returns:
         One ``cascading`` row per block (``randomised``: the blocks re-initialised so far, top first), then one
-        ``full`` row.
+        ``full`` row (``N * draws`` values).
     """
     trained = maps_of(model, inputs, targets) if trained_maps is None else np.asarray(trained_maps)
     generator = torch.Generator().manual_seed(seed)
@@ -184,8 +193,12 @@ def model_randomisation(
         label = name if len(done) == 1 else f"{done[0]} .. {name}"
         rows.append(compare_maps("cascading", label, trained, maps_of(shadow, inputs, targets)))
     randomise(shadow, generator)  # anything the blocks did not cover (parameters held by the model itself)
-    rows.append(compare_maps("full", "all parameters", trained, maps_of(shadow, inputs, targets)))
-    return rows
+    full = [compare_maps("full", "all parameters", trained, maps_of(shadow, inputs, targets))]
+    for draw in range(1, draws):
+        shadow = copy.deepcopy(model).eval()
+        randomise(shadow, torch.Generator().manual_seed(seed + draw))
+        full.append(compare_maps("full", "all parameters", trained, maps_of(shadow, inputs, targets)))
+    return rows + merge_rows([[row] for row in full])
 
 
 def data_randomisation(

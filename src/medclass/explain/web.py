@@ -1,4 +1,6 @@
-"""Grad-CAM as images for a web page: the image as the model saw it and an RGBA heat map, base64 PNGs."""
+"""The default explanation as images for a web page: the image as the model saw it and an RGBA heat map, base64
+PNGs. The serve page's map is the one ``medclass explain`` and the report's error panel draw for the same model
+(:func:`medclass.explain.methods.default_method` at its automatic layer); its JSON key stays ``gradcam``."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from medclass.explain.cam import compute_cam
+from medclass.explain.methods import default_method, explanation_maps, plan_explanation
 from medclass.inference.inputs import load_images
 
 
@@ -32,14 +34,25 @@ def heat_rgba(cam: np.ndarray) -> np.ndarray:
     return (rgba * 255).astype(np.uint8)
 
 
-def gradcam_pngs(
+def unit_maps(maps: np.ndarray) -> np.ndarray:
+    """Maps as [0, 1] per image: the positive part over its maximum (CAMs are already so scaled)."""
+    positive = np.clip(np.asarray(maps, dtype=np.float32), 0.0, None)
+    peak = positive.reshape(len(positive), -1).max(axis=1).reshape(-1, 1, 1)
+    return np.divide(positive, peak, out=np.zeros_like(positive), where=peak > 0)
+
+
+def explanation_pngs(
     predictor: Any, paths: Sequence[str], targets: Sequence[int], cache_dir: str | None = None
 ) -> list[tuple[str, str]]:
-    """``(image, heat map)`` base64 PNGs per readable file of ``paths``, Grad-CAM of class ``targets[i]``;
-    ``cache_dir``: the array cache the request's prediction filled (so the files are not decoded again)."""
+    """``(image, heat map)`` base64 PNGs per readable file of ``paths``: the model's default explanation of class
+    ``targets[i]``; ``cache_dir``: the array cache the request's prediction filled (not decoded again)."""
     images = load_images(list(paths), predictor.meta, cache_dir=cache_dir)
     inputs = images.tensor(range(len(images.rows)), predictor.meta).to(predictor.device)
-    maps = compute_cam(predictor.model, inputs, list(targets))
+    model = predictor.model
+    plan = plan_explanation(model, predictor.meta, default_method(model), None, None)
+    maps = unit_maps(
+        explanation_maps(model, inputs, list(targets), plan.method, plan.layer, plan.baseline)[0]
+    )
     pairs = []
     for i in range(len(images.rows)):
         pixels = images.pixels(i)
