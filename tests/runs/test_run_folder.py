@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
 from medclass.config import build_config
 from medclass.runs import layout
+from medclass.runs.campaign_layout import StudyLayout, default_compare_dir
 from medclass.runs.layout import (
     RunLayout,
     checkpoint_epoch_of_name,
@@ -164,6 +166,9 @@ def test_training_view_makes_one_fold_validation() -> None:
     assert training_view(table, 0)["split"].tolist() == ["val", "train", "train", "train", "test", "val"]
     plain = table.drop(columns="fold")
     assert training_view(plain, 1) is plain
+    # A test image keeps its split even with a fold number.
+    tested = table.assign(fold=[0, 1, 2, 1, 1, 0])
+    assert training_view(tested, 1)["split"].tolist() == ["train", "val", "train", "val", "test", "train"]
     no_folds = table.assign(fold=None)
     assert training_view(no_folds, 0)["split"].tolist() == table["split"].tolist()
 
@@ -217,7 +222,9 @@ def test_test_metrics_come_first_for_classes_and_best_epoch(tmp_path: Path) -> N
 def test_test_scores_name_what_is_wrong(tmp_path: Path) -> None:
     root = _run_folder(tmp_path / "run")
     (root / "predictions_test.csv").write_text("path,label,p_no\na.png,yes,0.2\n")
-    with pytest.raises(RunDirError, match=r"missing column\(s\) \['p_yes'\]; expected label and p_<class>"):
+    with pytest.raises(
+        RunDirError, match=r"predictions_test\.csv: missing column\(s\) \['p_yes'\]; expected label"
+    ):
         load_run(root).test_scores()
     (root / "predictions_test.csv").write_text("path,label,p_no,p_yes\na.png,maybe,0.2,1.3\n")
     with pytest.raises(RunDirError, match=r"labels \['maybe'\] are not among the classes \['no', 'yes'\]"):
@@ -260,3 +267,15 @@ def test_the_run_folder_is_out_then_name_then_a_fresh_dated_name(
     Path("runs/Training-resnet18-1").mkdir(parents=True)
     Path("runs/Training-resnet18-1-2").mkdir()
     assert resolve_run_dir(config) == Path("runs/Training-resnet18-1-3")
+
+
+def test_default_run_name_without_data_and_of_a_hub_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("medclass.runs.naming.time.strftime", lambda _format: "20261206-120000")
+    hub = SimpleNamespace(data=SimpleNamespace(path=None), model=SimpleNamespace(name="timm:hf-hub/org/vit"))
+    assert default_run_name(hub) == "data-hf-hub-org-vit-20261206-120000"
+
+
+def test_fold_folders_of_a_study_and_the_default_compare_folder(tmp_path: Path) -> None:
+    study = StudyLayout(tmp_path)
+    assert study.fold_run_dir(3, 1, folds=2) == tmp_path / "trials" / "trial-0003" / "fold-1"
+    assert re.fullmatch(r"compare-\d{8}-\d{6}", default_compare_dir(None).name)
