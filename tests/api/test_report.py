@@ -18,7 +18,7 @@ from medclass.api.explain import explain
 from medclass.api.report import report
 from medclass.config import build_config
 from medclass.data.preprocess import load_preprocessed
-from medclass.explain.methods import DEFAULT_METHOD, plan_explanation
+from medclass.explain.methods import DEFAULT_METHOD, default_method, plan_explanation
 from medclass.explain.targets import stage_layers
 from medclass.inference.checkpoint import load_for_inference
 from medclass.models.profile import count_macs, count_parameters
@@ -126,12 +126,13 @@ def test_report_shows_the_faithfulness_explain_measured(run_copy: Path) -> None:
     html = report(run_copy).html.read_text()
     assert "No faithfulness measured" in html and 'id="faithfulness"' not in html
     test_files = pd.read_csv(run_copy / "predictions_test.csv")["path"].tolist()[:3]
-    index = explain(run_copy, test_files, faithfulness=True)  # into RUN_DIR/explanations/layercam/
-    assert (run_copy / "explanations" / "layercam" / "explanations.csv").is_file()
+    index = explain(run_copy, test_files, faithfulness=True)  # into RUN_DIR/explanations/<default method>/
+    method = default_method(load_for_inference(run_copy)[0])
+    assert (run_copy / "explanations" / method / "explanations.csv").is_file()
     html = report(run_copy).html.read_text()
     table = html[html.index('id="faithfulness"') :]
     table = table[: table.index("</table>")]
-    assert "explanations/layercam" in table and ">3<" in table
+    assert f"explanations/{method}" in table and ">3<" in table
     assert f"{index['deletion_auc'].mean():.3f}" in table and f"{index['insertion_auc'].mean():.3f}" in table
     assert "No faithfulness measured" not in html
 
