@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from medclass.explain.methods import ContrastiveScores, explanation_maps
+from medclass.explain.methods import ContrastiveScores, default_method, explanation_maps, model_family
 from medclass.explain.sanity import spearman
 from medclass.explain.targets import TargetScores, resolve_target_layer
 from medclass.models import create_model
@@ -128,3 +128,24 @@ def test_targets_and_the_contrastive_map_differ(model: nn.Module, inputs: torch.
     with torch.no_grad():
         logits = model(inputs)
         assert torch.allclose(ContrastiveScores(model, 1)(inputs)[:, 0], logits[:, 0] - logits[:, 1])
+
+
+@pytest.mark.parametrize(
+    ("name", "family", "method"),
+    [
+        ("resnet18", "resnet", "gradcam"),
+        ("cnn", "cnn", "gradcam"),
+        ("densenet121", "densenet", "layercam"),
+        ("efficientnet_b0", "efficientnet", "layercam"),
+        ("timm:vit_tiny_patch16_224", "vit", "layercam"),
+    ],
+)
+def test_the_default_method_follows_the_family_the_table_measured(
+    name: str, family: str, method: str
+) -> None:
+    kwargs = (
+        {"patch_size": 8, "depth": 1, "embed_dim": 16, "num_heads": 1} if name.startswith("timm:") else {}
+    )
+    model = create_model(name, num_classes=2, in_chans=1, image_size=32, **kwargs)
+    assert model_family(model) == family
+    assert default_method(model) == method  # BENCHMARKS.md, "Explanations: the four measures"
