@@ -19,11 +19,12 @@ import torch
 
 from medclass.api.serve import build_app
 from medclass.cli.app import run_app
-from medclass.inference.bundle import BUNDLE_FILE, load_bundle
+from medclass.inference.bundle import load_bundle
 from medclass.inference.checkpoint import load_for_inference
 from medclass.inference.inputs import labelled_files
 from medclass.inference.runner import Predictor
 from medclass.models import create_model
+from medclass.runs.bundle_layout import BUNDLE_FILE
 from medclass.serving.export import export_model, write_onnx
 from medclass.utils.errors import WeightsError
 

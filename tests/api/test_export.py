@@ -11,11 +11,12 @@ import torch
 
 from medclass.api import predict
 from medclass.api.export import export
-from medclass.inference.bundle import BUNDLE_FILE, OnnxModule
+from medclass.inference.bundle import OnnxModule
 from medclass.inference.checkpoint import load_for_inference
 from medclass.inference.inputs import labelled_files
 from medclass.inference.runner import Predictor
 from medclass.models import create_model
+from medclass.runs.bundle_layout import BUNDLE_FILE
 from medclass.utils.errors import ConfigError, RunDirError
 
 

@@ -90,7 +90,9 @@ def test_test_metrics_report_both_thresholds(calibrated_run: Path) -> None:
     assert saved["calibration"]["fitted_on"] == "val"
     assert 0 <= saved["ece"] <= 1
     # predictions_test.csv applies the threshold, not the argmax.
-    assert (table["prediction"] == np.where(probs[:, 1] >= meta.decision.threshold, "tumor", "no_tumor")).all()
+    assert (
+        table["prediction"] == np.where(probs[:, 1] >= meta.decision.threshold, "tumor", "no_tumor")
+    ).all()
 
 
 def test_evaluate_and_predict_apply_the_stored_decision(calibrated_run: Path) -> None:
@@ -102,7 +104,8 @@ def test_evaluate_and_predict_apply_the_stored_decision(calibrated_run: Path) ->
     table = pd.read_csv(calibrated_run / "predictions_test.csv")
     predicted = predict(calibrated_run / "checkpoints" / "best.ckpt", list(table["path"]))
     assert (
-        predicted["prediction"] == np.where(predicted["p_tumor"] >= meta.decision.threshold, "tumor", "no_tumor")
+        predicted["prediction"]
+        == np.where(predicted["p_tumor"] >= meta.decision.threshold, "tumor", "no_tumor")
     ).all()
     assert predicted["p_tumor"].to_numpy() == pytest.approx(table["p_tumor"].to_numpy(), abs=1e-5)
 

@@ -18,10 +18,10 @@ from medclass.api import train
 from medclass.api.export import export
 from medclass.api.serve import build_app
 from medclass.data.synthetic import make_phantom_dataset
-from medclass.inference.bundle import BUNDLE_FILE
 from medclass.inference.inputs import labelled_files, load_images
 from medclass.inference.runner import Predictor
 from medclass.inference.spec import ModelSpec
+from medclass.runs.bundle_layout import BUNDLE_FILE
 from tests.api.conftest import make_fast_config
 
 POSITIVE = "abnormal"  # the class with lesions; index 0 of ["abnormal", "normal"]

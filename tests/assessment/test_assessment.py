@@ -14,7 +14,7 @@ from torch import nn
 
 from medclass.assessment.predictions import prediction_table
 from medclass.assessment.scoring import score_labelled
-from medclass.assessment.validation import ValScores, choose_on_val, fit_on_val, run_positive_class
+from medclass.assessment.validation import ValScores, choose_on_val, fit_on_val
 from medclass.evaluation.scoring import score
 from medclass.inference.decision import Decision, decide, probabilities
 from medclass.inference.passes import predictive_entropy
@@ -108,18 +108,6 @@ def test_an_operating_point_needs_the_runs_validation_split(tmp_path: Path) -> N
         choose_on_val(tmp_path / "m.ckpt", _predictor(), "youden", None, "normal")
     with pytest.raises(ConfigError):
         choose_on_val(tmp_path / "m.ckpt", _predictor(), "sensitivity=2", _val(), "normal")
-
-
-def test_the_positive_class_of_a_model(tmp_path: Path) -> None:
-    loose = tmp_path / "m.ckpt"
-    assert run_positive_class(
-        loose, _predictor("abnormal").meta, Decision(positive_class="abnormal"), []
-    ) == ("abnormal")
-    configured = _predictor(config={"evaluation": {"positive_class": "abnormal"}}).meta
-    assert run_positive_class(loose, configured, Decision(), ["normal"]) == "abnormal"
-    wrong = _predictor(config={"evaluation": {"positive_class": "tumour"}}).meta
-    with pytest.raises(ConfigError, match="evaluation.positive_class"):
-        run_positive_class(loose, wrong, Decision(), ["normal"])
 
 
 def test_the_prediction_table_keeps_the_input_order_and_flags_by_the_one_rule(folder: Path) -> None:

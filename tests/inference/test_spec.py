@@ -56,6 +56,14 @@ def test_version_one_with_the_positive_class_first_decides_as_before() -> None:
     assert migrate(spec.to_dict()) == spec.to_dict()  # the current version passes unchanged
 
 
+def test_version_one_without_a_decision_record_takes_the_configured_positive_class() -> None:
+    old = _v1(["abnormal", "normal"], None, None)
+    del old["decision"]
+    assert ModelSpec.from_dict(old).positive_class == "normal"  # classes[1], as version 1 decided
+    old["config"] = {"evaluation": {"positive_class": "abnormal"}}
+    assert ModelSpec.from_dict(old).decision.positive_index == 0
+
+
 def test_invalid_descriptions_are_refused() -> None:
     good = ModelSpec.from_dict(_v1(["no", "yes"], 0.3, "yes")).to_dict()
     with pytest.raises(ValidationError, match="one value per channel"):

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from medclass.assessment.referral import referral_evaluation
 from medclass.assessment.scoring import score_labelled
-from medclass.assessment.validation import choose_on_val, run_positive_class, run_val_scores
+from medclass.assessment.validation import choose_on_val, run_val_scores
 from medclass.evaluation.metrics import classification_report_text
 from medclass.inference.decision import Decision
 from medclass.inference.runner import Predictor
@@ -100,8 +100,7 @@ def evaluate(
     decision = meta.decision
     val = run_val_scores(source, predictor)
     if operating_point:
-        positive = run_positive_class(source, meta, decision, [])
-        decision = choose_on_val(source, predictor, operating_point, val, positive)
+        decision = choose_on_val(source, predictor, operating_point, val, decision.positive_class)
         predictor.meta = meta = meta.with_decision(decision)
     metrics, result, y_true = score_labelled(
         source, checkpoint, predictor, data, split, decision, val, bootstrap, tta

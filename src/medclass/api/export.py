@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from medclass.assessment.agreement import bundle_agreement
-from medclass.inference.bundle import BUNDLE_FILE
 from medclass.runs import (
     check_output_dir,
     check_writable,
@@ -16,7 +15,7 @@ from medclass.runs import (
     removed_if_unstarted,
     resolve_checkpoint,
 )
-from medclass.runs.bundle_layout import BUNDLE_KIND, default_bundle_dir
+from medclass.runs.bundle_layout import BUNDLE_FILE, BUNDLE_KIND, default_bundle_dir
 from medclass.serving.export import DEFAULT_OPSET, check_export_options, export_model
 
 log = logging.getLogger(__name__)

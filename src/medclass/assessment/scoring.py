@@ -14,7 +14,6 @@ from medclass.assessment.validation import (
     ValDecision,
     ValScores,
     operating_points,
-    run_positive_class,
     split_images,
 )
 from medclass.config import Config
@@ -145,11 +144,10 @@ def score_labelled(
 
     Raises:
         DataError: none of the images is readable.
-        ConfigError: a bad ``evaluation.positive_class`` in the run's config.
     """
     meta = predictor.meta
     paths, labels = labelled_files(source, meta, data, split)
-    positive = run_positive_class(source, meta, decision, labels)
+    positive = decision.positive_class
     points = operating_points(val, meta.classes, decision, positive)
     result, y_true = predictor.predict_labelled(paths, labels, tta=tta)
     if len(y_true) == 0:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,16 +11,12 @@ from typing import Any
 import numpy as np
 
 from medclass.data.datamodule import MedDataModule
-from medclass.data.splits import read_splits
 from medclass.evaluation.decision_fit import check_operating_point, fit_decision
 from medclass.evaluation.scoring import val_operating_points
-from medclass.evaluation.thresholds import resolve_positive_class
 from medclass.inference.decision import Decision
 from medclass.inference.inputs import CachedImages, labelled_files
 from medclass.inference.runner import Predictor
-from medclass.inference.spec import ModelSpec
-from medclass.runs import SPLITS_FILE, run_dir_of
-from medclass.utils.errors import ConfigError, DataError, RunDirError
+from medclass.utils.errors import DataError, RunDirError
 
 
 @dataclass
@@ -38,32 +33,6 @@ class ValDecision:
 
     decision: Decision
     operating_points: dict[str, Any] | None
-
-
-def positive_class(classes: Sequence[str], configured: str | None, counts: Sequence[int]) -> str | None:
-    """The binary task's positive class: ``configured`` (``evaluation.positive_class``), else the default rule
-    on the class ``counts``; None for multi-class.
-
-    Raises:
-        ConfigError: a name that is not a class, or a positive class for a multi-class task.
-    """
-    try:
-        return resolve_positive_class(list(classes), configured, counts)
-    except ValueError as exc:
-        raise ConfigError(f"evaluation.positive_class: {exc}") from None
-
-
-def run_positive_class(
-    source: str | Path, meta: ModelSpec, decision: Decision, labels: Sequence[str]
-) -> str | None:
-    """The positive class of a trained model: stored with its decision, else ``evaluation.positive_class`` or
-    the default rule on the class counts of the run's splits.csv (of ``labels`` outside a run folder)."""
-    if decision.positive_class is not None or len(meta.classes) != 2:
-        return decision.positive_class
-    with contextlib.suppress(RunDirError, DataError):
-        labels = list(read_splits(run_dir_of(source) / SPLITS_FILE)["label"])
-    counts = [list(labels).count(c) for c in meta.classes]
-    return positive_class(meta.classes, meta.config.get("evaluation", {}).get("positive_class"), counts)
 
 
 def split_images(datamodule: MedDataModule, split: str) -> CachedImages:

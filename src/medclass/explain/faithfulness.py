@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from medclass.evaluation.bootstrap import BOOTSTRAP_SEED
-from medclass.explain.targets import target_scores
+from medclass.inference.torch_decision import torch_probabilities
 
 FAITHFULNESS_STEPS = 16
 
@@ -58,11 +58,8 @@ class FaithfulnessCurves:
 
 def class_probability(logits: torch.Tensor, targets: Sequence[int]) -> torch.Tensor:
     """``(N,)`` probability of ``targets`` from ``(N, K)`` logits, for one-, two- and many-logit heads."""
-    scores = target_scores(logits)
     index = torch.as_tensor(list(targets), device=logits.device).long()[:, None]
-    if logits.shape[1] > 2:
-        return torch.softmax(scores, dim=1).gather(1, index)[:, 0]
-    return torch.sigmoid(scores.gather(1, index)[:, 0])
+    return torch_probabilities(logits).gather(1, index)[:, 0]
 
 
 def pixel_order(heat: np.ndarray, seed: int = 0) -> np.ndarray:

@@ -16,19 +16,17 @@ import torch
 from torch import nn
 
 from medclass.inference.bundle_check import (
-    EMBEDDED_FILE,
     check_bundle,
     onnx_embedded,
     onnx_signature,
     probe_signature,
 )
 from medclass.inference.spec import ModelSpec
+from medclass.runs.bundle_layout import BUNDLE_FILE, EMBEDDED_FILE, MODEL_FILES
 from medclass.utils.errors import WeightsError
 
-BUNDLE_FILE = "medclass.json"
 # 2: the model description under "spec" (a ModelSpec); 1: under "meta" (the untyped ModelSpec), migrated.
 BUNDLE_FORMAT = 2
-MODEL_FILES = {"onnx": "model.onnx", "torchscript": "model.pt"}
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 

@@ -24,8 +24,6 @@ from medclass.utils.errors import BundleError
 
 log = logging.getLogger(__name__)
 
-# The TorchScript extra file that holds the description (ONNX: the model's metadata_props).
-EMBEDDED_FILE = "medclass.json"
 # Keys of the description that the model file carries too: a difference means one of the two was replaced.
 EMBEDDED_KEYS = (
     "classes",

@@ -18,11 +18,12 @@ import torch
 from torch import nn
 
 import medclass
-from medclass.inference.bundle import BUNDLE_FILE, BUNDLE_FORMAT, INPUT_NAME, MODEL_FILES, OUTPUT_NAME
-from medclass.inference.bundle_check import EMBEDDED_FILE, file_sha256
+from medclass.inference.bundle import BUNDLE_FORMAT, INPUT_NAME, OUTPUT_NAME
+from medclass.inference.bundle_check import file_sha256
 from medclass.inference.checkpoint import load_for_inference
 from medclass.inference.spec import ModelSpec
 from medclass.runs import resolve_checkpoint, run_dir_of
+from medclass.runs.bundle_layout import BUNDLE_FILE, EMBEDDED_FILE, MODEL_FILES
 from medclass.utils.errors import ConfigError
 
 DEFAULT_OPSET = 17
