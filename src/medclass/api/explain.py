@@ -143,11 +143,11 @@ def explain(
             if row["check"] in ("full", "data"):
                 what = "model randomisation, full" if row["check"] == "full" else "data randomisation"
                 verdict = (
-                    "passes" if row["passes"] else "FAILS: the map does not depend on what the model learnt"
+                    "passes" if row["passes"] else "FAILS: the map barely depends on what the model learnt"
                 )
                 console.print(
                     f"sanity ({what}): median Spearman {row['median_spearman']:.2f}, SSIM "
-                    f"{row['median_ssim']:.2f} over {row['n']} image(s): {verdict} (<= {SPEARMAN_LIMIT})"
+                    f"{row['median_ssim']:.2f} over {row['n']} map(s): {verdict} (<= {SPEARMAN_LIMIT})"
                 )
         console.print(f"sanity table (cascading randomisation too) in {out / SANITY_FILE}")
     if failed:
