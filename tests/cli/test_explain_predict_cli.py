@@ -90,6 +90,17 @@ def test_explain_target_and_contrast_give_different_maps(
     assert "--contrast 'tumor': the class explained against must differ" in _plain(capsys.readouterr().err)
     assert run_app(["explain", str(run), image, "--contrast", "lung", "--out", str(tmp_path / "x")]) == 2
     assert "--contrast 'lung': not a class of the model" in _plain(capsys.readouterr().err)
+    # --target true: each image's true class, from the folder it sits in (a wrong prediction's missed evidence).
+    other = str(sorted((phantom_data / "no_tumor").glob("*.png"))[0])
+    out = tmp_path / "true"
+    assert run_app(["explain", str(run), image, other, "--target", "true", "--out", str(out)]) == 0
+    assert list(pd.read_csv(out / "explanations.csv")["target"]) == ["tumor", "no_tumor"]
+    loose = tmp_path / "loose" / "scan.png"
+    loose.parent.mkdir()
+    loose.write_bytes(Path(image).read_bytes())
+    assert run_app(["explain", str(run), str(loose), "--target", "true", "--out", str(tmp_path / "y")]) == 2
+    error = _plain(capsys.readouterr().err)
+    assert "--target true:" in error and "is not in a folder named after a class" in error
 
 
 def test_explain_help_lists_the_contract(capsys, monkeypatch) -> None:

@@ -27,7 +27,12 @@ def explain(
     ] = None,
     target: Annotated[
         str | None,
-        typer.Option("--target", help="Class name or index to explain.", show_default="the predicted class"),
+        typer.Option(
+            "--target",
+            help="Class name or index to explain; 'true': each image's true class (the name of its folder); "
+            "'predicted': each image's predicted class.",
+            show_default="the predicted class",
+        ),
     ] = None,
     contrast: Annotated[
         str | None,

@@ -49,6 +49,7 @@ from medclass.explain.sanity import SANITY_COLUMNS, SANITY_FILE, SanityRow, merg
 from medclass.inference.inputs import CachedImages, load_images
 from medclass.inference.runner import Predictor
 from medclass.inference.spec import ModelSpec
+from medclass.utils.errors import DataError
 
 # Draws the per-stage activation grid of one image (``reporting.plots.plot_feature_maps``, passed in by the api:
 # feature packages do not import each other).
@@ -95,6 +96,21 @@ def write_explanation(
     return f"{stem}.png", f"{stem}.npy"
 
 
+def true_class_index(path: str, classes: Sequence[str]) -> int:
+    """The class index of the folder ``path`` sits in (``--target true``).
+
+    Raises:
+        DataError: the folder is not named after a class.
+    """
+    label = folder_label(path, classes)
+    if label is None:
+        raise DataError(
+            f"--target true: {path} is not in a folder named after a class ({', '.join(classes)}); "
+            "give the class to explain by name"
+        )
+    return list(classes).index(label)
+
+
 def explain_batch(
     predictor: Predictor,
     images: CachedImages,
@@ -111,6 +127,8 @@ def explain_batch(
     inputs = images.tensor(indices, meta).to(predictor.device)
     probs, predicted = predictor.predict_tensor(inputs)
     targets = [plan.fixed_target if plan.fixed_target is not None else int(p) for p in predicted]
+    if plan.true_class:
+        targets = [true_class_index(images.paths[index], meta.classes) for index in indices]
     scored = plan.scored(model)
     maps, activations = explanation_maps(scored, inputs, targets, plan.method, plan.layer, plan.baseline)
     curves = deletion_insertion(scored, inputs, maps, targets, plan.baseline) if faithfulness else None

@@ -58,6 +58,12 @@ def default_method(model: nn.Module) -> str:
     return FAMILY_METHODS.get(model_family(model), DEFAULT_METHOD)
 
 
+# ``--target`` keywords (a class of that name takes precedence): each image's true class, read from the name of
+# the folder it sits in (the folder-per-class layout), or its predicted class (the default).
+TRUE_CLASS = "true"
+PREDICTED_CLASS = "predicted"
+
+
 def target_index(target: str | int | None, classes: Sequence[str], flag: str = "--target") -> int | None:
     """The class index of ``target``: a class name or an index (None: explain each image's predicted class);
     ``flag`` is the option named in the error.
@@ -116,7 +122,8 @@ class ExplanationPlan:
     Attributes:
         method: one of :data:`METHODS`.
         layer: the target layer (CAMs; feature maps when one is named), else None.
-        fixed_target: the class to explain for every image (None: each image's predicted class).
+        fixed_target: the class to explain for every image (None: each image's predicted class, or with
+            ``true_class`` its true class).
         baseline: the normalised black image (the start of integrated gradients and of faithfulness curves).
         contrast: the class the target is explained against (None: the target's own score).
     """
@@ -126,6 +133,7 @@ class ExplanationPlan:
     fixed_target: int | None
     baseline: torch.Tensor
     contrast: int | None = None
+    true_class: bool = False
 
     def scored(self, model: nn.Module) -> nn.Module:
         """The network whose scores the maps explain: ``model``, or :class:`ContrastiveScores` of it."""
@@ -167,11 +175,13 @@ def plan_explanation(
         raise ConfigError(str(exc)) from None
     black = np.zeros((settings.image_size, settings.image_size, settings.channels), np.uint8)
     baseline = eval_transform(meta)(to_chw_tensor(black))
-    fixed = target_index(target, meta.classes)
+    keyword = str(target) if target is not None and str(target) not in meta.classes else None
+    true_class = keyword == TRUE_CLASS
+    fixed = None if keyword in (TRUE_CLASS, PREDICTED_CLASS) else target_index(target, meta.classes)
     against = target_index(contrast, meta.classes, "--contrast") if contrast is not None else None
     if against is not None and against == fixed:
         raise ConfigError(f"--contrast {contrast!r}: the class explained against must differ from --target")
-    return ExplanationPlan(method, target_layer, fixed, baseline, against)
+    return ExplanationPlan(method, target_layer, fixed, baseline, against, true_class)
 
 
 def explanation_maps(
