@@ -20,12 +20,14 @@ from medclass.explain import (
     overlay_title,
     resolve_target_layer,
 )
-from medclass.explain.methods import explanation_maps
+from medclass.explain.methods import default_method, explanation_maps, plan_explanation
 from medclass.explain.outputs import default_out_dir, output_stems
 from medclass.explain.overlay import CAM_COLORBAR_LABEL
 from medclass.explain.targets import TargetLayer
+from medclass.explain.web import explanation_pngs, heat_rgba, png_base64, unit_maps
 from medclass.inference.checkpoint import load_for_inference
 from medclass.inference.inputs import load_images
+from medclass.inference.runner import Predictor
 from medclass.inference.spec import ModelSpec
 from medclass.models import create_model
 from medclass.utils.errors import ConfigError, RunDirError
@@ -273,3 +275,18 @@ def test_overlay_title_names_the_file_and_the_true_label() -> None:
     assert overlay_title("x/a.png", "tumor", 0.91) == "a.png: predicted tumor (91.0%)"
     assert colorbar_label("gradcam") == colorbar_label("layercam") == CAM_COLORBAR_LABEL
     assert "red raises" in colorbar_label("integrated-gradients")
+
+
+def test_the_serve_page_draws_the_default_explanation(small_cnn: nn.Module, tmp_path: Path) -> None:
+    files = _write_images(tmp_path, 3)
+    meta = _meta(["a", "b", "c"])
+    predictor = Predictor(small_cnn, meta)
+    pairs = explanation_pngs(predictor, files, [0, 1, 2])
+    inputs = _inputs(files, meta)
+    for method, same in ((default_method(small_cnn), True), ("layercam", False)):
+        plan = plan_explanation(small_cnn, meta, method, None, None)
+        maps = unit_maps(explanation_maps(small_cnn, inputs, [0, 1, 2], method, plan.layer)[0])
+        heats = [png_base64(heat_rgba(m)) for m in maps]
+        assert ([heat for _, heat in pairs] == heats) is same, (
+            method
+        )  # Grad-CAM for the custom CNN, not LayerCAM
