@@ -5,7 +5,10 @@ Reads the ``mutants/**/*.meta`` files mutmut leaves behind and maps its exit cod
 reaches counts against the score, a timed-out one as killed, one not checked yet (a bounded run that
 stopped) is left out and counted separately.
 
-    python scripts/mutation_score.py [--markdown]
+    python scripts/mutation_score.py [--markdown] [MODULE_PREFIX ...]
+
+With prefixes (e.g. ``medclass.runs medclass.data.readers``) only the modules whose dotted name starts with one
+of them are listed and totalled: the modules of a run limited to some mutants (``mutmut run "medclass.runs*"``).
 """
 
 from __future__ import annotations
@@ -41,9 +44,16 @@ def score(counter: Counter) -> tuple[int, int, float]:
 
 
 def main(argv: list[str]) -> int:
-    table = counts()
+    """Print the table (plain, or Markdown with ``--markdown``); exit 2 without results."""
+    prefixes = [arg for arg in argv if not arg.startswith("--")]
+    table = {
+        name: counter
+        for name, counter in counts().items()
+        if not prefixes or any(name == p or name.startswith(p + ".") for p in prefixes)
+    }
     if not table:
-        print("no mutmut results under mutants/: run `make mutation` first", file=sys.stderr)
+        where = f" for {', '.join(prefixes)}" if prefixes else ""
+        print(f"no mutmut results under mutants/{where}: run `make mutation` first", file=sys.stderr)
         return 2
     total = sum(table.values(), Counter())
     rows = [*table.items(), ("total", total)]
