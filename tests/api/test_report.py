@@ -18,7 +18,7 @@ from medclass.api.explain import explain
 from medclass.api.report import report
 from medclass.config import build_config
 from medclass.data.preprocess import load_preprocessed
-from medclass.explain.methods import DEFAULT_METHOD, default_method, plan_explanation
+from medclass.explain.methods import default_method, plan_explanation
 from medclass.explain.targets import stage_layers
 from medclass.inference.checkpoint import load_for_inference
 from medclass.models.profile import count_macs, count_parameters
@@ -109,11 +109,12 @@ def test_report_shows_gradcam_of_the_most_confident_errors(run_copy: Path) -> No
     # The most confident error first; explain's default method at its default layer for this model.
     assert record["images"] == [table.loc[high, "path"], table.loc[low, "path"]]
     model, meta = load_for_inference(run_copy)
-    plan = plan_explanation(model, meta, DEFAULT_METHOD, None, None)
-    assert record["method"] == DEFAULT_METHOD == "layercam" and record["layer"] == plan.layer_name
+    plan = plan_explanation(model, meta, default_method(model), None, None)
+    assert record["method"] == default_method(model) and record["layer"] == plan.layer_name
     assert "Most confident errors: where the model looked" in html and f"at layer {plan.layer_name}" in html
     with Image.open(panel) as picture:
-        assert picture.width > 300  # two pairs of image and overlay, side by side
+        # One row per error: the image beside the map of the predicted class, then beside that of the true class.
+        assert picture.width > 300 and picture.height > 300
     # Without errors there is no panel, and the report says why.
     table["label"] = table["prediction"]
     table.to_csv(predictions, index=False)

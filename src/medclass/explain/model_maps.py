@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from medclass.explain.methods import DEFAULT_METHOD, explanation_maps, plan_explanation
+from medclass.explain.methods import default_method, explanation_maps, plan_explanation
 from medclass.inference.spec import ModelSpec
 
 
@@ -30,12 +30,13 @@ class DefaultClassMaps:
 def default_class_maps(
     model: nn.Module, meta: ModelSpec, inputs: torch.Tensor, targets: Sequence[int]
 ) -> DefaultClassMaps:
-    """The map of explain's default method (:data:`DEFAULT_METHOD`, at the layer chosen by resolution) of class
-    ``targets[i]`` for each input.
+    """The map of explain's default method for the model's family
+    (:func:`~medclass.explain.methods.default_method`, at the layer chosen by resolution) of class ``targets[i]``
+    for each input: the same map as ``medclass explain`` and the serve page.
 
     Raises:
         ConfigError, ValueError: a model the method cannot explain (no suitable layer).
     """
-    plan = plan_explanation(model, meta, DEFAULT_METHOD, None, None)
+    plan = plan_explanation(model, meta, default_method(model), None, None)
     maps, _ = explanation_maps(model, inputs, list(targets), plan.method, plan.layer, plan.baseline)
     return DefaultClassMaps(maps, plan.method, plan.layer_name)

@@ -6,7 +6,8 @@ checkpoint (loaded through :mod:`medclass.inference`).
 * ``plots/feature_maps.png``: activations of the best model's stages (``explain.targets.stage_layers``, e.g.
   ResNet layer1-4, every block of a custom CNN) for one test image, captured with forward hooks;
 * ``plots/error_cams.png``: the most confident test errors, each beside the class activation map of the class it was
-  taken for (explain's default method at its default layer): where the model looked when it was wrong;
+  taken for and of its true class (explain's default method at its default layer): where the model looked when it
+  was wrong, and what it missed;
 * ``model_profile.json``: parameters and multiply-adds of the model at its input size;
 * ``plots/model_artifacts.json``: which images the figures show (and why one was not drawn).
 
@@ -73,8 +74,8 @@ class ModelMaps:
         class_maps: ``class_maps(model, meta, inputs, targets)``: the maps of explain's default method for
             the ``targets`` class of each input, with ``.maps`` ``(N, H, W)``, ``.method`` and ``.layer_name``
             (``explain.model_maps.default_class_maps``).
-        overlay_pairs: ``overlay_pairs(pixels, maps, titles, path, title)``: each image beside its map over it,
-            as a PNG (``explain.overlay.save_overlay_pairs``).
+        overlay_pairs: ``overlay_pairs(pixels, maps, titles, path, title, pairs_per_row=2)``: each image beside
+            its map over it, as a PNG (``explain.overlay.save_overlay_pairs``).
     """
 
     activations: Callable[[nn.Module, torch.Tensor], dict[str, Any]]
@@ -186,9 +187,10 @@ def draw_augmented(
 def draw_error_cams(
     run_dir: Path, model: nn.Module, meta: ModelSpec, n: int, path: Path, explain: ModelMaps
 ) -> tuple[Path | None, dict[str, Any]]:
-    """The ``n`` most confident test errors (predictions_test.csv), each beside the map of explain's default
-    method (LayerCAM at the layer chosen by resolution) for the class it was taken for; the figure (None when
-    there is nothing to show) and its record (the images, method and layer, or the reason)."""
+    """The ``n`` most confident test errors (predictions_test.csv), one row each: the image beside the map of
+    explain's default method (at the layer chosen by resolution) for the class it was taken for, and beside the
+    map of its true class (what the model missed); the figure (None when there is nothing to show) and its
+    record (the images, method and layer, or the reason)."""
     file = run_dir / TEST_PREDICTIONS_FILE
     if not file.is_file():
         return None, {"images": [], "reason": f"no {TEST_PREDICTIONS_FILE}"}
@@ -201,21 +203,24 @@ def draw_error_cams(
     rows = wrong[~wrong["path"].isin(list(images.failures))]
     if not len(rows):
         return None, {"images": [], "reason": "the test images of the errors cannot be read"}
-    targets = [meta.classes.index(str(c)) for c in rows["prediction"]]
+    predicted = [meta.classes.index(str(c)) for c in rows["prediction"]]
     inputs = images.tensor(range(len(images.rows)), meta)
-    plan = explain.class_maps(model, meta, inputs, targets)
-    titles = [
-        f"{Path(p).name}\ntrue {t}, predicted {c} ({float(q):.0%})"
-        for p, t, c, q in zip(
-            rows["path"], rows["label"], rows["prediction"], rows["confidence"], strict=True
-        )
-    ]
+    plan = explain.class_maps(model, meta, inputs, predicted)
+    true_maps = explain.class_maps(model, meta, inputs, [meta.classes.index(str(t)) for t in rows["label"]])
+    pixels, maps, titles = [], [], []
+    cases = zip(rows["path"], rows["label"], rows["prediction"], rows["confidence"], strict=True)
+    for i, (file, true, taken, confidence) in enumerate(cases):
+        pixels += [images.pixels(i)] * 2
+        maps += [plan.maps[i], true_maps.maps[i]]
+        titles += [
+            f"{Path(file).name}\npredicted {taken} ({float(confidence):.0%}): its map",
+            f"true {true}: its map",
+        ]
     title = (
-        f"The {len(rows)} most confident test errors: {plan.method} of the predicted class at "
-        f"{plan.layer_name}, beside each image"
+        f"The {len(rows)} most confident test errors: {plan.method} at {plan.layer_name} of the predicted class "
+        "(left) and of the true class (right)"
     )
-    pixels = [images.pixels(i) for i in range(len(images.rows))]
-    figure = explain.overlay_pairs(pixels, list(plan.maps), titles, path, title)
+    figure = explain.overlay_pairs(pixels, maps, titles, path, title, pairs_per_row=2)
     record = {"images": list(rows["path"]), "method": plan.method, "layer": plan.layer_name}
     return figure, record
 

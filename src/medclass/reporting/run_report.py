@@ -238,11 +238,11 @@ def error_cams_block(run: RunFiles, figs: _Figs) -> str:
     if record.get("reason") and run.plot(ERROR_CAMS_FIGURE) is None:
         return f"<p class='note'>No class-activation panel of the errors: {esc(record['reason'])}.</p>"
     caption = (
-        f"Where the model looked when it was wrong: {record.get('method', 'layercam')} of the predicted class at "
+        f"Where the model looked when it was wrong: {record.get('method', 'layercam')} at "
         f"layer {record.get('layer', '?')} (the default of medclass explain) for the "
         f"{len(record.get('images', []))} most confident test errors, most confident first; each image "
-        "beside its map. A map on the lesion with a wrong label, or on the image border, text or a marker, "
-        "is worth a look."
+        "beside the map of the class it was taken for (left) and of its true class (right). A map on the "
+        "lesion with a wrong label, or on the image border, text or a marker, is worth a look."
     )
     return "<h3>Most confident errors: where the model looked</h3>" + figs(
         ERROR_CAMS_FIGURE, "Class activation maps of the test errors", caption
