@@ -4,6 +4,8 @@ app has started (and again once it has stopped), while ``/healthz`` answers 200 
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,17 +53,24 @@ def test_an_empty_api_key_file_exits_2_before_loading(
     key_file = tmp_path / "token"
     key_file.write_text(content)
     command = [*console_script(), "serve", str(trained_run), "--port", str(free_port()), "--workers", "2"]
-    done = subprocess.run(
+    # A session of its own: a server that wrongly starts is stopped with its workers, not left running.
+    process = subprocess.Popen(
         [*command, "--api-key-file", str(key_file)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=script_env(),
-        timeout=120,
+        start_new_session=True,
     )
-    assert done.returncode == 2, done.stdout + done.stderr
-    err = done.stderr.strip()
-    assert len(err.splitlines()) == 1 and str(key_file) in err and "empty" in err, err
-    assert "Started server process" not in done.stdout + done.stderr  # refused before any worker
+    try:
+        out, err = process.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        pytest.fail(f"medclass serve started with an empty key file: {(out + err)[-500:]}")
+    assert process.returncode == 2, out + err
+    assert len(err.strip().splitlines()) == 1 and str(key_file) in err and "empty" in err, err
+    assert "Started server process" not in out + err  # refused before any worker
 
 
 def test_readiness_is_503_until_started_and_after_stopping(trained_run: Path) -> None:
