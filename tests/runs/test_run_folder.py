@@ -203,6 +203,17 @@ def test_load_run_reads_every_file_it_finds(tmp_path: Path) -> None:
     run.require("metrics.csv", "config.yaml", purpose="to plot")
     with pytest.raises(RunDirError, match=r"missing test_metrics\.json, splits\.csv; the report needs them"):
         run.require("test_metrics.json", "metrics.csv", "splits.csv", purpose="the report needs them")
+    # The optional files, when present.
+    root = tmp_path / "run"
+    _touch(root / "splits.csv", "path,label,split\na.png,yes,test\n")
+    _touch(root / "epoch_metrics.csv", "epoch,accuracy\n1,0.5\n")
+    _touch(root / "referral.csv", "referred,accuracy\n0.1,0.9\n")
+    _touch(root / "model_profile.json", json.dumps({"parameters": 11}))
+    _touch(root / "test_metrics.json", json.dumps({"accuracy": 0.5}))
+    run = load_run(root)
+    assert run.splits["split"].tolist() == ["test"] and run.epoch_metrics["accuracy"].tolist() == [0.5]
+    assert run.referral["referred"].tolist() == [0.1] and run.model_profile == {"parameters": 11}
+    assert run.test_metrics == {"accuracy": 0.5}
 
 
 def test_test_metrics_come_first_for_classes_and_best_epoch(tmp_path: Path) -> None:
@@ -265,6 +276,7 @@ def test_the_run_folder_is_out_then_name_then_a_fresh_dated_name(
     monkeypatch.setattr("medclass.runs.naming.default_run_name", lambda _config: "Training-resnet18-1")
     assert resolve_run_dir(config) == Path("runs/Training-resnet18-1")
     Path("runs/Training-resnet18-1").mkdir(parents=True)
+    assert resolve_run_dir(config) == Path("runs/Training-resnet18-1-2")
     Path("runs/Training-resnet18-1-2").mkdir()
     assert resolve_run_dir(config) == Path("runs/Training-resnet18-1-3")
 
