@@ -75,7 +75,8 @@ def test_an_empty_api_key_file_exits_2_before_loading(
 
 def test_readiness_is_503_until_started_and_after_stopping(trained_run: Path) -> None:
     app = build_app(trained_run)
-    probes = ("/readyz", "/v2/health/ready")
+    name = Path(trained_run).resolve().name  # the served name: the run folder's
+    probes = ("/readyz", "/v2/health/ready", f"/v2/models/{name}/ready")
     unstarted = TestClient(app)  # no lifespan: the app is not started yet
     for path in probes:
         response = unstarted.get(path)
@@ -83,6 +84,6 @@ def test_readiness_is_503_until_started_and_after_stopping(trained_run: Path) ->
         assert response.json()["error"] == "not_ready"
     assert unstarted.get("/healthz").status_code == 200  # alive, not ready
     with TestClient(app) as started:
-        assert [started.get(path).status_code for path in probes] == [200, 200]
+        assert [started.get(path).status_code for path in probes] == [200, 200, 200]
         assert started.get("/readyz").json() == {"status": "ready"}
-    assert [unstarted.get(path).status_code for path in probes] == [503, 503]
+    assert [unstarted.get(path).status_code for path in probes] == [503, 503, 503]

@@ -58,6 +58,8 @@ INFER_BODY = {
 
 
 def _v2_model(request: Request, name: str) -> Any:
+    """The served model if ``name`` is its name; every per-model endpoint answers 503 until it has loaded."""
+    _require_ready(request)
     if name != request.app.state.name:
         raise ApiError(
             404, "model_not_found", f"no model '{name}'; this server has '{request.app.state.name}'"
@@ -91,7 +93,6 @@ async def v2_live() -> dict[str, bool]:
 @router.get("/v2/models/{name}/ready", responses=ERRORS)
 async def v2_model_ready(request: Request, name: str) -> ModelReady:
     _v2_model(request, name)
-    _require_ready(request)
     return ModelReady(name=name, ready=True)
 
 
