@@ -64,6 +64,22 @@ def test_version_one_without_a_decision_record_takes_the_configured_positive_cla
     assert ModelSpec.from_dict(old).decision.positive_index == 0
 
 
+def test_version_one_fields_carry_over_exactly() -> None:
+    old = _v1(["no", "yes"], None, "yes")
+    old["preprocess"]["normalization"] = "weights (torchvision IMAGENET1K_V1)"
+    old["preprocess"]["window"] = [40, 400]
+    del old["temperature"]
+    spec = ModelSpec.from_dict(old)
+    assert spec.decision.temperature == 1.0  # no bare temperature: not calibrated
+    assert spec.decision.threshold is None and spec.decision.rule is None  # a rule without threshold is void
+    assert spec.decision.n == 20  # the rest of the record is kept
+    assert spec.preprocess.normalization == "weights (torchvision IMAGENET1K_V1)"
+    assert spec.preprocess.settings.window == (40.0, 400.0) and spec.preprocess.settings.resize == "stretch"
+    assert spec.model["name"] == "cnn" and spec.config == {"evaluation": {}}
+    three = _v1(["a", "b", "c"], None, None)
+    assert ModelSpec.from_dict(three).decision.positive_class is None
+
+
 def test_invalid_descriptions_are_refused() -> None:
     good = ModelSpec.from_dict(_v1(["no", "yes"], 0.3, "yes")).to_dict()
     with pytest.raises(ValidationError, match="one value per channel"):
