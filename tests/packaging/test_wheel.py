@@ -73,11 +73,28 @@ class Venv:
         return run([self.medclass, *args], cwd=cwd, timeout=timeout)
 
 
+def source_snapshot(dest: Path) -> Path:
+    """A copy of this checkout's files as git sees them (tracked, and untracked ones git does not ignore).
+
+    The build reads this copy, not the live checkout: the other pytest worker's tests may create or remove
+    files under the checkout while the sdist is copied (a file listed and then gone failed the build once).
+    """
+    listed = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT)
+    assert listed.returncode == 0, listed.stderr
+    for name in filter(None, listed.stdout.split("\0")):
+        source = ROOT / name
+        if source.is_file():  # a deleted, not yet committed file is listed but absent
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    return dest
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel and sdist of this checkout, built as ``python -m build`` builds them for PyPI."""
     out = tmp_path_factory.mktemp("dist")
-    done = run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], cwd=out, timeout=600)
+    source = source_snapshot(tmp_path_factory.mktemp("source"))
+    done = run([sys.executable, "-m", "build", "--outdir", str(out), str(source)], cwd=out, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out
 
