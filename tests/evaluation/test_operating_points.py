@@ -55,18 +55,22 @@ def test_sensitivity_target_refers_to_the_declared_positive_class():
     assert d.sensitivity == 1.0 and d.specificity == 1.0
 
 
+# Three classes each separable from the rest on val (also used by test_operating_points_contract.py).
+SEPARABLE_Y = np.array([0, 0, 1, 1, 2, 2])
+SEPARABLE_P = np.array(
+    [
+        [0.8, 0.1, 0.1],
+        [0.5, 0.3, 0.2],
+        [0.2, 0.7, 0.1],
+        [0.4, 0.35, 0.25],
+        [0.1, 0.2, 0.7],
+        [0.3, 0.3, 0.4],
+    ]
+)
+
+
 def test_per_class_thresholds_known_answers():
-    y_val = np.array([0, 0, 1, 1, 2, 2])
-    p_val = np.array(
-        [
-            [0.8, 0.1, 0.1],
-            [0.5, 0.3, 0.2],
-            [0.2, 0.7, 0.1],
-            [0.4, 0.35, 0.25],
-            [0.1, 0.2, 0.7],
-            [0.3, 0.3, 0.4],
-        ]
-    )
+    y_val, p_val = SEPARABLE_Y, SEPARABLE_P
     points = choose_class_thresholds(y_val, p_val, ["a", "b", "c"])
     # Youden (J = 1 at each): the cut midway between the lowest score of the class's positives and the highest
     # of the rest separates them.

@@ -21,6 +21,7 @@ from medclass.evaluation.operating_points import (
     clinical_summary,
 )
 from medclass.evaluation.thresholds import choose_threshold
+from tests.evaluation.test_operating_points import SEPARABLE_P, SEPARABLE_Y
 
 CLASSES = ["glioma", "meningioma", "none", "pituitary"]
 
@@ -66,17 +67,7 @@ def test_each_class_gets_the_rules_one_vs_rest_threshold(rule: str) -> None:
 
 
 def test_separable_classes_get_thresholds_between_negatives_and_positives() -> None:
-    y = np.array([0, 0, 1, 1, 2, 2])
-    p = np.array(
-        [
-            [0.8, 0.1, 0.1],
-            [0.5, 0.3, 0.2],
-            [0.2, 0.7, 0.1],
-            [0.4, 0.35, 0.25],
-            [0.1, 0.2, 0.7],
-            [0.3, 0.3, 0.4],
-        ]
-    )
+    y, p = SEPARABLE_Y, SEPARABLE_P
     points = choose_class_thresholds(y, p, ["a", "b", "c"])
     for k, name in enumerate("abc"):
         t = points["per_class"][name]["threshold"]

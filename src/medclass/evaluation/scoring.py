@@ -12,7 +12,7 @@ import numpy as np
 
 from medclass.evaluation.bootstrap import BOOTSTRAP_SEED, bootstrap_ci
 from medclass.evaluation.calibration import expected_calibration_error
-from medclass.evaluation.decision_fit import ECE_BINS, Decision, fit_decision
+from medclass.evaluation.decision_fit import fit_decision
 from medclass.evaluation.groups import GroupAggregate, aggregate_by_group, group_codes
 from medclass.evaluation.metrics import classification_metrics
 from medclass.evaluation.operating_points import (
@@ -21,7 +21,7 @@ from medclass.evaluation.operating_points import (
     choose_class_thresholds,
     clinical_summary,
 )
-from medclass.inference.decision import probabilities
+from medclass.inference.decision import ECE_BINS, Decision, probabilities
 
 
 def metrics_with_ci(

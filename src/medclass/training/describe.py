@@ -9,7 +9,7 @@ import torch
 from rich.console import Console
 
 from medclass.config import Config
-from medclass.evaluation.decision_fit import Decision
+from medclass.inference.decision import Decision
 from medclass.transforms.pipelines import describe_augment
 
 
