@@ -30,8 +30,11 @@ def test_evaluate_prints_the_clinical_summary_and_writes_into_the_run(trained_ru
     metrics = evaluate(run, bootstrap=100, console=console)
     text = console.export_text()
     assert "positive class: tumor" in text and "PPV" in text and "NPV" in text and "ECE" in text
-    assert "predict uses: argmax" in text
-    assert metrics["positive_class"] == "tumor" and metrics["clinical"]["rule"] == "argmax"
+    # A binary run decides by default with Youden's threshold on the positive class, chosen on val.
+    threshold = json.loads((run / "test_metrics.json").read_text())["operating_point"]["threshold"]
+    rule = f"threshold {threshold:.4g} on P(tumor)"
+    assert f"predict uses: {rule}" in text
+    assert metrics["positive_class"] == "tumor" and metrics["clinical"]["rule"] == rule
     assert metrics["operating_points"]["rule"] == "youden"
     written = run / "evaluations" / "test.json"
     assert f"metrics written to {written}" in text.replace("\n", "")

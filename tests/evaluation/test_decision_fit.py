@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from medclass.evaluation.calibration import expected_calibration_error, fit_temperature
-from medclass.evaluation.decision_fit import fit_decision
+from medclass.evaluation.decision_fit import fit_decision, training_rule
 from medclass.evaluation.operating_points import choose_class_thresholds
 from medclass.evaluation.scoring import val_operating_points
 from medclass.evaluation.thresholds import threshold_for_sensitivity, youden_threshold
@@ -117,3 +117,17 @@ def test_val_operating_points_binary_and_multiclass() -> None:
     points3 = val_operating_points(logits3, y3, classes3, Decision(temperature=1.5))
     assert points3 == choose_class_thresholds(y3, probabilities(logits3, 1.5), classes3, "youden")
     assert set(points3["per_class"]) == set(classes3)
+
+
+def test_training_fits_youden_for_a_binary_model_unless_told_otherwise() -> None:
+    y = np.array([0, 0, 1, 1, 0])
+    assert training_rule(None, CLASSES, y, None) == "youden"  # the default for a binary model
+    assert training_rule(None, CLASSES, y, CLASSES[0]) == "youden"
+    assert training_rule("argmax", CLASSES, y, None) == "argmax"  # the opt-out is kept, and means no threshold
+    assert fit_decision(*_binary_logits(), CLASSES, False, "argmax").threshold is None
+    assert training_rule("sensitivity=0.9", CLASSES, y, None) == "sensitivity=0.9"
+    assert training_rule(None, ["a", "b", "c"], np.arange(3), None) is None  # multi-class: the argmax
+    # Without positives (or negatives) in val no threshold can be chosen: the default falls back to the argmax.
+    assert training_rule(None, CLASSES, np.zeros(4, int), None) is None
+    assert training_rule(None, CLASSES, np.ones(4, int), CLASSES[1]) is None
+    assert training_rule(None, CLASSES, np.ones(4, int), CLASSES[0]) is None

@@ -105,6 +105,8 @@ def test_choose_threshold_dispatches() -> None:
         ("sensitivity=0.95", ("sensitivity", 0.95)),
         ("specificity = .9", ("specificity", 0.9)),
         ("sensitivity=1", ("sensitivity", 1.0)),
+        ("argmax", None),
+        (" ArgMax ", None),
     ],
 )
 def test_parse_operating_point(text: str | None, expected: tuple | None) -> None:
@@ -113,7 +115,7 @@ def test_parse_operating_point(text: str | None, expected: tuple | None) -> None
 
 @pytest.mark.parametrize(
     "text",
-    ["sens=0.9", "sensitivity=", "sensitivity=1.5", "specificity=0", "argmax", "youden=0.5", "ppv=0.9"],
+    ["sens=0.9", "sensitivity=", "sensitivity=1.5", "specificity=0", "argmax=1", "youden=0.5", "ppv=0.9"],
 )
 def test_parse_operating_point_errors_list_allowed_forms(text: str) -> None:
     with pytest.raises(ValueError, match="allowed forms: 'youden', 'sensitivity="):

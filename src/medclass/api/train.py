@@ -17,6 +17,7 @@ from medclass.config import Config, save_config
 from medclass.data.datamodule import MedDataModule
 from medclass.data.run_data import PreparedData, prepare_data, split_counts
 from medclass.data.test_data import check_test_data_strategy
+from medclass.evaluation.decision_fit import training_rule
 from medclass.inference.runner import Predictor
 from medclass.models.registry import TIMM_PREFIX, get_entry
 from medclass.reporting.build import build_report
@@ -69,12 +70,13 @@ def fit_val_decision(checkpoint: Path, datamodule: MedDataModule, config: Config
     predictor = Predictor.load(checkpoint)
     val = training_val_scores(predictor, datamodule, config.data.batch_size)
     settings = config.evaluation
+    positive = positive_class_of(config, datamodule)
     fitted = fit_on_val(
         val,
         predictor.classes,
         calibrate=settings.calibrate,
-        operating_point=settings.operating_point,
-        positive=positive_class_of(config, datamodule),
+        operating_point=training_rule(settings.operating_point, predictor.classes, val.labels, positive),
+        positive=positive,
     )
     store_decision(checkpoint, fitted.decision)
     return fitted

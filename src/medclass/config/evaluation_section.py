@@ -18,9 +18,10 @@ class EvaluationConfig(Section):
     )
     operating_point: str | None = Field(
         None,
-        description="The decision rule predict and evaluate use for a binary model: unset = argmax; youden, "
-        "sensitivity=0.95 or specificity=0.9 = a threshold chosen on val for the positive class. Reports show "
-        "the metrics at the rule and at a val operating point (this rule, else youden).",
+        description="The decision rule predict and evaluate use for a binary model: youden, sensitivity=0.95 "
+        "or specificity=0.9 = a threshold chosen on val for the positive class; argmax = no threshold; unset = "
+        "youden (argmax when val lacks positives or negatives). Multi-class models decide by argmax. Reports "
+        "show the metrics at the rule, at 0.5 and at a val operating point (this rule, else youden).",
     )
     positive_class: str | None = Field(
         None,

@@ -35,7 +35,13 @@ __all__ = [
     "youden_threshold",
 ]
 
-OPERATING_POINT_FORMS = ("youden", "sensitivity=<target in (0, 1]>", "specificity=<target in (0, 1]>")
+OPERATING_POINT_FORMS = (
+    "youden",
+    "sensitivity=<target in (0, 1]>",
+    "specificity=<target in (0, 1]>",
+    "argmax",
+)
+ARGMAX = "argmax"
 _TARGET_RULE = re.compile(r"^(sensitivity|specificity)\s*=\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)$")
 
 
@@ -44,7 +50,7 @@ def parse_operating_point(text: str | None) -> tuple[str, float | None] | None:
 
     Args:
         text: ``"youden"``, ``"sensitivity=0.95"``, ``"specificity=0.9"`` (case and spaces ignored), or
-            ``None``/empty for "no rule" (argmax).
+            ``"argmax"``/``None``/empty for "no threshold" (the decision is the argmax).
 
     Returns:
         ``None``, ``("youden", None)``, ``("sensitivity", 0.95)`` or ``("specificity", 0.9)``.
@@ -59,6 +65,8 @@ def parse_operating_point(text: str | None) -> tuple[str, float | None] | None:
     if text is None or not str(text).strip():
         return None
     cleaned = str(text).strip().lower()
+    if cleaned == ARGMAX:
+        return None
     allowed = ", ".join(repr(form) for form in OPERATING_POINT_FORMS)
     if cleaned == "youden":
         return ("youden", None)

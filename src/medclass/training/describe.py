@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
+from rich.markup import escape
 
 from medclass.config import Config
 from medclass.inference.decision import Decision
@@ -60,6 +61,7 @@ def describe_decision(decision: Decision, console: Console) -> None:
         )
     if decision.rule is not None:
         console.print(
-            f"[bold]operating point[/] {decision.rule}: threshold {decision.threshold:.4f} (val sensitivity "
-            f"{decision.sensitivity:.3f}, specificity {decision.specificity:.3f})"
+            f"[bold]operating point[/] {decision.rule} on val: threshold {decision.threshold:.4f} on "
+            f"P({escape(str(decision.positive_class))}) (val sensitivity {decision.sensitivity:.3f}, specificity "
+            f"{decision.specificity:.3f}); predict decides with it"
         )
