@@ -24,6 +24,7 @@ COMMANDS = [
     "inspect",
     "predict",
     "profile",
+    "recipes",
     "report",
     "serve",
     "split",

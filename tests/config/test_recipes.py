@@ -62,3 +62,23 @@ def test_a_one_epoch_run_with_the_recipe(phantom_data: Path, tmp_path: Path) -> 
     resolved = yaml.safe_load((out / "config.yaml").read_text())
     assert resolved["recipe"] == "accurate" and resolved["model"]["name"] == "resnet18"
     assert (out / "refit" / "metrics.csv").is_file() and (out / "test_metrics.json").is_file()
+
+
+def test_finetune_trains_the_head_first_then_every_layer_at_discriminative_rates() -> None:
+    config = build_config(recipe_tree("finetune"))
+    assert config.model.pretrained is True and config.model.freeze == "backbone"
+    assert config.model.unfreeze_after_epochs == 2 and config.optim.backbone_lr_scale == 0.1
+    assert build_config({}).optim.backbone_lr_scale == 1.0  # the default is one rate for every layer
+
+
+def test_recipes_lists_each_recipe_with_what_it_scored(capsys) -> None:
+    assert run_app(["recipes"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for name in available_recipes():
+        assert f"medclass train --recipe {name}" in out
+    assert "Measured (benchmarks/recipe_accuracy.sh, BENCHMARKS.md): 0.958" in out
+    assert "Measured: not yet" in out  # finetune says that it is unmeasured instead of claiming a figure
+    assert run_app(["recipes", "finetune"]) == 0
+    assert "backbone_lr_scale: 0.1" in capsys.readouterr().out
+    assert run_app(["recipes", "fastest"]) == 2
+    assert "Available: accurate, finetune" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from torch import nn
 
 from medclass.config.schema import LossConfig, OptimConfig, SchedulerConfig
 from medclass.training.losses import ClassificationLoss, class_weights, l2_penalty
-from medclass.training.optim import build_optimizer, build_scheduler
+from medclass.training.optim import build_optimizer, build_scheduler, parameter_groups
 
 
 def _tiny_model() -> nn.Module:
@@ -112,3 +112,20 @@ def test_label_smoothing_raises_the_loss_of_confident_correct_predictions() -> N
     plain = ClassificationLoss(LossConfig())(logits, y)
     smoothed = ClassificationLoss(LossConfig(label_smoothing=0.1))(logits, y)
     assert float(smoothed) > float(plain)
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])
+def test_discriminative_rates_train_the_backbone_slower_than_the_head(scheduler: str) -> None:
+    from medclass.models import create_model, get_classifier
+
+    model = create_model("resnet18", num_classes=2, in_chans=1, pretrained=False)
+    config = OptimConfig(lr=1e-2, backbone_lr_scale=0.1)
+    optimizer = build_optimizer(parameter_groups(model, config), config)
+    build_scheduler(optimizer, SchedulerConfig(name=scheduler), epochs=4, steps_per_epoch=3)
+    backbone, head = optimizer.param_groups
+    assert {id(p) for p in head["params"]} == {id(p) for p in get_classifier(model).parameters()}
+    assert len(backbone["params"]) + len(head["params"]) == len(list(model.parameters()))
+    assert backbone["lr"] == pytest.approx(head["lr"] * 0.1)  # the ratio holds under the schedule too
+    # The default is one group at lr, the optimizer every run had before the option.
+    single = build_optimizer(parameter_groups(model, OptimConfig(lr=1e-2)), OptimConfig(lr=1e-2))
+    assert len(single.param_groups) == 1 and single.param_groups[0]["lr"] == 1e-2

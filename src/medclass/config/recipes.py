@@ -48,3 +48,26 @@ def recipe_tree(name: str) -> dict[str, Any]:
     tree = read_config_tree(recipe_file(name))
     tree["recipe"] = name
     return tree
+
+
+
+def recipe_notes(name: str) -> list[str]:
+    """The paragraphs of the comment block at the top of recipe ``name``'s YAML, each joined into one line.
+
+    By convention a recipe's header says what it is for (first paragraph), how it was built, and what it was
+    measured on and what it scored (the paragraph starting ``Measured``); paragraphs are separated by an empty
+    ``#`` line.
+
+    Raises:
+        ConfigError: an unknown name (see :func:`recipe_file`).
+    """
+    paragraphs: list[list[str]] = [[]]
+    for line in recipe_file(name).read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        text = line.lstrip("#").strip()
+        if text:
+            paragraphs[-1].append(text)
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    return [" ".join(lines) for lines in paragraphs if lines]

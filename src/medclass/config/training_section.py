@@ -19,6 +19,11 @@ class OptimConfig(Section):
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
     nesterov: bool = False
     betas: tuple[float, float] = (0.9, 0.999)
+    backbone_lr_scale: Annotated[float, Field(gt=0, le=1)] = Field(
+        1.0,
+        description="Discriminative learning rates for fine-tuning: the backbone learns at lr x this, the "
+        "classifier head at lr (e.g. 0.1 for ImageNet weights; 1: one rate for every layer).",
+    )
 
 
 class SchedulerConfig(Section):

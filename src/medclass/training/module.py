@@ -20,7 +20,7 @@ from medclass.inference.torch_decision import torch_probabilities
 from medclass.runs import monitor_mode
 from medclass.training.callbacks import WeightsEMA
 from medclass.training.losses import ClassificationLoss
-from medclass.training.optim import build_optimizer, build_scheduler
+from medclass.training.optim import build_optimizer, build_scheduler, parameter_groups
 from medclass.transforms.pipelines import batch_mixer
 
 
@@ -118,7 +118,7 @@ class LitClassifier(L.LightningModule):
         self.val_loss.reset()
 
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.model.parameters(), self.config.optim)
+        optimizer = build_optimizer(parameter_groups(self.model, self.config.optim), self.config.optim)
         schedulers = build_scheduler(
             optimizer,
             self.config.scheduler,

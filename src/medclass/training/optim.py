@@ -11,13 +11,31 @@ import torch
 from torch.optim import lr_scheduler
 
 from medclass.config.schema import OptimConfig, SchedulerConfig
+from medclass.models import get_classifier
 
 # Warm-up starts at this fraction of the base learning rate and rises linearly to it.
 WARMUP_START_FACTOR = 0.01
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], config: OptimConfig) -> torch.optim.Optimizer:
-    """Adam, AdamW or SGD (momentum, nesterov), all with weight decay.
+def parameter_groups(model: torch.nn.Module, config: OptimConfig) -> list[dict[str, Any]]:
+    """The optimizer's parameter groups: one group at ``lr``, or with ``backbone_lr_scale < 1`` the classifier
+    head at ``lr`` and the backbone at ``lr * backbone_lr_scale`` (discriminative learning rates: pretrained
+    features move slowly while the new head learns fast, as in ULMFiT and fast.ai's fine-tuning)."""
+    if config.backbone_lr_scale == 1.0:
+        return [{"params": list(model.parameters())}]
+    head = {id(p) for p in get_classifier(model).parameters()}
+    backbone = [p for p in model.parameters() if id(p) not in head]
+    return [
+        {"params": backbone, "lr": config.lr * config.backbone_lr_scale},
+        {"params": [p for p in model.parameters() if id(p) in head], "lr": config.lr},
+    ]
+
+
+def build_optimizer(
+    params: Iterable[torch.nn.Parameter] | list[dict[str, Any]], config: OptimConfig
+) -> torch.optim.Optimizer:
+    """Adam, AdamW or SGD (momentum, nesterov), all with weight decay, over parameters or parameter groups
+    (:func:`parameter_groups`; a group's own ``lr`` wins over ``config.lr``).
 
     Frozen parameters can be included: they have no gradient, so the optimizer skips them until unfrozen.
     """
