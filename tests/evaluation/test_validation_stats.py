@@ -124,3 +124,6 @@ def test_rate_difference_and_halving_rule() -> None:
     size = precision_of({"value": 0.8, "ci_low": 0.7, "ci_high": 0.9}, 64)
     assert size["ci_width"] == pytest.approx(0.2) and size["n_to_halve"] == 256 and size["more_needed"] == 192
     assert precision_of({"value": None, "ci_low": None, "ci_high": None}, 10) is None
+    # 10 of 10 right: the bootstrap CI is [1, 1]; the exact lower bound is 0.025 ** (1/10) = 0.692.
+    perfect = precision_of({"value": 1.0, "ci_low": 1.0, "ci_high": 1.0}, 10)
+    assert perfect["exact_ci"] == pytest.approx([0.025 ** (1 / 10), 1.0])

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from scipy import stats
+
 __all__ = ["HALVING_FACTOR", "HALVING_RULE", "precision_of"]
 
 # CI width proportional to 1/sqrt(n): width/2 needs n*4.
@@ -39,7 +41,7 @@ def precision_of(interval: dict[str, Any] | None, n_cases: int) -> dict[str, Any
     if not interval or interval.get("ci_low") is None or interval.get("ci_high") is None or n_cases < 1:
         return None
     n_half = HALVING_FACTOR * int(n_cases)
-    return {
+    result = {
         "value": interval.get("value"),
         "ci_low": interval["ci_low"],
         "ci_high": interval["ci_high"],
@@ -48,3 +50,19 @@ def precision_of(interval: dict[str, Any] | None, n_cases: int) -> dict[str, Any
         "n_to_halve": n_half,
         "more_needed": n_half - int(n_cases),
     }
+    value = interval.get("value")
+    if result["ci_width"] == 0.0 and value in (0.0, 1.0):
+        # Every case agrees, so every resample does: the bootstrap interval has no width and understates the
+        # uncertainty. The exact (Clopper-Pearson) interval of 0 or n successes out of n says how much.
+        bound = (
+            float(stats.beta.ppf(0.025, n_cases, 1))
+            if value == 1.0
+            else float(stats.beta.ppf(0.975, 1, n_cases))
+        )
+        exact = (bound, 1.0) if value == 1.0 else (0.0, bound)
+        result["exact_ci"] = list(exact)
+        result["note"] = (
+            f"all {n_cases} cases agree, so the bootstrap CI has no width; the exact (Clopper-Pearson) 95% CI is "
+            f"{exact[0]:.3f} to {exact[1]:.3f}"
+        )
+    return result

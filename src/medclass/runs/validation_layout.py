@@ -6,6 +6,7 @@
       run.json             the marker (kind "validation")
       validation.json      the machine-readable results (a public contract, docs/validate.md)
       predictions.csv      per image and site: path, label, probabilities, the decision
+      decision_curve.csv   binary: net benefit per site and threshold (model, treat all, treat none)
       dossier.md           the checklists and the evidence, for people (and dossier.html)
       figures/             reliability.png, decision_curve.png, forest.png, and the shortcut screens' figures
 
@@ -21,6 +22,7 @@ VALIDATION_KIND = "validation"  # the guard's kind of a validation folder
 VALIDATION_DIR = "validation"
 VALIDATION_FILE = "validation.json"
 VALIDATION_PREDICTIONS_FILE = "predictions.csv"
+DECISION_CURVE_TABLE = "decision_curve.csv"
 DOSSIER_FILE = "dossier.md"
 DOSSIER_HTML_FILE = "dossier.html"
 FIGURES_DIR = "figures"
@@ -54,6 +56,11 @@ class ValidationLayout:
     def predictions(self) -> Path:
         """``predictions.csv``."""
         return self.root / VALIDATION_PREDICTIONS_FILE
+
+    @property
+    def decision_curve_table(self) -> Path:
+        """``decision_curve.csv``."""
+        return self.root / DECISION_CURVE_TABLE
 
     @property
     def dossier(self) -> Path:
