@@ -8,7 +8,7 @@ decision is its stored threshold (binary) or the argmax, exactly what ``predict`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,7 @@ class SiteScores:
         data: where its images come from (a folder or manifest, or the run's splits file).
         paths, y_true, probs, predicted: the readable images, true class indices, probabilities and decisions.
         skipped: unreadable file -> reason.
+        groups: the group (patient) of each image when known (the CIs then resample groups), else None.
     """
 
     name: str
@@ -53,6 +54,7 @@ class SiteScores:
     probs: np.ndarray
     predicted: np.ndarray
     skipped: dict[str, str] = field(default_factory=dict)
+    groups: list[str] | None = None
 
     @property
     def correct(self) -> np.ndarray:
@@ -61,9 +63,15 @@ class SiteScores:
 
 
 def score_site(
-    predictor: Predictor, name: str, data: str, paths: Sequence[str], labels: Sequence[str]
+    predictor: Predictor,
+    name: str,
+    data: str,
+    paths: Sequence[str],
+    labels: Sequence[str],
+    groups_of: Callable[[list[str]], list[str] | None] = lambda paths: None,
 ) -> SiteScores:
-    """Score ``predictor`` on one site's labelled images (unreadable ones are skipped and listed).
+    """Score ``predictor`` on one site's labelled images (unreadable ones are skipped and listed);
+    ``groups_of`` gives the readable images' groups (patients), or None.
 
     Raises:
         DataError: none of the site's images is readable.
@@ -74,7 +82,16 @@ def score_site(
         raise DataError(
             f"{data}: none of the {len(paths)} image(s) of site {name!r} is readable ({first}: {reason})"
         )
-    return SiteScores(name, data, result.paths, y_true, result.probs, result.predicted, dict(result.failures))
+    return SiteScores(
+        name,
+        data,
+        result.paths,
+        y_true,
+        result.probs,
+        result.predicted,
+        dict(result.failures),
+        groups_of(result.paths),
+    )
 
 
 def _interval(block: dict[str, Any], key: str) -> dict[str, Any]:
@@ -97,6 +114,7 @@ def summarise_site(
         decision.threshold,
         bootstrap,
         BOOTSTRAP_SEED,
+        groups=site.groups,
         positive_class=positive,
     )
     column = classes.index(positive) if positive in classes else None
@@ -107,6 +125,7 @@ def summarise_site(
         "internal": site.name == INTERNAL_SITE,
         "n": int(site.y_true.size),
         "skipped": len(site.skipped),
+        "ci_unit": block["ci"]["unit"] if "ci" in block else None,
         "class_counts": {c: int((site.y_true == i).sum()) for i, c in enumerate(classes)},
         "metrics": {k: _interval(block, k) for k in ("accuracy", "balanced_accuracy", "macro_f1", "auroc")},
         "per_class": {

@@ -12,6 +12,7 @@ import csv
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from medclass.data.attributes import attribute_columns, image_key, read_attribut
 from medclass.data.splits import read_splits
 from medclass.evaluation.decision_curve import decision_curve
 from medclass.evaluation.sample_size import HALVING_RULE, precision_of
-from medclass.inference.inputs import labelled_files
+from medclass.inference.inputs import image_groups, labelled_files
 from medclass.inference.runner import Predictor
 from medclass.runs import SPLITS_FILE
 from medclass.runs.validation_layout import ValidationLayout
@@ -57,15 +58,18 @@ class SitePlan:
 class ValidationPlan:
     """What ``validate`` will score, checked: the sites, the subgroup columns and where their values come from."""
 
+    run_dir: Path
     sites: list[SitePlan]
     columns: list[str] = field(default_factory=list)
     attribute_files: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    data_paths: list[str] = field(default_factory=list)
+
     @property
     def data_folders(self) -> list[str]:
-        """The data the output folder must stay out of."""
-        return [s.data for s in self.sites if s.name != INTERNAL_SITE]
+        """The data the output folder must stay out of (the run's and every external set)."""
+        return [s.data for s in self.sites if s.name != INTERNAL_SITE] + self.data_paths
 
 
 def parse_external(items: Sequence[str]) -> list[tuple[str, str]]:
@@ -124,9 +128,16 @@ def plan_validation(
         warnings.append(
             f"{run_dir / SPLITS_FILE}: the run has no test split; only the external sets are scored"
         )
+    fitted_on = _fitted_images(run_dir, meta.classes)
     for name, data in parse_external(external):
         paths, labels = labelled_files(run_dir, meta, data, "test")
         sites.append(SitePlan(name, data, paths, labels, _manifest(data)))
+        shared = sum(image_key(p) in fitted_on for p in paths)
+        if shared:
+            warnings.append(
+                f"{name}: {shared} of its {len(paths)} images are in the run's train or val split: "
+                "they are not external evidence"
+            )
     if not sites:
         raise DataError(f"{run_dir}: no test split and no --external set: nothing to validate")
     columns, files = [], []
@@ -138,9 +149,16 @@ def plan_validation(
             columns += sorted(attribute_columns(read_attributes(item)) - set(columns))
         elif item not in columns:
             columns.append(item.strip().lower())
-    plan = ValidationPlan(sites, columns, files, warnings)
+    data_paths = [p for p in (data_config.get("path"), data_config.get("test_path")) if p]
+    plan = ValidationPlan(run_dir, sites, columns, files, warnings, data_paths)
     _check_columns(plan)
     return plan
+
+
+def _fitted_images(run_dir: Path, classes: list[str]) -> set[str]:
+    """The images the run was trained or tuned on (train and val rows of splits.csv), by real path."""
+    table = read_splits(run_dir / SPLITS_FILE, classes)
+    return {image_key(p) for p in table.loc[table["split"].isin(["train", "val"]), "path"]}
 
 
 def _attributes(plan: ValidationPlan) -> dict[str, dict[str, str]]:
@@ -183,7 +201,17 @@ def subgroup_values(plan: ValidationPlan, sites: Sequence[SiteScores]) -> dict[s
 
 def score_sites(plan: ValidationPlan, predictor: Predictor) -> list[SiteScores]:
     """The frozen model's outputs on every planned site."""
-    return [score_site(predictor, s.name, s.data, s.paths, s.labels) for s in plan.sites]
+    return [
+        score_site(
+            predictor,
+            s.name,
+            s.data,
+            s.paths,
+            s.labels,
+            partial(image_groups, plan.run_dir, None if s.name == INTERNAL_SITE else s.data),
+        )
+        for s in plan.sites
+    ]
 
 
 def decision_curves(
