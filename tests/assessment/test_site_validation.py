@@ -80,3 +80,16 @@ def test_subgroups_report_per_group_metrics_the_largest_gap_and_small_groups() -
     assert scanner["groups"]["B"]["too_small"] and not scanner["groups"]["A"]["too_small"]
     assert scanner["largest_gap"] is None or "too small" in scanner["largest_gap"]["text"]
     assert any(f"fewer than {MIN_SUBGROUP_SIZE}" in w for w in scanner["warnings"])
+
+
+def test_the_calibration_slope_breaks_only_when_the_site_adds_the_miscalibration() -> None:
+    from medclass.assessment.external import _slope_finding
+
+    assert _slope_finding("b", 1.1, 1.0)["verdict"] == "transfers"
+    assert _slope_finding("b", 0.5, 1.0)["verdict"] == "breaks"
+    assert "over-confident" in _slope_finding("b", 0.5, 1.0)["text"]
+    already = _slope_finding("b", 1.8, 1.6)  # under-confident internally too: said, not a transfer failure
+    assert already["verdict"] == "transfers" and "mis-calibrated already" in already["text"]
+    assert _slope_finding("b", 3.0, 1.6)["verdict"] == "breaks"
+    assert _slope_finding("b", -0.1, 0.5)["verdict"] == "breaks"
+    assert _slope_finding("b", None, 1.0) is None

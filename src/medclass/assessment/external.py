@@ -29,6 +29,9 @@ INTERNAL_SITE = "internal"  # the name of the run's own test split among the sit
 # A calibration slope outside [0.8, 1.2] is called "far from 1": a common rule of thumb in external validation
 # (slope 1 is ideal, Van Calster et al., J Clin Epidemiol 74, 2016); below 0.8 the predictions are too extreme.
 SLOPE_RANGE = (0.8, 1.2)
+# A site's slope within this factor of an internal slope that is already outside SLOPE_RANGE (same side) is the
+# same mis-calibration, not a new one.
+SLOPE_FACTOR = 1.5
 # ECE worse than the internal test split's by more than this is reported as a calibration loss.
 ECE_LOSS = 0.05
 # I^2 above this is "substantial" heterogeneity (Higgins et al., BMJ 327, 2003: 25/50/75% low/moderate/high).
@@ -189,6 +192,43 @@ def _finding(
     return {"measure": measure, **diff, "verdict": verdict, "text": text}
 
 
+def _slope_finding(name: str, slope: float | None, reference: float | None) -> dict[str, Any] | None:
+    """The calibration slope at a site: it breaks outside :data:`SLOPE_RANGE`, unless the internal slope is
+    already off on the same side and the site's is within a factor :data:`SLOPE_FACTOR` of it (then the model
+    is mis-calibrated everywhere, which is said, but nothing broke in transfer)."""
+    if slope is None:
+        return None
+    low, high = SLOPE_RANGE
+    if low <= slope <= high:
+        return {
+            "measure": "calibration slope",
+            "value": slope,
+            "reference": reference,
+            "verdict": "transfers",
+            "text": f"calibration slope {slope:.2f} at {name}, within {low}-{high}",
+        }
+    side = "too extreme: over-confident" if slope < low else "too timid: under-confident"
+    text = f"calibration slope {slope:.2f} at {name}, outside {low}-{high}: predictions {side}"
+    same_side = reference is not None and (reference < low if slope < low else reference > high)
+    if same_side and slope > 0 and 1 / SLOPE_FACTOR <= slope / reference <= SLOPE_FACTOR:
+        text += f", as on the internal test split ({reference:.2f}): mis-calibrated already, recalibrate before any use"
+        return {
+            "measure": "calibration slope",
+            "value": slope,
+            "reference": reference,
+            "verdict": "transfers",
+            "text": text,
+        }
+    internal = "" if reference is None else f" (internal {reference:.2f})"
+    return {
+        "measure": "calibration slope",
+        "value": slope,
+        "reference": reference,
+        "verdict": "breaks",
+        "text": f"{text}{internal}; recalibrate before use here",
+    }
+
+
 def compare_with_reference(
     reference: SiteScores,
     site: SiteScores,
@@ -213,24 +253,11 @@ def compare_with_reference(
                 _finding(measure, reference, site, (is_member(reference.y_true), is_member(site.y_true)))
             )
     calibration = summaries[site.name]["calibration"]
-    slope = calibration["slope"]
-    if slope is not None:
-        low, high = SLOPE_RANGE
-        far = not low <= slope <= high
-        side = "too extreme: over-confident" if slope < low else "too timid: under-confident"
-        findings.append(
-            {
-                "measure": "calibration slope",
-                "value": slope,
-                "verdict": "breaks" if far else "transfers",
-                "text": f"calibration slope {slope:.2f} at {site.name}"
-                + (
-                    f", outside {low}-{high}: predictions {side}; recalibrate before use"
-                    if far
-                    else f", within {low}-{high}"
-                ),
-            }
-        )
+    slope_finding = _slope_finding(
+        site.name, calibration["slope"], summaries[reference.name]["calibration"]["slope"]
+    )
+    if slope_finding is not None:
+        findings.append(slope_finding)
     ece, ref_ece = calibration["ece"], summaries[reference.name]["calibration"]["ece"]
     worse = ece - ref_ece > ECE_LOSS
     findings.append(

@@ -138,6 +138,8 @@ def forest_rows(results: dict[str, Any]) -> list[ForestRow]:
         label = f"pooled, I^2 = {100 * pooled['i2']:.0f}%"
         rows.append(ForestRow(label, pooled["estimate"], pooled["ci_low"], pooled["ci_high"], True, "site"))
     for column, analysis in ((results.get("subgroups") or {}).get("columns") or {}).items():
+        if set(analysis["groups"]) == set(results["external"]):
+            continue  # the sites again (the ``site`` column): already the first rows
         for group, entry in analysis["groups"].items():
             acc = entry["accuracy"]
             mark = " (too small)" if entry["too_small"] else ""
