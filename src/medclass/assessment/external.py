@@ -207,7 +207,10 @@ def _slope_finding(name: str, slope: float | None, reference: float | None) -> d
             "verdict": "transfers",
             "text": f"calibration slope {slope:.2f} at {name}, within {low}-{high}",
         }
-    side = "too extreme: over-confident" if slope < low else "too timid: under-confident"
+    if slope <= 0:
+        side = "carry no usable ranking here (slope <= 0)"
+    else:
+        side = "too extreme: over-confident" if slope < low else "too timid: under-confident"
     text = f"calibration slope {slope:.2f} at {name}, outside {low}-{high}: predictions {side}"
     same_side = reference is not None and (reference < low if slope < low else reference > high)
     if same_side and slope > 0 and 1 / SLOPE_FACTOR <= slope / reference <= SLOPE_FACTOR:
