@@ -120,6 +120,7 @@ def test_validate_reports_the_inverted_site_as_breaking(
         ("unknown-class", "are not classes of the model"),
         ("missing-column", "--subgroups sex: no such column"),
         ("not-a-run", "not a medclass run folder"),
+        ("unreadable", "is readable"),  # fails after the folder is claimed: the folder goes again
     ],
 )
 def test_validate_refuses_bad_input_and_leaves_nothing(
@@ -128,6 +129,10 @@ def test_validate_refuses_bad_input_and_leaves_nothing(
     other = tmp_path / "other"
     shutil.copytree(sites["same"] / "tumor", other / "tumor")
     shutil.copytree(sites["same"] / "tumor", other / "cyst")
+    broken = tmp_path / "broken"
+    for label in ("no_tumor", "tumor"):
+        (broken / label).mkdir(parents=True)
+        (broken / label / "scan.png").write_bytes(b"not a png")
     run = str(trained_run)
     args = {
         "malformed": [run, "--external", "siteB"],
@@ -136,6 +141,7 @@ def test_validate_refuses_bad_input_and_leaves_nothing(
         "unknown-class": [run, "--external", f"b={other}"],
         "missing-column": [run, "--subgroups", "sex"],
         "not-a-run": [str(tmp_path)],
+        "unreadable": [run, "--external", f"b={broken}"],
     }[case]
     out = tmp_path / "validation"
     assert run_app(["validate", *args, "--out", str(out)]) == 2
