@@ -100,6 +100,12 @@ def test_validate_reports_the_inverted_site_as_breaking(
     assert result["sample_size"]["sites"]["same"]["accuracy"]["n_to_halve"] == 4 * 40
     for name in ("reliability", "forest", "decision_curve"):
         assert (folder / result["figures"][name]).stat().st_size > 5_000
+    # The shortcut screens ran on the run's test split, their figures inside the folder.
+    assert result["shortcuts"]["data"] == ["internal"]
+    for screen in ("metadata", "masked_anatomy", "outside_body"):
+        entry = result["shortcuts"][screen]
+        assert entry["flagged"] in (True, False, None) and "chance" in entry
+        assert entry["figure"] is None or (folder / entry["figure"]).is_file()
     table = pd.read_csv(folder / "predictions.csv")
     assert len(table) == internal["n"] + 80 and set(table["site"]) == {"internal", "same", "inverted"}
     assert len(pd.read_csv(folder / "decision_curve.csv")) == 3 * 99

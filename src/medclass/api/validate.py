@@ -15,7 +15,10 @@ from typing import Any
 from rich.console import Console
 
 from medclass import __version__
-from medclass.assessment.site_validation import plan_validation, validation_results
+from medclass.assessment.shortcuts import screen_shortcuts
+from medclass.assessment.site_validation import ValidationPlan, plan_validation, validation_results
+from medclass.evaluation.bootstrap import BOOTSTRAP_SEED
+from medclass.explain.model_maps import default_class_maps
 from medclass.inference.runner import Predictor
 from medclass.reporting.plots_validation import write_validation_figures
 from medclass.runs import (
@@ -43,6 +46,7 @@ def validate(
     out: str | Path | None = None,
     overwrite: bool = False,
     bootstrap: int | None = None,
+    shortcuts: bool = True,
     console: Console | None = None,
 ) -> dict[str, Any]:
     """Validate a trained run: internal test split and external sites, subgroups, decision curves, sample size.
@@ -54,6 +58,7 @@ def validate(
         out: the output folder (default: a new ``RUN_DIR/validation``, ``validation-2``, ...).
         overwrite: replace ``out`` when it holds an earlier validation (never a folder medclass did not write).
         bootstrap: resamples for the CIs (default: the run config's ``evaluation.bootstrap``).
+        shortcuts: run the shortcut screens on the run's test split (``shortcuts`` is null without them).
         console: where progress and the summary go.
 
     Returns:
@@ -87,6 +92,10 @@ def validate(
         console.print(f"validating {run_dir} on {names}")
         results, _ = validation_results(plan, predictor, bootstrap, layout)
         figures = write_validation_figures(results, layout.figures)
+        screens = None
+        if shortcuts:
+            console.print("screening for shortcuts (metadata, masked anatomy, explanation outside the body)")
+            screens = _shortcuts(plan, predictor, layout, bootstrap)
         validation = {
             "format": VALIDATION_FORMAT,
             "medclass_version": __version__,
@@ -97,12 +106,38 @@ def validate(
             "decision": _decision_block(predictor),
             "bootstrap": bootstrap,
             **results,
+            "shortcuts": screens,
             "figures": {name: layout.relative(path) for name, path in figures.items()},
             "predictions": layout.relative(layout.predictions),
         }
         write_json(layout.results, validation)
     _print_summary(validation, layout, console)
     return validation
+
+
+def _shortcuts(
+    plan: ValidationPlan, predictor: Predictor, layout: ValidationLayout, bootstrap: int
+) -> dict[str, Any]:
+    """The shortcut screens on the run's own data (its test split; without one, every external image), their
+    figures in ``figures/`` and named relative to the folder."""
+    internal = [s for s in plan.sites if s.internal] or plan.sites
+    files = [p for s in internal for p in s.paths]
+    labels = [label for s in internal for label in s.labels]
+    screens = screen_shortcuts(
+        predictor,
+        files,
+        labels,
+        predictor.classes,
+        layout.figures,
+        seed=BOOTSTRAP_SEED,
+        class_maps=default_class_maps,
+        n_resamples=bootstrap,
+    )
+    screens["data"] = [s.name for s in internal]
+    for screen in screens.values():
+        if isinstance(screen, dict) and screen.get("figure"):
+            screen["figure"] = layout.relative(layout.figure(screen["figure"]))
+    return screens
 
 
 def _decision_block(predictor: Predictor) -> dict[str, Any]:

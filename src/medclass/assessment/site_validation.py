@@ -53,6 +53,11 @@ class SitePlan:
     labels: list[str]
     manifest: Path | None = None
 
+    @property
+    def internal(self) -> bool:
+        """Whether this is the run's own test split."""
+        return self.name == INTERNAL_SITE
+
 
 @dataclass
 class ValidationPlan:

@@ -36,6 +36,14 @@ def validate(
         Path | None,
         typer.Option("--out", help="Output folder.", show_default="a new RUN_DIR/validation folder"),
     ] = None,
+    shortcuts: Annotated[
+        bool,
+        typer.Option(
+            "--shortcuts/--no-shortcuts",
+            help="Run the shortcut screens (metadata, masked anatomy, explanation outside the body) on the "
+            "run's test split; they take the longest.",
+        ),
+    ] = True,
     overwrite: Annotated[
         bool,
         typer.Option(
