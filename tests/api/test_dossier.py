@@ -1,0 +1,136 @@
+"""dossier.md for a trained run: every item of each checklist (counted against its YAML), filled items carry
+the run's numbers and point at files that exist, unknown items are left to the authors; the shortcut screens
+of a validation appear with their figure; the model card has the Mitchell et al. sections."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from medclass.reporting.dossier import (
+    CHECKLISTS,
+    MODEL_CARD_FILE,
+    checklist_status,
+    load_checklist,
+    write_dossier,
+)
+from medclass.reporting.dossier_facts import AUTHORS
+from medclass.reporting.model_card import MITCHELL_SECTIONS
+
+# The published item counts: CLAIM (2020 numbering) 42; TRIPOD+AI 27 main items (52 with sub-items); STARD 2015's
+# 34 rows plus the 8 unnumbered STARD-AI topics.
+EXPECTED_ROWS = {"claim_2024": 42, "tripod_ai": 52, "stard_ai": 42}
+
+
+def _sections(text: str) -> dict[str, list[list[str]]]:
+    """Table rows of each ``## <title>`` section of dossier.md, split into cells."""
+    sections: dict[str, list[list[str]]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = line[3:]
+            sections[current] = []
+        elif (
+            current
+            and line.startswith("| ")
+            and not line.startswith("| item")
+            and not line.startswith("|---")
+        ):
+            sections[current].append([cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]])
+    return sections
+
+
+@pytest.fixture(scope="module")
+def dossier(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("validation")
+    path = write_dossier(trained_run, out)
+    return path, path.read_text()
+
+
+def test_every_item_of_each_checklist_is_in_the_dossier(dossier: tuple[Path, str]) -> None:
+    _, text = dossier
+    sections = _sections(text)
+    for name in CHECKLISTS:
+        checklist = load_checklist(name)
+        ids = [item["id"] for item in checklist.items]
+        assert len(ids) == len(set(ids)) == EXPECTED_ROWS[name]
+        assert [row[0] for row in sections[checklist.title]] == ids
+        assert all("doi:" in c or "DOI" in c for c in checklist.citations)
+    tripod = {item["id"].rstrip("abcdefg") for item in load_checklist("tripod_ai").items}
+    assert tripod == {str(i) for i in range(1, 28)}  # TRIPOD+AI's 27 main items
+
+
+def test_filled_items_carry_the_runs_numbers_and_real_files(
+    trained_run: Path, dossier: tuple[Path, str]
+) -> None:
+    path, text = dossier
+    metrics = json.loads((trained_run / "test_metrics.json").read_text())
+    report = json.loads((trained_run / "data_report.json").read_text())
+    claim = {row[0]: row for row in _sections(text)[load_checklist("claim_2024").title]}
+    assert (
+        f"(n = {metrics['n']})" in claim["36"][3]
+        and f"Accuracy {metrics['accuracy']:.3f} [" in claim["36"][3]
+    )
+    assert f"test split holds {metrics['n']} images" in claim["19"][3]
+    assert f"{report['n_images']} readable images" in claim["7"][3]
+    test_counts = report["counts"]["test"]
+    assert f"test {sum(test_counts.values())} (" in claim["20"][3]
+    assert "test_metrics.json" in claim["36"][4] and "splits.csv" in claim["21"][4]
+    status = checklist_status(trained_run, path.parent)
+    for checklist in status.values():
+        for item in checklist["items"].values():
+            if item["filled"]:
+                assert item["source"] and all((path.parent / s).exists() for s in item["source"]), item
+            else:
+                assert item["source"] is None and item["answer"] == AUTHORS
+
+
+def test_unknown_items_are_left_to_the_authors(dossier: tuple[Path, str]) -> None:
+    _, text = dossier
+    sections = _sections(text)
+    claim = {row[0]: row for row in sections[load_checklist("claim_2024").title]}
+    tripod = {row[0]: row for row in sections[load_checklist("tripod_ai").title]}
+    stard = {row[0]: row for row in sections[load_checklist("stard_ai").title]}
+    for row in (
+        claim["12"],
+        claim["42"],
+        tripod["17"],
+        tripod["18a"],
+        stard["28"],
+    ):  # de-identification, funding, ethics
+        assert row[3] == f"*{AUTHORS}*" and row[4] == "–"
+    assert claim["30"][3] == f"*{AUTHORS}*"  # no validation given: no robustness analysis to cite
+
+
+def test_validation_results_fill_the_shortcut_and_external_items(trained_run: Path, tmp_path: Path) -> None:
+    figure = tmp_path / "figures" / "shortcut_metadata.png"
+    figure.parent.mkdir()
+    figure.write_bytes(b"png")
+    validation = {
+        "external": {
+            "siteB": {"internal": False, "n": 40, "metrics": {"accuracy": {"value": 0.7}}, "class_counts": {}}
+        },
+        "shortcuts": {
+            "metadata": {"flagged": True, "figure": "shortcut_metadata.png", "verdict": "carries a shortcut"}
+        },
+        "figures": {},
+    }
+    (tmp_path / "validation.json").write_text(json.dumps(validation))
+    path = write_dossier(trained_run, tmp_path, validation)
+    status = checklist_status(trained_run, tmp_path, validation)["claim_2024"]["items"]
+    assert status["30"]["filled"] and status["30"]["source"] == [
+        "validation.json",
+        "figures/shortcut_metadata.png",
+    ]
+    assert status["32"]["filled"] and "siteB: n = 40" in status["32"]["answer"]
+    text = path.read_text()
+    assert (
+        "`metadata` (**FLAGGED**): carries a shortcut" in text
+        and "![metadata](figures/shortcut_metadata.png)" in text
+    )
+    card = (tmp_path / MODEL_CARD_FILE).read_text()
+    assert all(f"## {section}" in card for section in MITCHELL_SECTIONS)
+    assert "sole basis of a diagnosis" in card
