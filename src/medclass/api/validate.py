@@ -174,4 +174,8 @@ def _print_summary(validation: dict[str, Any], layout: ValidationLayout, console
             console.print(f"  {analysis['largest_gap']['text']}")
         for line in analysis["warnings"]:
             console.print(f"[yellow]  {line}[/]")
+    for name, screen in (validation["shortcuts"] or {}).items():
+        if isinstance(screen, dict) and "verdict" in screen:
+            colour = "yellow" if screen.get("flagged") else "default"
+            console.print(f"[{colour}]  shortcut screen {name}: {screen['verdict']}[/]")
     console.print(f"validation written to {layout.root}")
