@@ -31,15 +31,15 @@ def _interval_bars(
 ) -> None:
     """Horizontal bars of ``metric`` with their CIs (where given), and the chance line."""
     values = [c.get("value") or 0.0 for c in cis]
-    low = [
-        v - (c.get("ci_low") if c.get("ci_low") is not None else v) for v, c in zip(values, cis, strict=True)
-    ]
-    high = [
-        (c.get("ci_high") if c.get("ci_high") is not None else v) - v
-        for v, c in zip(values, cis, strict=True)
-    ]
     ys = np.arange(len(labels))
-    ax.barh(ys, values, xerr=[low, high], color="#5b8db8", capsize=3)
+    ax.barh(ys, values, color="#5b8db8")
+    with_ci = [i for i, c in enumerate(cis) if c.get("ci_low") is not None and c.get("ci_high") is not None]
+    if with_ci:
+        low = [values[i] - cis[i]["ci_low"] for i in with_ci]
+        high = [cis[i]["ci_high"] - values[i] for i in with_ci]
+        ax.errorbar(
+            [values[i] for i in with_ci], ys[with_ci], xerr=[low, high], fmt="none", ecolor="black", capsize=3
+        )
     ax.set_yticks(ys, labels)
     ax.invert_yaxis()
     ax.axvline(chance, **CHANCE_STYLE, label=f"chance ({chance:.2f})")
