@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from medclass.reporting.dossier_facts import Fact
+from medclass.reporting.dossier_common import Fact
 from medclass.runs.validation_layout import FIGURES_DIR, VALIDATION_FILE
 
 
