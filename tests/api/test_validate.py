@@ -106,6 +106,13 @@ def test_validate_reports_the_inverted_site_as_breaking(
         entry = result["shortcuts"][screen]
         assert entry["flagged"] in (True, False, None) and "chance" in entry
         assert entry["figure"] is None or (folder / entry["figure"]).is_file()
+    # The checklists: every item the tool fills points at a file that exists.
+    assert (folder / "dossier.md").is_file()
+    for checklist in result["checklists"].values():
+        for item in checklist["items"].values():
+            assert item["filled"] is (item["source"] is not None)
+            for source in item["source"] or []:
+                assert (folder / source.split("#")[0]).exists(), source
     table = pd.read_csv(folder / "predictions.csv")
     assert len(table) == internal["n"] + 80 and set(table["site"]) == {"internal", "same", "inverted"}
     assert len(pd.read_csv(folder / "decision_curve.csv")) == 3 * 99

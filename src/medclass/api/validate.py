@@ -20,6 +20,7 @@ from medclass.assessment.site_validation import ValidationPlan, plan_validation,
 from medclass.evaluation.bootstrap import BOOTSTRAP_SEED
 from medclass.explain.model_maps import default_class_maps
 from medclass.inference.runner import Predictor
+from medclass.reporting.dossier import checklist_status, write_dossier
 from medclass.reporting.plots_validation import write_validation_figures
 from medclass.runs import (
     SPLITS_FILE,
@@ -110,6 +111,9 @@ def validate(
             "figures": {name: layout.relative(path) for name, path in figures.items()},
             "predictions": layout.relative(layout.predictions),
         }
+        write_json(layout.results, validation)  # first: the dossier cites it
+        validation["checklists"] = checklist_status(run_dir, layout.root, validation)
+        write_dossier(run_dir, layout.root, validation)
         write_json(layout.results, validation)
     _print_summary(validation, layout, console)
     return validation
@@ -178,4 +182,4 @@ def _print_summary(validation: dict[str, Any], layout: ValidationLayout, console
         if isinstance(screen, dict) and "verdict" in screen:
             colour = "yellow" if screen.get("flagged") else "default"
             console.print(f"[{colour}]  shortcut screen {name}: {screen['verdict']}[/]")
-    console.print(f"validation written to {layout.root}")
+    console.print(f"validation written to {layout.root} (dossier: {layout.dossier.name})")
