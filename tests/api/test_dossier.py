@@ -80,12 +80,25 @@ def test_filled_items_carry_the_runs_numbers_and_real_files(
     assert f"test {sum(test_counts.values())} (" in claim["20"][3]
     assert "test_metrics.json" in claim["36"][4] and "splits.csv" in claim["21"][4]
     status = checklist_status(trained_run, path.parent)
+    flow = status["claim_2024"]["items"]["33"]["source"]
+    assert (
+        "figures/participant_flow.png" in flow
+        and (path.parent / "figures/participant_flow.png").stat().st_size
+    )
     for checklist in status.values():
         for item in checklist["items"].values():
             if item["filled"]:
                 assert item["source"] and all((path.parent / s).exists() for s in item["source"]), item
             else:
                 assert item["source"] is None and item["answer"] == AUTHORS
+
+
+def test_the_html_dossier_holds_the_same_tables(dossier: tuple[Path, str]) -> None:
+    path, text = dossier
+    html = (path.parent / "dossier.html").read_text()
+    assert html.count("<table>") == len(CHECKLISTS)
+    assert html.count("<tr>") == text.count("\n| ")  # header and item rows
+    assert '<img src="figures/participant_flow.png"' in html and "<script" not in html
 
 
 def test_unknown_items_are_left_to_the_authors(dossier: tuple[Path, str]) -> None:

@@ -16,15 +16,23 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from markdown_it import MarkdownIt
 
 from medclass.reporting.dossier_facts import AUTHORS, Fact, run_facts
 from medclass.reporting.dossier_validation import figure_path, merge_facts, validation_facts
+from medclass.reporting.html_kit import page
 from medclass.reporting.model_card import model_card_markdown
+from medclass.reporting.plots_flow import flow_figure
 from medclass.runs import load_run
-from medclass.runs.validation_layout import DOSSIER_FILE
+from medclass.runs.validation_layout import DOSSIER_FILE, DOSSIER_HTML_FILE, FIGURES_DIR
 
 CHECKLISTS = ("claim_2024", "tripod_ai", "stard_ai")
 MODEL_CARD_FILE = "model_card.md"
+FLOW_FIGURE = f"{FIGURES_DIR}/participant_flow.png"  # relative to the dossier's folder
+# The dossier's tables hold text: left-aligned, unlike the report's number tables.
+DOSSIER_CSS = (
+    "<style>.dossier td, .dossier th { text-align: left; } .dossier img { max-width: 100%; }</style>"
+)
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,11 @@ def _facts(run_dir: Path, out_dir: Path, validation: dict[str, Any] | None) -> d
     run = load_run(run_dir)
     prefix = Path(os.path.relpath(run_dir.resolve(), out_dir.resolve())).as_posix()
     prefix = "" if prefix == "." else prefix + "/"
-    return merge_facts(run_facts(run), validation_facts(validation, out_dir), prefix)
+    facts = merge_facts(run_facts(run), validation_facts(validation, out_dir), prefix)
+    flow = facts.get("participant_flow")
+    if flow and (out_dir / FLOW_FIGURE).is_file():  # drawn by write_dossier
+        facts["participant_flow"] = Fact(flow.text, (*flow.sources, FLOW_FIGURE))
+    return facts
 
 
 def checklist_status(
@@ -120,7 +132,7 @@ def render_dossier(
         lines.append(
             f"- {checklist['title']}: {checklist['filled']} of {checklist['total']} items filled from the run"
         )
-    lines.append("")
+    lines += ["", f"![Image flow: found, unreadable, duplicates, per split and class]({FLOW_FIGURE})", ""]
     shortcuts = (validation or {}).get("shortcuts") or {}
     if shortcuts:
         lines += ["## Shortcut screens", ""]
@@ -147,7 +159,8 @@ def render_dossier(
 
 
 def write_dossier(run_dir: str | Path, out_dir: str | Path, validation: dict[str, Any] | None = None) -> Path:
-    """Write ``out_dir/dossier.md`` (and the model card ``out_dir/model_card.md`` it links) for the run.
+    """Write ``out_dir/dossier.md`` and ``dossier.html``, the model card ``model_card.md`` and the image flow
+    diagram ``figures/participant_flow.png`` they link, for the run.
 
     Args:
         run_dir: the run folder (config.yaml, splits.csv, data_report.json, test_metrics.json, ...).
@@ -156,7 +169,8 @@ def write_dossier(run_dir: str | Path, out_dir: str | Path, validation: dict[str
             written first for its facts to be cited); None: the run's facts only.
 
     Returns:
-        The path of ``dossier.md``.
+        The path of ``dossier.md``. (Call :func:`checklist_status` after it: the status then cites the flow
+        diagram too.)
 
     Raises:
         RunDirError: ``run_dir`` is not a run folder.
@@ -167,8 +181,20 @@ def write_dossier(run_dir: str | Path, out_dir: str | Path, validation: dict[str
     """
     run_dir, out = Path(run_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    run = load_run(run_dir)
+    flow_figure(run.data_report or {}, out / FLOW_FIGURE)
     status = checklist_status(run_dir, out, validation)
     (out / MODEL_CARD_FILE).write_text(model_card_markdown(run_dir), encoding="utf-8")
+    text = render_dossier(run.name, status, validation, out)
     path = out / DOSSIER_FILE
-    path.write_text(render_dossier(load_run(run_dir).name, status, validation, out), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    (out / DOSSIER_HTML_FILE).write_text(dossier_html(run.name, text), encoding="utf-8")
     return path
+
+
+def dossier_html(run_name: str, markdown: str) -> str:
+    """``dossier.html``: the Markdown of the dossier as a self-contained page (figures linked, as in the
+    Markdown, relative to the folder). Raw HTML in the Markdown is escaped, not passed through: the answers
+    quote paths and names from the user's data."""
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    return page(f"Validation dossier: {run_name}", f'{DOSSIER_CSS}<div class="dossier">{body}</div>')
