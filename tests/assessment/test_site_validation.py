@@ -48,6 +48,7 @@ def test_a_multiclass_site_that_drops_breaks_and_one_that_does_not_transfers() -
     assert broken["verdict"] == "breaks"
     measures = {f["measure"]: f["verdict"] for f in broken["findings"]}
     assert measures["accuracy"] == "breaks" and "sensitivity" not in measures
+    assert {f"sensitivity of {c}" for c in CLASSES} <= set(measures)
     # Confidence 0.8 at 40% accuracy: over-confident, a slope far below 1 and an ECE far above the internal one.
     assert measures["ECE"] == "breaks"
     like_accuracy = compare_with_reference(internal, like, summaries, CLASSES, decision)["findings"][0]

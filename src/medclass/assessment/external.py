@@ -241,8 +241,8 @@ def compare_with_reference(
 ) -> dict[str, Any]:
     """What transfers from the internal test split to ``site`` and what breaks, measure by measure.
 
-    Accuracy (and for a binary model the operating point's sensitivity and specificity) differences with
-    bootstrap CIs: a drop whose CI excludes 0 breaks. The calibration slope breaks outside
+    Accuracy (and for a binary model the operating point's sensitivity and specificity, for a multi-class one
+    each class's sensitivity) differences with bootstrap CIs: a drop whose CI excludes 0 breaks. The calibration slope breaks outside
     :data:`SLOPE_RANGE`; the ECE breaks when it is worse than the reference's by more than :data:`ECE_LOSS`.
 
     Returns:
@@ -254,6 +254,11 @@ def compare_with_reference(
         for measure, is_member in (("sensitivity", lambda y: y == pos), ("specificity", lambda y: y != pos)):
             findings.append(
                 _finding(measure, reference, site, (is_member(reference.y_true), is_member(site.y_true)))
+            )
+    elif len(classes) > 2:  # each class's sensitivity (recall): which class stops being found
+        for j, name in enumerate(classes):
+            findings.append(
+                _finding(f"sensitivity of {name}", reference, site, (reference.y_true == j, site.y_true == j))
             )
     calibration = summaries[site.name]["calibration"]
     slope_finding = _slope_finding(
