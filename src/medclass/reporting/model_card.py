@@ -49,6 +49,7 @@ def model_card(source: Path) -> dict[str, Any]:
         for name, _, cells in per_class_rows(metrics):
             shown[f"Sensitivity ({name})"] = cells["sensitivity"].text(3)
     card["test_metrics"] = shown
+    card["out_of_scope"] = OUT_OF_SCOPE_SHORT
     return card
 
 
@@ -73,6 +74,13 @@ OUT_OF_SCOPE = (
     "clinician); images of another modality, body part, view, scanner or population than the training data "
     "describe (see Training data) unless validated on them; images that fail to decode or were preprocessed "
     "differently. Further out-of-scope uses: " + AUTHORS + "."
+)
+
+
+# The line the served card (web page, /v1/model) shows; the Markdown card has the whole text.
+OUT_OF_SCOPE_SHORT = (
+    "Decision support only, never the sole basis of a diagnosis; not validated for images unlike the training data "
+    "(other modality, body part, scanner or population)."
 )
 
 
