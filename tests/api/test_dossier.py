@@ -147,3 +147,27 @@ def test_validation_results_fill_the_shortcut_and_external_items(trained_run: Pa
     card = (tmp_path / MODEL_CARD_FILE).read_text()
     assert all(f"## {section}" in card for section in MITCHELL_SECTIONS)
     assert "sole basis of a diagnosis" in card
+
+
+def test_the_report_links_each_validations_dossier(tmp_path: Path) -> None:
+    from medclass.reporting.dossier_report import dossier_section
+    from medclass.runs import RunFiles
+
+    run = RunFiles(run_dir=tmp_path, config={})
+    assert "No validation yet" in dossier_section(run)
+    folder = tmp_path / "validation-2"
+    folder.mkdir()
+    (folder / "dossier.html").write_text("<html></html>")
+    validation = {
+        "external": {"internal": {}, "siteB": {}},
+        "checklists": {"claim_2024": {"title": "CLAIM 2024 (Checklist ...)", "filled": 26, "total": 42}},
+        "shortcuts": {"metadata": {"flagged": True}, "masked_anatomy": {"flagged": False}},
+    }
+    (folder / "validation.json").write_text(json.dumps(validation))
+    html = dossier_section(run)
+    assert (
+        "href='validation-2/dossier.html'" in html
+        and "internal, siteB" in html
+        and "CLAIM 2024 26/42" in html
+    )
+    assert "metadata <b>flagged</b>; masked_anatomy not flagged" in html
