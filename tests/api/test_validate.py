@@ -46,7 +46,7 @@ def run_copy(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 def test_validate_reports_the_inverted_site_as_breaking(
-    run_copy: Path, sites: dict[str, Path], capsys
+    run_copy: Path, sites: dict[str, Path], phantom_data: Path, capsys
 ) -> None:
     args = ["validate", str(run_copy), "--external", f"same={sites['same']}"]
     args += [
@@ -117,11 +117,12 @@ def test_validate_reports_the_inverted_site_as_breaking(
     assert len(table) == internal["n"] + 80 and set(table["site"]) == {"internal", "same", "inverted"}
     assert len(pd.read_csv(folder / "decision_curve.csv")) == 3 * 99
 
-    # A second validation never replaces the first.
-    assert run_app(["validate", str(run_copy)]) == 0
-    assert (run_copy / "validation-2" / "validation.json").is_file() and (
-        folder / "validation.json"
-    ).is_file()
+    # A second validation never replaces the first; a "site" holding the training images is called out.
+    seen = ["validate", str(run_copy), "--external", f"seen={phantom_data}", "--no-shortcuts"]
+    assert run_app(seen) == 0
+    second = json.loads((run_copy / "validation-2" / "validation.json").read_text())
+    assert (folder / "validation.json").is_file() and second["shortcuts"] is None
+    assert any(w.startswith("seen: ") and "not external evidence" in w for w in second["warnings"])
 
 
 @pytest.mark.parametrize(

@@ -61,5 +61,6 @@ def validate(
         subgroups=subgroups or [],
         out=out,
         overwrite=overwrite,
+        shortcuts=shortcuts,
         console=console,
     )
