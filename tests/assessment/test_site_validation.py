@@ -66,6 +66,7 @@ def test_subgroups_report_per_group_metrics_the_largest_gap_and_small_groups() -
         "site": [["internal"] * 200, ["shifted"] * 200],
         "sex": [["F", "M"] * 100, ["F", "M"] * 95 + [None] * 10],
         "scanner": [["A"] * 195 + ["B"] * 5, ["A"] * 200],
+        "view": [[None] * 200, [None] * 200],
     }
     result = subgroup_analysis([internal, shifted], values, CLASSES, None, None, 100)
     site = result["columns"]["site"]
@@ -81,6 +82,12 @@ def test_subgroups_report_per_group_metrics_the_largest_gap_and_small_groups() -
     assert scanner["groups"]["B"]["too_small"] and not scanner["groups"]["A"]["too_small"]
     assert scanner["largest_gap"] is None or "too small" in scanner["largest_gap"]["text"]
     assert any(f"fewer than {MIN_SUBGROUP_SIZE}" in w for w in scanner["warnings"])
+    view = result["columns"]["view"]
+    assert (
+        view["groups"] == {}
+        and view["missing"] == 400
+        and "no scored image has a value" in view["warnings"][0]
+    )
 
 
 def test_the_calibration_slope_breaks_only_when_the_site_adds_the_miscalibration() -> None:

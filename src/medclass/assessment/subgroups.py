@@ -82,6 +82,10 @@ def subgroup_analysis(
         }
         metrics: dict[str, dict[str, Any]] = {}
         warnings = []
+        if not groups:
+            warnings.append(
+                f"{column}: no scored image has a value (do the paths of the manifest or file match?)"
+            )
         for g, rows in groups.items():
             block = score(
                 y[rows], probs[rows], classes, threshold, bootstrap, BOOTSTRAP_SEED, positive_class=positive
