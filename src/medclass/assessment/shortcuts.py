@@ -106,6 +106,11 @@ def metadata_screen(
             "here without looking at the patient: check that every class comes from the same sources, or "
             "validate on an external site."
         )
+    elif ci.get("ci_low") is not None and ci["ci_low"] > chance:
+        verdict = (
+            f"A weak metadata signal: metadata alone reach a balanced accuracy of {_fmt(ci)} against {chance:.2f} "
+            f"by chance, above chance but within the {MARGIN:.2f} margin of the rule (strongest alone: {carriers})."
+        )
     else:
         verdict = (
             f"No metadata shortcut found: metadata alone reach a balanced accuracy of {_fmt(ci)} against "
@@ -135,6 +140,14 @@ def _masked_verdict(scores: dict[str, dict[str, dict[str, float | None]]], flagg
             f"only) its scores still separate the classes, AUROC {anatomy} against {AUROC_CHANCE:.2f} by chance "
             f"(unmasked {original}; background masked out {background}; balanced accuracy at its threshold with "
             f"the anatomy masked out {accuracy})."
+        )
+    low = scores["masked_anatomy"]["auroc"].get("ci_low")
+    if low is not None and low > AUROC_CHANCE:
+        return (
+            f"With the anatomy masked out the model keeps a weak signal: AUROC {anatomy} (chance "
+            f"{AUROC_CHANCE:.2f}; unmasked {original}), above chance but within the {MARGIN:.2f} margin of the "
+            f"rule: the background, border or outline carry a little of the label. With the background masked "
+            f"out: {background}."
         )
     return (
         f"With the anatomy masked out the model's AUROC falls to {anatomy} (chance {AUROC_CHANCE:.2f}; unmasked "
