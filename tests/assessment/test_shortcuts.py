@@ -134,3 +134,48 @@ def test_masked_anatomy_screen_flags_a_model_that_reads_the_corners(
         assert scores["masked_anatomy"]["auroc"]["ci_low"] < 0.6
         assert scores["masked_background"]["auroc"]["value"] > 0.9
     assert result["outside_body"]["flagged"] is None and "not run" in result["outside_body"]["verdict"]
+
+
+@pytest.mark.parametrize("maps_outside", [True, False])
+def test_outside_body_screen_flags_maps_on_the_background(tmp_path: Path, maps_outside: bool) -> None:
+    rng = np.random.default_rng(1)
+    files, labels = [], []
+    for name in CLASSES:
+        for i in range(12):
+            path = tmp_path / "data" / name / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(_phantom(rng, marked=False, body_level=180)).save(path)
+            files.append(str(path))
+            labels.append(name)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    meta = ModelSpec(
+        model={},
+        classes=CLASSES,
+        preprocess={"settings": {"image_size": SIZE, "channels": 1}, "mean": [0.5], "std": [0.25]},
+        decision=Decision(),
+    )
+    seen = []
+
+    def class_maps(model, meta, inputs, targets):  # stands in for explain's default_class_maps
+        seen.append(len(targets))
+        pixels = inputs[:, 0].numpy()
+        bright = pixels > pixels.mean(axis=(1, 2), keepdims=True)  # about the body
+        maps = (~bright if maps_outside else bright).astype(float)
+        return type("Maps", (), {"maps": maps, "method": "fake", "layer_name": "none"})()
+
+    predictor = Predictor(model, meta, device=torch.device("cpu"))
+    result = screen_shortcuts(
+        predictor,
+        files,
+        labels,
+        CLASSES,
+        tmp_path / "out",
+        class_maps=class_maps,
+        explain_limit=10,
+        n_resamples=200,
+    )["outside_body"]
+    assert sum(seen) == 10 and result["n"] == 10  # the seeded sample of explained images
+    assert result["flagged"] is maps_outside and (tmp_path / "out" / result["figure"]).is_file()
+    outside = result["median_outside"]["value"]
+    assert outside > 0.9 if maps_outside else outside < 0.1
