@@ -107,7 +107,9 @@ def test_validate_reports_the_inverted_site_as_breaking(
         assert entry["flagged"] in (True, False, None) and "chance" in entry
         assert entry["figure"] is None or (folder / entry["figure"]).is_file()
     # The checklists: every item the tool fills points at a file that exists.
-    assert (folder / "dossier.md").is_file()
+    assert (folder / "dossier.md").is_file() and (folder / "dossier.html").is_file()
+    cited = {s for c in result["checklists"].values() for i in c["items"].values() for s in i["source"] or []}
+    assert "figures/participant_flow.png" in cited  # drawn by the dossier before the status is taken
     for checklist in result["checklists"].values():
         for item in checklist["items"].values():
             assert item["filled"] is (item["source"] is not None)

@@ -112,8 +112,8 @@ def validate(
             "predictions": layout.relative(layout.predictions),
         }
         write_json(layout.results, validation)  # first: the dossier cites it
+        write_dossier(run_dir, layout.root, validation)  # before the status: it draws the flow figure cited
         validation["checklists"] = checklist_status(run_dir, layout.root, validation)
-        write_dossier(run_dir, layout.root, validation)
         write_json(layout.results, validation)
     _print_summary(validation, layout, console)
     return validation
