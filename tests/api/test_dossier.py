@@ -129,6 +129,11 @@ def test_validation_results_fill_the_shortcut_and_external_items(trained_run: Pa
         "shortcuts": {
             "metadata": {"flagged": True, "figure": "shortcut_metadata.png", "verdict": "carries a shortcut"}
         },
+        "decision_curve": {"skipped": "decision curves are for binary tasks"},
+        "sample_size": {
+            "rule": "1/sqrt(n)",
+            "sites": {"siteB": {"accuracy": {"value": 0.7, "ci_width": 0.28, "n": 40, "n_to_halve": 160}}},
+        },
         "figures": {},
     }
     (tmp_path / "validation.json").write_text(json.dumps(validation))
@@ -140,6 +145,11 @@ def test_validation_results_fill_the_shortcut_and_external_items(trained_run: Pa
     ]
     assert status["32"]["filled"] and "siteB: n = 40" in status["32"]["answer"]
     text = path.read_text()
+    assert "## External validation" in text and "| siteB | 40 | 0.700 |" in text
+    assert (
+        "Not drawn: decision curves are for binary tasks." in text
+        and "| siteB | accuracy | 0.700 | 0.280 | 40 | 160 |" in text
+    )
     assert (
         "`metadata` (**FLAGGED**): carries a shortcut" in text
         and "![metadata](figures/shortcut_metadata.png)" in text

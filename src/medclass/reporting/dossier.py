@@ -19,6 +19,7 @@ import yaml
 from markdown_it import MarkdownIt
 
 from medclass.reporting.dossier_facts import AUTHORS, Fact, run_facts
+from medclass.reporting.dossier_sections import evidence_sections
 from medclass.reporting.dossier_validation import figure_path, merge_facts, validation_facts
 from medclass.reporting.html_kit import page
 from medclass.reporting.model_card import model_card_markdown
@@ -133,6 +134,7 @@ def render_dossier(
             f"- {checklist['title']}: {checklist['filled']} of {checklist['total']} items filled from the run"
         )
     lines += ["", f"![Image flow: found, unreadable, duplicates, per split and class]({FLOW_FIGURE})", ""]
+    lines += evidence_sections(validation)
     shortcuts = (validation or {}).get("shortcuts") or {}
     if shortcuts:
         lines += ["## Shortcut screens", ""]
