@@ -36,7 +36,7 @@ def external_section(validation: dict[str, Any]) -> list[str]:
     ]
     for name, site in sites.items():
         metrics, calibration = site.get("metrics") or {}, site.get("calibration") or {}
-        label = f"{name} (internal test split)" if site.get("internal") else name
+        label = f"{name} (the run's test split)" if site.get("internal") else name
         lines.append(
             f"| {label} | {site.get('n', '–')} | {_ci(metrics.get('accuracy'))} | "
             f"{_ci(metrics.get('balanced_accuracy'))} | {_ci(metrics.get('auroc'))} | {_num(calibration.get('ece'))} | "
