@@ -20,9 +20,8 @@ from medclass.reporting.dossier import (
 from medclass.reporting.dossier_facts import AUTHORS
 from medclass.reporting.model_card import MITCHELL_SECTIONS
 
-# The published item counts: CLAIM (2020 numbering) 42; TRIPOD+AI 27 main items (52 with sub-items); STARD 2015's
-# 34 rows plus the 8 unnumbered STARD-AI topics.
-EXPECTED_ROWS = {"claim_2024": 42, "tripod_ai": 52, "stard_ai": 42}
+# The published item counts: CLAIM 2024 44 items; TRIPOD+AI 27 main items in 52 rows; STARD-AI 40 items in 48 rows.
+EXPECTED_ROWS = {"claim_2024": 44, "tripod_ai": 52, "stard_ai": 48}
 
 
 def _sections(text: str) -> dict[str, list[list[str]]]:
@@ -59,8 +58,9 @@ def test_every_item_of_each_checklist_is_in_the_dossier(dossier: tuple[Path, str
         assert len(ids) == len(set(ids)) == EXPECTED_ROWS[name]
         assert [row[0] for row in sections[checklist.title]] == ids
         assert all("doi:" in c or "DOI" in c for c in checklist.citations)
-    tripod = {item["id"].rstrip("abcdefg") for item in load_checklist("tripod_ai").items}
-    assert tripod == {str(i) for i in range(1, 28)}  # TRIPOD+AI's 27 main items
+    for name, main_items in (("claim_2024", 44), ("tripod_ai", 27), ("stard_ai", 40)):
+        numbers = {item["id"].rstrip("abcdefg") for item in load_checklist(name).items}
+        assert numbers == {str(i) for i in range(1, main_items + 1)}, name
 
 
 def test_filled_items_carry_the_runs_numbers_and_real_files(
@@ -71,16 +71,16 @@ def test_filled_items_carry_the_runs_numbers_and_real_files(
     report = json.loads((trained_run / "data_report.json").read_text())
     claim = {row[0]: row for row in _sections(text)[load_checklist("claim_2024").title]}
     assert (
-        f"(n = {metrics['n']})" in claim["36"][3]
-        and f"Accuracy {metrics['accuracy']:.3f} [" in claim["36"][3]
+        f"(n = {metrics['n']})" in claim["38"][3]
+        and f"Accuracy {metrics['accuracy']:.3f} [" in claim["38"][3]
     )
-    assert f"test split holds {metrics['n']} images" in claim["19"][3]
+    assert f"test split holds {metrics['n']} images" in claim["21"][3]
     assert f"{report['n_images']} readable images" in claim["7"][3]
     test_counts = report["counts"]["test"]
-    assert f"test {sum(test_counts.values())} (" in claim["20"][3]
-    assert "test_metrics.json" in claim["36"][4] and "splits.csv" in claim["21"][4]
+    assert f"test {sum(test_counts.values())} (" in claim["19"][3]
+    assert "test_metrics.json" in claim["38"][4] and "splits.csv" in claim["20"][4]
     status = checklist_status(trained_run, path.parent)
-    flow = status["claim_2024"]["items"]["33"]["source"]
+    flow = status["claim_2024"]["items"]["35"]["source"]
     assert (
         "figures/participant_flow.png" in flow
         and (path.parent / "figures/participant_flow.png").stat().st_size
@@ -108,12 +108,13 @@ def test_unknown_items_are_left_to_the_authors(dossier: tuple[Path, str]) -> Non
     tripod = {row[0]: row for row in sections[load_checklist("tripod_ai").title]}
     stard = {row[0]: row for row in sections[load_checklist("stard_ai").title]}
     for row in (
-        claim["12"],
-        claim["42"],
+        claim["11"],
+        claim["44"],
         tripod["17"],
         tripod["18a"],
-        stard["28"],
-    ):  # de-identification, funding, ethics
+        stard["6"],
+        stard["36"],
+    ):  # de-identification, funding, ethics, registration
         assert row[3] == f"*{AUTHORS}*" and row[4] == "–"
     assert claim["30"][3] == f"*{AUTHORS}*"  # no validation given: no robustness analysis to cite
 
@@ -143,7 +144,7 @@ def test_validation_results_fill_the_shortcut_and_external_items(trained_run: Pa
         "validation.json",
         "figures/shortcut_metadata.png",
     ]
-    assert status["32"]["filled"] and "siteB: n = 40" in status["32"]["answer"]
+    assert status["33"]["filled"] and "siteB: n = 40" in status["33"]["answer"]
     text = path.read_text()
     assert "## External validation" in text and "| siteB | 40 | 0.700 |" in text
     assert (

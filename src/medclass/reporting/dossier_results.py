@@ -21,6 +21,7 @@ from medclass.runs import (
     METRICS_FILE,
     MODEL_PROFILE_FILE,
     TEST_METRICS_FILE,
+    TEST_PREDICTIONS_FILE,
     RunFiles,
 )
 from medclass.runs.layout import MARKER_FILE
@@ -199,6 +200,12 @@ def result_facts(facts: FactCollector, run: RunFiles) -> None:
             CONFIG_FILE,
             TEST_METRICS_FILE,
         )
+    facts.add(
+        "audit",
+        "Every test image's probabilities and decision are stored (predictions_test.csv, one row per image); "
+        "`medclass validate` stores the same per site (predictions.csv).",
+        TEST_PREDICTIONS_FILE,
+    )
     facts.add(
         "indeterminate",
         "No indeterminate category: every readable image gets a class; unreadable images are excluded and listed.",
