@@ -16,7 +16,7 @@ from medclass.inference.checkpoint import load_for_inference
 from medclass.inference.inputs import labelled_files
 from medclass.inference.runner import Predictor
 from medclass.models import create_model
-from medclass.runs.bundle_layout import BUNDLE_FILE
+from medclass.runs.bundle_layout import BUNDLE_FILE, MODEL_CARD_FILE
 from medclass.utils.errors import ConfigError, RunDirError
 
 
@@ -27,6 +27,10 @@ def test_bundle_predicts_like_the_run_on_its_test_split(trained_run: Path, tmp_p
     assert info["check"]["images"] > 0 and info["check"]["max_abs_diff"] < 1e-4
     assert info["check"]["agreement"] == 1.0
     written = json.loads((bundle / BUNDLE_FILE).read_text())
+    card = (bundle / MODEL_CARD_FILE).read_text()  # the model card travels with the bundle
+    assert (
+        "## Intended use" in card and "## Out-of-scope use" in card and f"{info['check']['images']}" in card
+    )
     assert (
         written["classes"] and written["input"]["shape"][0] == "batch" and written["check"] == info["check"]
     )

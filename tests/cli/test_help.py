@@ -30,6 +30,7 @@ COMMANDS = [
     "split",
     "train",
     "tune",
+    "validate",
 ]
 HEAVY = ["torch", "torchvision", "lightning", "timm", "mlflow", "optuna"]
 ACTIONS = {"--help", "--version", "--print-config"}  # flags that do something, not settings

@@ -19,9 +19,9 @@ import torchvision
 from medclass.api import train
 from medclass.cli.app import run_app
 from medclass.config import build_config
+from medclass.data.body_mask import body_mask, energy_inside
 from medclass.data.synthetic import make_phantom_dataset
 from medclass.explain.faithfulness import mean_ci, random_order_gap
-from medclass.explain.localisation import body_mask, energy_inside
 from medclass.explain.quality import EDGE_FILTER, Candidate
 from medclass.explain.readability import lattice_energy, readability, tv_ratio
 from medclass.explain.sanity import (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from medclass.runs import bundle_layout, campaign_layout
+from medclass.runs import bundle_layout, campaign_layout, validation_layout
 from medclass.runs.bundle_layout import BundleLayout, default_bundle_dir
 from medclass.runs.campaign_layout import (
     ComparisonLayout,
@@ -34,6 +34,11 @@ OWNED_NAMES = {
     "medclass.json",
     "model.onnx",
     "model.pt",
+    "validation.json",
+    "dossier.md",
+    "dossier.html",
+    "forest.png",
+    "decision_curve.png",
 }
 # The beginnings of the folder names built from a number or a name (f"seed-{seed}").
 OWNED_PREFIXES = ("seed-", "trial-", "fold-", "export-")
@@ -77,14 +82,14 @@ def test_campaign_ensemble_and_bundle_names_are_spelled_only_in_runs() -> None:
         if hits := _spelled_names(path):
             spelled[relative] = hits
     assert not spelled, (
-        f"names of runs/campaign_layout.py or runs/bundle_layout.py spelled elsewhere: {spelled}"
+        f"names of runs/campaign_layout.py, runs/bundle_layout.py or runs/validation_layout.py spelled elsewhere: {spelled}"
     )
 
 
 def test_the_layout_modules_spell_every_owned_name() -> None:
     owned = {
         value
-        for module in (campaign_layout, bundle_layout)
+        for module in (campaign_layout, bundle_layout, validation_layout)
         for value in vars(module).values()
         if isinstance(value, str)
     } | set(bundle_layout.MODEL_FILES.values())
@@ -145,3 +150,18 @@ def test_the_default_compare_folder(tmp_path: Path) -> None:
     assert default_compare_dir(tmp_path / "five_variants.yaml") == Path("runs") / "compare" / "five_variants"
     dated = default_compare_dir(None)
     assert dated.parent == Path("runs") / "compare" and dated.name.startswith("compare-")
+
+
+def test_a_validation_folder_layout_never_reuses_an_old_folder(tmp_path: Path) -> None:
+    from medclass.runs.validation_layout import ValidationLayout, default_validation_dir
+
+    assert default_validation_dir(tmp_path) == tmp_path / "validation"
+    (tmp_path / "validation").mkdir()
+    assert default_validation_dir(tmp_path) == tmp_path / "validation-2"
+    layout = ValidationLayout(tmp_path / "v")
+    assert (layout.results, layout.dossier, layout.dossier_html) == (
+        tmp_path / "v" / "validation.json",
+        tmp_path / "v" / "dossier.md",
+        tmp_path / "v" / "dossier.html",
+    )
+    assert layout.relative(layout.figure("forest.png")) == "figures/forest.png"

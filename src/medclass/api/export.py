@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from medclass.assessment.agreement import bundle_agreement
+from medclass.reporting.model_card import model_card_markdown
 from medclass.runs import (
     check_output_dir,
     check_writable,
@@ -15,7 +16,7 @@ from medclass.runs import (
     removed_if_unstarted,
     resolve_checkpoint,
 )
-from medclass.runs.bundle_layout import BUNDLE_FILE, BUNDLE_KIND, default_bundle_dir
+from medclass.runs.bundle_layout import BUNDLE_FILE, BUNDLE_KIND, MODEL_CARD_FILE, default_bundle_dir
 from medclass.serving.export import DEFAULT_OPSET, check_export_options, export_model
 
 log = logging.getLogger(__name__)
@@ -59,4 +60,5 @@ def export(
         exported = export_model(source, fmt, folder, opset=opset, quantize=quantize)
         info = {**exported.info, "check": bundle_agreement(source, folder)}
         (folder / BUNDLE_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        (folder / MODEL_CARD_FILE).write_text(model_card_markdown(Path(source)), encoding="utf-8")
     return {**info, "path": str(folder)}

@@ -6,4 +6,6 @@ predictions CSV), with test-time augmentation when asked; ``referral`` measures 
 uncertain cases (MC dropout) are referred; ``epochs`` scores every kept epoch of a run; ``agreement`` compares
 an exported bundle with PyTorch; ``predictions`` is the table ``predict`` writes. ``train``, ``evaluate``,
 ``evaluate --all-epochs``, ``ensemble``, ``export`` and ``predict`` call these; the api only orchestrates.
+``validate`` uses ``site_validation`` (the checked plan and the sections of validation.json), ``external`` (a
+site scored, summarised, compared with the internal test split, pooled) and ``subgroups``.
 """

@@ -29,6 +29,7 @@ from medclass.cli import (
     split_cmd,
     train_cmd,
     tune_cmd,
+    validate_cmd,
 )
 from medclass.cli.base import DEBUG_ENV, CommandGroup, console
 
@@ -56,6 +57,7 @@ COMMANDS = {
     "demo": demo_cmd.demo,
     "export": export_cmd.export,
     "serve": serve_cmd.serve,
+    "validate": validate_cmd.validate,
 }
 for _name, _command in COMMANDS.items():
     app.command(_name)(_command)

@@ -3,10 +3,13 @@ thresholds, tests). See :mod:`medclass.evaluation.metrics` for the conventions s
 
 from medclass.evaluation.bootstrap import bootstrap_ci
 from medclass.evaluation.calibration import (
+    calibration_slope_intercept,
     expected_calibration_error,
     fit_temperature,
     reliability_curve,
 )
+from medclass.evaluation.decision_curve import decision_curve
+from medclass.evaluation.heterogeneity import dersimonian_laird, pool_proportions
 from medclass.evaluation.metrics import (
     classification_metrics,
     classification_report_text,
@@ -22,13 +25,17 @@ from medclass.evaluation.thresholds import (
 
 __all__ = [
     "bootstrap_ci",
+    "calibration_slope_intercept",
     "choose_threshold",
     "classification_metrics",
     "classification_report_text",
+    "decision_curve",
+    "dersimonian_laird",
     "expected_calibration_error",
     "fit_temperature",
     "mcnemar_test",
     "parse_operating_point",
+    "pool_proportions",
     "reliability_curve",
     "threshold_for_sensitivity",
     "threshold_for_specificity",

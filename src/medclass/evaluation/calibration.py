@@ -5,6 +5,12 @@ confidence of an image is its largest probability, it is correct when the argmax
 confidences fall into ``M = n_bins`` equal-width bins ``(0, 1/M], (1/M, 2/M], ... ((M-1)/M, 1]`` (a confidence
 of exactly 0 goes into the first bin). Temperature scaling divides the logits by one scalar ``T > 0`` fitted
 by minimising the negative log-likelihood on a held-out split (validation, never test).
+
+The calibration slope and intercept (Cox, Biometrika 45, 1958; Van Calster et al., "A calibration hierarchy for
+risk models", J Clin Epidemiol 74, 2016) are the logistic recalibration of the predicted log-odds ``lp`` on a new
+set: the slope ``b`` of ``logit P(y) = a + b * lp`` (1: the spread of the predictions is right; below 1: they are
+too extreme, over-confident; above 1: too timid) and the calibration-in-the-large intercept ``a`` of
+``logit P(y) = a + lp`` (0: the predictions are right on average; below 0: too high).
 """
 
 from __future__ import annotations
@@ -13,13 +19,18 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import minimize_scalar
-from scipy.special import logsumexp
+from scipy.optimize import minimize, minimize_scalar
+from scipy.special import expit, logit, logsumexp
 
 from medclass.evaluation.metrics import check_classification_inputs
 from medclass.inference.decision import decide
 
-__all__ = ["expected_calibration_error", "fit_temperature", "reliability_curve"]
+__all__ = [
+    "calibration_slope_intercept",
+    "expected_calibration_error",
+    "fit_temperature",
+    "reliability_curve",
+]
 
 # Search range of log T for fit_temperature: T in [0.01, 100] covers every temperature seen in practice
 # (Guo et al. report fitted T between about 1 and 3 for modern CNNs).
@@ -129,3 +140,64 @@ def fit_temperature(logits: ArrayLike, y_true: ArrayLike) -> float:
 
     result = minimize_scalar(nll, bounds=_LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-6})
     return float(np.exp(result.x))
+
+
+# Predicted probabilities are clipped to [1e-6, 1 - 1e-6] before their log-odds are taken, so that a saturated
+# prediction (probability 1.0 in float32) has a finite log-odds of about 13.8.
+_PROB_CLIP = 1e-6
+
+
+def _logistic_fit(outcome: np.ndarray, lp: np.ndarray, free_slope: bool) -> np.ndarray:
+    """Maximum-likelihood ``(a, b)`` of ``logit P(outcome) = a + b * lp`` (``b`` fixed at 1 unless ``free_slope``),
+    by scipy's BFGS with the analytic gradient."""
+
+    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
+        a, b = (params[0], params[1]) if free_slope else (params[0], 1.0)
+        eta = a + b * lp
+        # log(1 + e^eta) - y * eta, the negative log-likelihood, computed stably.
+        nll = float(np.sum(np.logaddexp(0.0, eta) - outcome * eta))
+        residual = expit(eta) - outcome
+        grad = [residual.sum(), (residual * lp).sum()] if free_slope else [residual.sum()]
+        return nll, np.asarray(grad)
+
+    start = np.array([0.0, 1.0]) if free_slope else np.array([0.0])
+    return minimize(loss, start, jac=True, method="BFGS").x
+
+
+def calibration_slope_intercept(
+    y_true: ArrayLike, probs: ArrayLike, positive_index: int | None = None
+) -> dict[str, Any]:
+    """Calibration slope and intercept (logistic recalibration) of predictions on a labelled set.
+
+    Binary (``positive_index`` given): the outcome is "is the positive class" and ``lp`` the log-odds of the
+    positive class's probability. Otherwise (multi-class): top-label, as the ECE: the outcome is "the argmax is
+    right" and ``lp`` the log-odds of the top probability.
+
+    Args:
+        y_true: true class indices ``(N,)``.
+        probs: probabilities ``(N, K)`` (after the model's temperature).
+        positive_index: binary: the column of the declared positive class.
+
+    Returns:
+        ``{"slope", "intercept", "kind"}`` (``kind``: ``positive class`` or ``top label``); slope and intercept
+        are None when the outcome takes a single value (all positive, or all right) and cannot be regressed.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> p = rng.uniform(0.02, 0.98, 20000)
+        >>> y = (rng.uniform(size=p.size) < p).astype(int)
+        >>> fit = calibration_slope_intercept(y, np.c_[1 - p, p], positive_index=1)
+        >>> round(fit["slope"], 1), round(fit["intercept"], 1)
+        (1.0, 0.0)
+    """
+    y, p = check_classification_inputs(y_true, probs)
+    if positive_index is not None:
+        outcome, score, kind = (y == positive_index).astype(float), p[:, positive_index], "positive class"
+    else:
+        outcome, score, kind = (decide(p) == y).astype(float), p.max(axis=1), "top label"
+    if outcome.min() == outcome.max():
+        return {"slope": None, "intercept": None, "kind": kind}
+    lp = logit(np.clip(score, _PROB_CLIP, 1.0 - _PROB_CLIP))
+    slope = float(_logistic_fit(outcome, lp, free_slope=True)[1])
+    intercept = float(_logistic_fit(outcome, lp, free_slope=False)[0])
+    return {"slope": slope, "intercept": intercept, "kind": kind}

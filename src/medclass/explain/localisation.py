@@ -4,9 +4,9 @@ A map hits when the centre of its maximum pixel lies within ``tolerance`` pixels
 (``x0, y0, x1, y1``, inclusive-exclusive, in map pixels). The tolerance absorbs the one-pixel uncertainty of
 the box and of the argmax; the original paper used 15 px at 224 px.
 
-Without boxes (real scans), :func:`energy_inside` is the share of a map's energy inside the body outline
-(:func:`body_mask`: the image above a fraction of its intensity range, holes filled, the largest component). A
-map that puts its energy on the background or the image border points at a shortcut, not at anatomy; compare
+Without boxes (real scans), ``medclass.data.body_mask.energy_inside`` is the share of a map's energy inside
+the body outline (``body_mask``; the explanation benchmark uses the image above a tenth of its intensity range,
+holes filled, the largest component). A map that puts its energy on the background or the image border points at a shortcut, not at anatomy; compare
 it with the share of the image's area the outline covers (a flat map's share).
 """
 
@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
 from medclass.utils.errors import DataError
 
@@ -48,32 +47,6 @@ def pointing_game(maps: Sequence[np.ndarray], boxes: Sequence[Box], tolerance: f
             f"{len(maps)} maps, {len(boxes)} boxes, tolerance {tolerance}: need equal counts, >= 0"
         )
     return np.array([distance_to_box(map_peak(m), b) <= tolerance for m, b in zip(maps, boxes, strict=True)])
-
-
-def body_mask(pixels: np.ndarray, threshold: float = 0.1) -> np.ndarray:
-    """Boolean ``H x W`` mask of the body (brain) in a uint8 ``H x W [x C]`` image: pixels above ``threshold``
-    of the intensity range (channels averaged), holes filled, the largest connected component kept."""
-    image = np.asarray(pixels, dtype=np.float64)
-    image = image.mean(axis=2) if image.ndim == 3 else image
-    low, high = float(image.min()), float(image.max())
-    if high <= low:
-        return np.ones(image.shape, dtype=bool)
-    mask = ndimage.binary_fill_holes(image > low + threshold * (high - low))
-    labels, count = ndimage.label(mask)
-    if count > 1:
-        sizes = ndimage.sum(mask, labels, index=range(1, count + 1))
-        mask = labels == 1 + int(np.argmax(sizes))
-    return mask
-
-
-def energy_inside(heat: np.ndarray, mask: np.ndarray) -> float:
-    """Share of the map's energy (its absolute values) inside ``mask``; the mask's area share for a zero map."""
-    energy = np.abs(np.asarray(heat, dtype=np.float64))
-    mask = np.asarray(mask, dtype=bool)
-    if energy.shape != mask.shape:
-        raise ValueError(f"map of shape {energy.shape} and mask of shape {mask.shape} differ")
-    total = energy.sum()
-    return float(energy[mask].sum() / total) if total > 0 else float(mask.mean())
 
 
 def read_boxes(boxes_csv: Path) -> dict[str, Box]:

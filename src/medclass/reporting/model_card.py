@@ -49,4 +49,94 @@ def model_card(source: Path) -> dict[str, Any]:
         for name, _, cells in per_class_rows(metrics):
             shown[f"Sensitivity ({name})"] = cells["sensitivity"].text(3)
     card["test_metrics"] = shown
+    card["out_of_scope"] = OUT_OF_SCOPE_SHORT
     return card
+
+
+# The sections of a model card as Mitchell et al. define them ("Model Cards for Model Reporting", FAT* 2019,
+# doi:10.1145/3287560.3287596), with intended use and out-of-scope use spelled out.
+MITCHELL_SECTIONS = (
+    "Model details",
+    "Intended use",
+    "Out-of-scope use",
+    "Factors",
+    "Metrics",
+    "Evaluation data",
+    "Training data",
+    "Quantitative analyses",
+    "Ethical considerations",
+    "Caveats and recommendations",
+)
+AUTHORS = "to be written by the authors"
+# What a medclass model is never fit for, whatever its numbers: said on every card (the authors add their own).
+OUT_OF_SCOPE = (
+    "Use as the sole basis of a diagnosis or treatment decision (it is decision support, to be read by a "
+    "clinician); images of another modality, body part, view, scanner or population than the training data "
+    "describe (see Training data) unless validated on them; images that fail to decode or were preprocessed "
+    "differently. Further out-of-scope uses: " + AUTHORS + "."
+)
+
+
+# The line the served card (web page, /v1/model) shows; the Markdown card has the whole text.
+OUT_OF_SCOPE_SHORT = (
+    "Decision support only, never the sole basis of a diagnosis; not validated for images unlike the training data "
+    "(other modality, body part, scanner or population)."
+)
+
+
+def mitchell_card(source: Path) -> dict[str, str]:
+    """A model card with the sections of Mitchell et al. (2019) (:data:`MITCHELL_SECTIONS`), each filled from the
+    run's files where they hold the answer, else "to be written by the authors"; ``{}`` without a run."""
+    run_dir = Path(read_bundle_info(source).get("source_run") or "") if is_bundle(source) else None
+    try:
+        run = load_run(run_dir or run_dir_of(source))
+    except Exception:  # no run folder behind the model: no card
+        return {}
+    card = model_card(source)
+    config, metrics = run.config or {}, run.test_metrics or {}
+    model, data = config.get("model") or {}, config.get("data") or {}
+    shown = "; ".join(f"{label} {value}" for label, value in (card.get("test_metrics") or {}).items())
+    decision = metrics.get("threshold")
+    return {
+        "Model details": (
+            f"Run {run.name}: image classifier `{model.get('name')}` ({data.get('image_size')} px, "
+            f"{data.get('channels')} channel(s)), classes {', '.join(run.classes)}; pretrained weights "
+            f"{card.get('pretrained')}; trained with medclass (config.yaml, checkpoints/best.ckpt). Developers, "
+            f"version, licence, citation and contact: {AUTHORS}."
+        ),
+        "Intended use": f"Primary intended uses and users: {AUTHORS}.",
+        "Out-of-scope use": OUT_OF_SCOPE,
+        "Factors": (
+            f"Relevant factors (groups, instruments, environments): {AUTHORS}; `medclass validate --subgroups` "
+            "reports performance per manifest column (site, sex, age band, scanner, view)."
+        ),
+        "Metrics": (
+            "Accuracy, balanced accuracy, macro F1, AUROC, per-class sensitivity and specificity with 95% "
+            "bootstrap CIs, expected calibration error; decision "
+            + ("argmax" if decision is None else f"threshold {decision:.3f} fitted on the validation split")
+            + "."
+        ),
+        "Evaluation data": f"The run's test split: {metrics.get('n', '?')} images (splits.csv).",
+        "Training data": f"{card.get('training_data') or '?'} from `{data.get('path')}` (data_report.json).",
+        "Quantitative analyses": f"Test split: {shown or 'not evaluated'}.",
+        "Ethical considerations": AUTHORS + ".",
+        "Caveats and recommendations": (
+            "Validate on data of the intended site before use (`medclass validate --external`); check the "
+            f"shortcut screens. Further caveats: {AUTHORS}."
+        ),
+    }
+
+
+def model_card_markdown(source: Path) -> str:
+    """:func:`mitchell_card` as Markdown (one heading per section)."""
+    card = mitchell_card(source)
+    lines = [
+        "# Model card",
+        "",
+        "Sections of Mitchell et al., *Model Cards for Model Reporting* (FAT* 2019, "
+        "doi:10.1145/3287560.3287596).",
+        "",
+    ]
+    for section in MITCHELL_SECTIONS:
+        lines += [f"## {section}", "", card.get(section, AUTHORS + "."), ""]
+    return "\n".join(lines)

@@ -15,6 +15,7 @@ import pandas as pd
 import yaml
 
 from medclass.config.schema import stopping_rule
+from medclass.reporting.dossier_report import dossier_section
 from medclass.reporting.figures import ERROR_CAMS_FIGURE, Figures
 from medclass.reporting.html_kit import esc, fmt, page, table
 from medclass.reporting.run_report_results import (
@@ -87,6 +88,7 @@ def header(run: RunFiles) -> str:
         ("calibration", "Calibration"),
         ("images", "Images"),
         ("explanations", "Explanations"),
+        ("dossier", "Dossier"),
     )
     nav = "".join(f'<a href="#{key}">{label}</a>' for key, label in sections)
     return (
@@ -276,6 +278,7 @@ def render_report(run: RunFiles, figures: Figures | None = None) -> str:
         calibration_section(run, figs),
         images_section(run, figs),
         explanations_section(run),
+        dossier_section(run),
         f"<p class='note'>Generated {esc(time.strftime('%Y-%m-%d %H:%M'))} by {esc(tool)} from {esc(run.run_dir)}.</p>",
     ]
     return page(f"{run.name} – medclass report", "".join(sections))

@@ -6,6 +6,7 @@
       run.json         the marker (kind "bundle")
       medclass.json    the model description (classes, preprocessing, decision, versions, model file's sha256)
       model.onnx       or model.pt (TorchScript), the model file named in medclass.json
+      model_card.md    the model card (Mitchell et al. 2019 sections) of the run behind it
 
 Written by :mod:`medclass.serving.export`, read by :mod:`medclass.inference.bundle`; both use these names.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 BUNDLE_KIND = "bundle"  # the guard's kind of a bundle folder
 BUNDLE_FILE = "medclass.json"
+MODEL_CARD_FILE = "model_card.md"
 # The model file of each export format.
 MODEL_FILES = {"onnx": "model.onnx", "torchscript": "model.pt"}
 # The name under which the model file itself carries the description: a TorchScript extra file (ONNX: a key of

@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from medclass.runs.validation_layout import VALIDATION_DIR
 from medclass.utils.errors import RunDirError
 from medclass.utils.io import write_json
 
@@ -68,7 +69,7 @@ RUN_ENTRIES = (
     ENSEMBLE_FILE,
 )
 # Entries written later by other commands into a run (``epoch_metrics_<name>.csv``, explanation folders).
-RUN_ENTRY_PREFIXES = ("epoch_metrics", EXPLANATIONS_DIR, EVALUATIONS_DIR)
+RUN_ENTRY_PREFIXES = ("epoch_metrics", EXPLANATIONS_DIR, EVALUATIONS_DIR, VALIDATION_DIR)
 
 
 def epoch_checkpoint_name(epoch: int) -> str:
