@@ -123,7 +123,9 @@ def test_training_fits_youden_for_a_binary_model_unless_told_otherwise() -> None
     y = np.array([0, 0, 1, 1, 0])
     assert training_rule(None, CLASSES, y, None) == "youden"  # the default for a binary model
     assert training_rule(None, CLASSES, y, CLASSES[0]) == "youden"
-    assert training_rule("argmax", CLASSES, y, None) == "argmax"  # the opt-out is kept, and means no threshold
+    assert (
+        training_rule("argmax", CLASSES, y, None) == "argmax"
+    )  # the opt-out is kept, and means no threshold
     assert fit_decision(*_binary_logits(), CLASSES, False, "argmax").threshold is None
     assert training_rule("sensitivity=0.9", CLASSES, y, None) == "sensitivity=0.9"
     assert training_rule(None, ["a", "b", "c"], np.arange(3), None) is None  # multi-class: the argmax

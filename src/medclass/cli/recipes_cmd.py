@@ -28,4 +28,6 @@ def recipes(
         console.print(f"[bold]{recipe}[/]", highlight=False)
         for note in notes[:1] + measured:
             console.print(f"  {escape(note)}", highlight=False, soft_wrap=False)
-        console.print(f"  use: medclass train --recipe {recipe} --data DATA; full file: medclass recipes {recipe}")
+        console.print(
+            f"  use: medclass train --recipe {recipe} --data DATA; full file: medclass recipes {recipe}"
+        )

@@ -50,7 +50,6 @@ def recipe_tree(name: str) -> dict[str, Any]:
     return tree
 
 
-
 def recipe_notes(name: str) -> list[str]:
     """The paragraphs of the comment block at the top of recipe ``name``'s YAML, each joined into one line.
 
