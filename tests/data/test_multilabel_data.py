@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_image
 
 from medclass.cli.app import run_app
 from medclass.data.discovery import discover
 from medclass.data.multilabel import LabelOptions, label_matrix
 from medclass.data.splits import stratified_assignment
 from medclass.data.synthetic import SHAPE_LABELS, make_shapes_multilabel
-
-from conftest import write_image
 
 
 def _manifest(tmp_path: Path, header: str, rows: list[str], n_images: int = 4) -> Path:
@@ -27,7 +26,9 @@ def _manifest(tmp_path: Path, header: str, rows: list[str], n_images: int = 4) -
 
 def test_a_labels_column_gives_the_label_names_and_each_images_set(tmp_path: Path) -> None:
     manifest = _manifest(
-        tmp_path, "path,labels", ["img0.png,effusion|cardiomegaly", "img1.png,", "img2.png,effusion", "img3.png,cardiomegaly"]
+        tmp_path,
+        "path,labels",
+        ["img0.png,effusion|cardiomegaly", "img1.png,", "img2.png,effusion", "img3.png,cardiomegaly"],
     )
     index = discover(manifest)
     assert index.multilabel and index.classes == ["cardiomegaly", "effusion"]
@@ -36,7 +37,9 @@ def test_a_labels_column_gives_the_label_names_and_each_images_set(tmp_path: Pat
 
 
 @pytest.mark.parametrize(("policy", "expected"), [("ignore", None), ("zeros", 0.0), ("ones", 1.0)])
-def test_uncertain_labels_follow_the_named_policy(tmp_path: Path, policy: str, expected: float | None) -> None:
+def test_uncertain_labels_follow_the_named_policy(
+    tmp_path: Path, policy: str, expected: float | None
+) -> None:
     rows = ["img0.png,1,-1", "img1.png,0,1", "img2.png,1,0", "img3.png,0,0"]
     index = discover(_manifest(tmp_path, "path,a,b", rows), LabelOptions.of(["a", "b"], policy))
     matrix = label_matrix([s.label for s in index.samples], index.classes)
@@ -65,7 +68,9 @@ def _bad(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytes
 
 
 def test_a_label_not_in_the_list_is_refused(tmp_path, capsys, monkeypatch) -> None:
-    manifest = _manifest(tmp_path, "path,labels", ["img0.png,effusion", "img1.png,efusion", "img2.png,", "img3.png,mass"])
+    manifest = _manifest(
+        tmp_path, "path,labels", ["img0.png,effusion", "img1.png,efusion", "img2.png,", "img3.png,mass"]
+    )
     err = _bad(["inspect", str(manifest), "--label-columns", "effusion,mass"], capsys, monkeypatch)
     assert "line 3, column 'labels': 'efusion' is not in the label list (effusion, mass)" in err
 
@@ -84,13 +89,17 @@ def test_a_label_column_absent_from_the_header_is_refused(tmp_path, capsys, monk
 
 
 def test_a_value_other_than_0_1_or_minus_1_is_refused(tmp_path, capsys, monkeypatch) -> None:
-    manifest = _manifest(tmp_path, "path,a,b", ["img0.png,1,0", "img1.png,yes,1", "img2.png,0,1", "img3.png,1,0"])
+    manifest = _manifest(
+        tmp_path, "path,a,b", ["img0.png,1,0", "img1.png,yes,1", "img2.png,0,1", "img3.png,1,0"]
+    )
     err = _bad(["inspect", str(manifest), "--label-columns", "a,b"], capsys, monkeypatch)
     assert "line 3, column 'a': 'yes' is not 0, 1 or -1 (uncertain)" in err
 
 
 def test_an_all_zero_label_column_is_refused(tmp_path, capsys, monkeypatch) -> None:
-    manifest = _manifest(tmp_path, "path,a,b,c", ["img0.png,1,0,0", "img1.png,0,1,0", "img2.png,1,1,0", "img3.png,0,0,0"])
+    manifest = _manifest(
+        tmp_path, "path,a,b,c", ["img0.png,1,0,0", "img1.png,0,1,0", "img2.png,1,1,0", "img3.png,0,0,0"]
+    )
     err = _bad(["inspect", str(manifest), "--label-columns", "a,b,c"], capsys, monkeypatch)
     assert "label(s) 'c' never occur (all-zero column)" in err
 
@@ -109,7 +118,12 @@ def test_inspect_reports_label_frequencies_and_co_occurrence(tmp_path: Path, cap
     monkeypatch.setenv("COLUMNS", "200")
     manifest = make_shapes_multilabel(tmp_path / "shapes", n=40, size=16, layout="columns")
     json_out = tmp_path / "report.json"
-    assert run_app(["inspect", str(manifest), "--label-columns", ",".join(SHAPE_LABELS), "--json", str(json_out)]) == 0
+    assert (
+        run_app(
+            ["inspect", str(manifest), "--label-columns", ",".join(SHAPE_LABELS), "--json", str(json_out)]
+        )
+        == 0
+    )
     import json
 
     report = json.loads(json_out.read_text())

@@ -60,7 +60,9 @@ def test_bootstrap_intervals_hold_the_value_and_repeat_with_the_seed(scored) -> 
 def test_a_cluster_bootstrap_resamples_whole_groups(scored) -> None:
     y, probs = scored
     # Each image three times in one group: as wide as the image bootstrap of the originals, not narrower.
-    tripled = multilabel_scores(np.repeat(y, 3, 0), np.repeat(probs, 3, 0), LABELS, [0.5] * 3, 300, 0, np.repeat(np.arange(300), 3))
+    tripled = multilabel_scores(
+        np.repeat(y, 3, 0), np.repeat(probs, 3, 0), LABELS, [0.5] * 3, 300, 0, np.repeat(np.arange(300), 3)
+    )
     plain = multilabel_scores(y, probs, LABELS, [0.5] * 3, 300, 0)
     naive = multilabel_scores(np.repeat(y, 3, 0), np.repeat(probs, 3, 0), LABELS, [0.5] * 3, 300, 0)
     width = lambda r: r["macro_auroc"]["ci_high"] - r["macro_auroc"]["ci_low"]  # noqa: E731

@@ -1,0 +1,72 @@
+"""`medclass train` on a multi-label set with known label-generating rules (a disc, a hollow square and a bar,
+each switching its label on): per-label AUROC >= 0.95 from the CLI, the multi-label test_metrics.json, the
+per-label thresholds chosen on val in the checkpoint, and the per-label columns of predictions_test.csv."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from medclass.cli.app import run_app
+from medclass.data.multilabel import label_matrix
+from medclass.data.synthetic import SHAPE_LABELS, make_shapes_multilabel
+
+FAST = [
+    "--model", "cnn", "--image-size", "32", "--epochs", "2", "--batch-size", "8", "--lr", "0.005", "--seed", "0",
+    "--set", "model.cnn.blocks=[{out_channels: 8}, {out_channels: 16}]", "--set", "model.cnn.dense=[]",
+    "--set", "model.cnn.head=flatten", "--set", "augment.preset=none", "--set", "data.num_workers=0",
+    "--set", "trainer.progress_bar=false", "--set", "evaluation.report=false", "--set", "evaluation.bootstrap=50",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def shapes_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("multilabel")
+    manifest = make_shapes_multilabel(root / "shapes", n=160, size=32, seed=1)
+    out = root / "run"
+    assert run_app(["train", "--data", str(manifest), "--out", str(out), *FAST]) == 0
+    return out
+
+
+def test_every_label_is_learned_to_auroc_095(shapes_run: Path) -> None:
+    metrics = json.loads((shapes_run / "test_metrics.json").read_text())
+    assert metrics["task"] == "multilabel" and metrics["labels"] == sorted(SHAPE_LABELS)
+    for name in SHAPE_LABELS:
+        block = metrics["per_label"][name]
+        assert block["auroc"]["value"] >= 0.95, (name, block)
+        for figure in ("auroc", "average_precision", "sensitivity", "specificity"):
+            assert set(block[figure]) == {"value", "ci_low", "ci_high"}
+            assert block[figure]["ci_low"] <= block[figure]["value"] <= block[figure]["ci_high"]
+        assert 0 < block["threshold"] < 1
+    for key in ("macro_auroc", "micro_auroc", "map"):
+        assert metrics[key]["value"] >= 0.95 and metrics[key]["ci_low"] is not None
+    assert metrics["ci"]["n_resamples"] == 50 and metrics["split"] == "test"
+
+
+def test_the_thresholds_chosen_on_val_are_in_the_checkpoint_and_decide_the_predictions(
+    shapes_run: Path,
+) -> None:
+    metrics = json.loads((shapes_run / "test_metrics.json").read_text())
+    spec = torch.load(shapes_run / "checkpoints" / "best.ckpt", weights_only=False)["medclass"]
+    rules = spec["multilabel"]["rules"]
+    assert list(rules) == metrics["labels"]
+    assert spec["decision"]["threshold"] is None and spec["decision"]["positive_class"] is None
+    for name, rule in rules.items():
+        assert rule["rule"] == "youden" and rule["chosen_on"] == "val"
+        assert rule["threshold"] == metrics["per_label"][name]["threshold"]
+
+    table = pd.read_csv(shapes_run / "predictions_test.csv", keep_default_na=False)
+    labels = metrics["labels"]
+    assert list(table.columns) == ["path", "label", "prediction", *(f"p_{n}" for n in labels), *labels]
+    assert len(table) == metrics["n"]
+    for name in labels:  # each decision column is its probability at its own threshold
+        decided = table[f"p_{name}"] >= rules[name]["threshold"] - 1e-6  # the CSV rounds to 6 decimals
+        assert (table[name] == decided.astype(int)).all()
+    truth = label_matrix(list(table["label"]), labels)
+    sensitivity = [(table[n][truth[:, j] == 1] == 1).mean() for j, n in enumerate(labels)]
+    assert np.allclose(sensitivity, [metrics["per_label"][n]["sensitivity"]["value"] for n in labels])
