@@ -70,3 +70,42 @@ def test_the_thresholds_chosen_on_val_are_in_the_checkpoint_and_decide_the_predi
     truth = label_matrix(list(table["label"]), labels)
     sensitivity = [(table[n][truth[:, j] == 1] == 1).mean() for j, n in enumerate(labels)]
     assert np.allclose(sensitivity, [metrics["per_label"][n]["sensitivity"]["value"] for n in labels])
+
+
+def test_predict_export_and_serve_agree_on_every_label(shapes_run: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from medclass.api import predict
+    from medclass.api.export import export
+    from medclass.api.serve import build_app
+    from medclass.inference.runner import Predictor
+
+    table = pd.read_csv(shapes_run / "predictions_test.csv", keep_default_na=False)
+    files = list(table["path"][:8])
+    labels = sorted(SHAPE_LABELS)
+    expected = predict(shapes_run, files)
+    assert list(expected["prediction"]) == list(
+        table["prediction"][:8]
+    )  # predict decides as the test scoring
+
+    bundle = Path(export(shapes_run, "onnx", out=tmp_path / "bundle")["path"])
+    info = json.loads((bundle / "medclass.json").read_text())
+    rules = torch.load(shapes_run / "checkpoints" / "best.ckpt", weights_only=False)["medclass"]["multilabel"]
+    assert info["task"] == "multilabel" and list(info["labels"]) == labels
+    assert all(info["labels"][n]["threshold"] == rules["rules"][n]["threshold"] for n in labels)
+    assert info["check"]["agreement"] == 1.0 and info["check"]["max_abs_diff"] < 1e-4
+    exported = Predictor.load(bundle).predict_files(files)
+    assert exported.predicted.tolist() == expected[labels].astype(bool).to_numpy().tolist()
+
+    uploads = [("file", (Path(p).name, Path(p).read_bytes(), "image/png")) for p in files]
+    with TestClient(build_app(bundle)) as client:
+        body = client.post("/v1/predict", files=uploads).json()
+        model = client.get("/v1/model").json()
+        outputs = client.get("/v2/models/bundle").json()["outputs"]
+    for result, (_, row) in zip(body["results"], expected.iterrows(), strict=True):
+        assert set(result["labels"]) == set(labels) and result["prediction"] == row["prediction"]
+        for name in labels:
+            assert result["labels"][name]["positive"] == bool(row[name])
+            assert abs(result["labels"][name]["probability"] - row[f"p_{name}"]) < 1e-5
+    assert model["classes"] == labels
+    assert [o["shape"] for o in outputs] == [[-1, 3], [-1, 3]]  # OIP: a probability and a 0/1 per label

@@ -132,7 +132,8 @@ def labelled_files(
         return [str(s.path) for s in index.samples], [s.label for s in index.samples]
     # A bundle names the run it was exported from, whose split file then gives the rows.
     run_dir = Path(read_bundle_info(source)["source_run"]) if is_bundle(source) else run_dir_of(source)
-    table = read_splits(run_dir / SPLITS_FILE, meta.classes)
+    # A multi-label row's label is a set of names (checked where it is read as targets), not one class.
+    table = read_splits(run_dir / SPLITS_FILE, None if meta.is_multilabel else meta.classes)
     table = training_view(table, meta.config.get("split", {}).get("fold", 0))
     rows = table[table["split"] == split]
     if rows.empty:
