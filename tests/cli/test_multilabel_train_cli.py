@@ -5,16 +5,20 @@ per-label thresholds chosen on val in the checkpoint, and the per-label columns 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
 from medclass.cli.app import run_app
 from medclass.data.multilabel import label_matrix
 from medclass.data.synthetic import SHAPE_LABELS, make_shapes_multilabel
+from medclass.inference.decision import LabelRule, MultilabelDecision
+from medclass.training.checkpoint import store_label_rules
 
 FAST = [
     "--model", "cnn", "--image-size", "32", "--epochs", "2", "--batch-size", "8", "--lr", "0.005", "--seed", "0",
@@ -34,6 +38,16 @@ def shapes_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_label_is_learned_to_auroc_095(shapes_run: Path) -> None:
+    # Against the manifest the images were drawn from (not the pipeline's own reading of it).
+    manifest = pd.read_csv(shapes_run.parent / "shapes" / "labels.csv", keep_default_na=False)
+    truth = {
+        str(shapes_run.parent / "shapes" / p): set(filter(None, t.split("|"))) for p, t in manifest.values
+    }
+    predictions = pd.read_csv(shapes_run / "predictions_test.csv", keep_default_na=False)
+    assert len(predictions) >= 24
+    for name in SHAPE_LABELS:
+        present = [name in truth[p] for p in predictions["path"]]
+        assert roc_auc_score(present, predictions[f"p_{name}"]) >= 0.95, name
     metrics = json.loads((shapes_run / "test_metrics.json").read_text())
     assert metrics["task"] == "multilabel" and metrics["labels"] == sorted(SHAPE_LABELS)
     for name in SHAPE_LABELS:
@@ -83,16 +97,25 @@ def test_predict_export_and_serve_agree_on_every_label(shapes_run: Path, tmp_pat
     table = pd.read_csv(shapes_run / "predictions_test.csv", keep_default_na=False)
     files = list(table["path"][:8])
     labels = sorted(SHAPE_LABELS)
-    expected = predict(shapes_run, files)
-    assert list(expected["prediction"]) == list(
+    assert list(predict(shapes_run, files)["prediction"]) == list(
         table["prediction"][:8]
-    )  # predict decides as the test scoring
+    )  # as the test scoring
 
-    bundle = Path(export(shapes_run, "onnx", out=tmp_path / "bundle")["path"])
+    # A copy of the run whose thresholds are the median probabilities of these images: every label then has
+    # images on both sides, so a path that ignored the stored thresholds (0.5, or another label's) would differ.
+    run = tmp_path / "run"
+    shutil.copytree(shapes_run, run)
+    medians = {n: float(np.median(table[f"p_{n}"][:8])) for n in labels}
+    rules = MultilabelDecision({n: LabelRule(medians[n], "median") for n in labels})
+    store_label_rules(run / "checkpoints" / "best.ckpt", rules)
+    expected = predict(run, files)
+    for name in labels:
+        assert 0 < expected[name].sum() < len(files)
+
+    bundle = Path(export(run, "onnx", out=tmp_path / "bundle")["path"])
     info = json.loads((bundle / "medclass.json").read_text())
-    rules = torch.load(shapes_run / "checkpoints" / "best.ckpt", weights_only=False)["medclass"]["multilabel"]
     assert info["task"] == "multilabel" and list(info["labels"]) == labels
-    assert all(info["labels"][n]["threshold"] == rules["rules"][n]["threshold"] for n in labels)
+    assert all(info["labels"][n]["threshold"] == medians[n] for n in labels)
     assert info["check"]["agreement"] == 1.0 and info["check"]["max_abs_diff"] < 1e-4
     exported = Predictor.load(bundle).predict_files(files)
     assert exported.predicted.tolist() == expected[labels].astype(bool).to_numpy().tolist()

@@ -37,15 +37,24 @@ def test_a_labels_column_gives_the_label_names_and_each_images_set(tmp_path: Pat
 
 
 @pytest.mark.parametrize(("policy", "expected"), [("ignore", None), ("zeros", 0.0), ("ones", 1.0)])
+@pytest.mark.parametrize("layout", ["columns", "labels"])
 def test_uncertain_labels_follow_the_named_policy(
-    tmp_path: Path, policy: str, expected: float | None
+    tmp_path: Path, policy: str, expected: float | None, layout: str
 ) -> None:
-    rows = ["img0.png,1,-1", "img1.png,0,1", "img2.png,1,0", "img3.png,0,0"]
-    index = discover(_manifest(tmp_path, "path,a,b", rows), LabelOptions.of(["a", "b"], policy))
+    # The same labels in both layouts: -1 in a 0/1 column, a trailing '?' in a labels column.
+    if layout == "columns":
+        manifest = _manifest(
+            tmp_path, "path,a,b", ["img0.png,1,-1", "img1.png,0,1", "img2.png,1,0", "img3.png,0,0"]
+        )
+    else:
+        manifest = _manifest(
+            tmp_path, "path,labels", ["img0.png,a|b?", "img1.png,b", "img2.png,a", "img3.png,"]
+        )
+    index = discover(manifest, LabelOptions.of(["a", "b"], policy))
     matrix = label_matrix([s.label for s in index.samples], index.classes)
     value = matrix[0, 1]
     assert np.isnan(value) if expected is None else value == expected
-    assert matrix[1:].tolist() == [[0, 1], [1, 0], [0, 0]]
+    assert matrix[0, 0] == 1 and matrix[1:].tolist() == [[0, 1], [1, 0], [0, 0]]
 
 
 def test_a_multilabel_npz_has_one_column_per_label(tmp_path: Path) -> None:
