@@ -132,3 +132,10 @@ def test_predict_export_and_serve_agree_on_every_label(shapes_run: Path, tmp_pat
             assert abs(result["labels"][name]["probability"] - row[f"p_{name}"]) < 1e-5
     assert model["classes"] == labels
     assert [o["shape"] for o in outputs] == [[-1, 3], [-1, 3]]  # OIP: a probability and a 0/1 per label
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["report"]])
+def test_commands_not_ready_for_multilabel_refuse_with_one_line(shapes_run: Path, command, capsys) -> None:
+    assert run_app([*command, str(shapes_run)]) == 2
+    err = capsys.readouterr().err
+    assert f"{command[0]}: not available for multi-label models yet" in err and "Traceback" not in err

@@ -44,3 +44,12 @@ def test_rules_for_other_labels_are_refused() -> None:
 def test_label_probabilities_are_finite_for_extreme_logits() -> None:
     probs = label_probabilities([[-1000.0, 0.0, 1000.0]])
     assert probs.tolist() == [[0.0, 0.5, 1.0]]
+
+
+def test_commands_without_multi_label_support_refuse_it_by_name() -> None:
+    from medclass.utils.errors import ConfigError
+
+    spec = _spec(["a", "b"], MultilabelDecision({"a": LabelRule(), "b": LabelRule()}))
+    with pytest.raises(ConfigError, match="evaluate: not available for multi-label models yet"):
+        spec.require_single_label("evaluate")
+    _spec(["no", "yes"]).require_single_label("evaluate")  # a single-label model passes

@@ -95,6 +95,7 @@ def evaluate(
         out = default_output(source, data, split, epoch)
     checkpoint = resolve_checkpoint(source, epoch)
     predictor = Predictor.load(checkpoint)
+    predictor.meta.require_single_label("evaluate")
     predictor.check_mc_dropout(mc_dropout or 0)  # before any work: a model without dropout is refused
     meta = predictor.meta
     decision = meta.decision

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from medclass.data.preprocess import PreprocessSettings
 from medclass.inference.decision import Decision, MultilabelDecision
+from medclass.utils.errors import ConfigError
 
 SPEC_VERSION = 2
 
@@ -117,6 +118,18 @@ class ModelSpec(BaseModel):
     def is_multilabel(self) -> bool:
         """Whether the model decides each label on its own (sigmoid outputs, per-label thresholds)."""
         return self.multilabel is not None
+
+    def require_single_label(self, command: str) -> None:
+        """Refuse a command that does not handle multi-label models yet (before it does any work).
+
+        Raises:
+            ConfigError: naming the command and what does handle them.
+        """
+        if self.multilabel is not None:
+            raise ConfigError(
+                f"{command}: not available for multi-label models yet; train (test_metrics.json), predict, "
+                "export and serve handle them"
+            )
 
     @property
     def positive_class(self) -> str | None:
