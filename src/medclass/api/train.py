@@ -238,7 +238,7 @@ def train(
     with removed_if_unstarted(claimed, lambda path: RunLayout(path).has_checkpoint(), console.print):
         save_config(config, run_dir / CONFIG_FILE)
         data.write(run_dir, splits=not resume)
-        counts = split_counts(data.training_table(config.split))
+        counts = split_counts(data.training_table(config.split), data.classes if data.multilabel else None)
         describe_choices(config, data.report, counts, data.classes, datamodule.num_workers, console)
         loggers = build_loggers(config, run_dir)
         best = fit(module, datamodule, config, run_dir, resume, callbacks, loggers, console)

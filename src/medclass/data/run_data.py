@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 
@@ -168,7 +169,7 @@ def data_report(
         "layout": index.layout if index is not None else "splits-file",
         "classes": sorted(table["label"].unique()),
         "n_images": len(table),
-        "counts": split_counts(table),
+        "counts": split_counts(table, index.classes if index is not None and index.multilabel else None),
         "skipped": skipped,
         "ignored": [{"path": str(p), "reason": r} for p, r in (index.ignored if index else [])],
         "duplicates": duplicates.to_dict(),
@@ -186,7 +187,19 @@ def multilabel_report(table: pd.DataFrame, labels: list[str]) -> dict[str, Any]:
     }
 
 
-def split_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
-    """``{split: {class: images}}`` of a splits table."""
+def split_counts(table: pd.DataFrame, labels: list[str] | None = None) -> dict[str, dict[str, int]]:
+    """``{split: {class: images}}`` of a splits table; with multi-label ``labels``, ``{split: {label: positive
+    images}}``."""
+    if labels is not None:
+        return {
+            split: dict(
+                zip(
+                    labels,
+                    np.nansum(label_matrix(list(part["label"]), labels), axis=0).astype(int).tolist(),
+                    strict=True,
+                )
+            )
+            for split, part in table.groupby("split", sort=False)
+        }
     sizes = table.groupby(["split", "label"]).size()
     return {split: {label: int(n) for label, n in sizes[split].items()} for split in sizes.index.levels[0]}
