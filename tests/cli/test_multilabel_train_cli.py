@@ -134,8 +134,24 @@ def test_predict_export_and_serve_agree_on_every_label(shapes_run: Path, tmp_pat
     assert [o["shape"] for o in outputs] == [[-1, 3], [-1, 3]]  # OIP: a probability and a 0/1 per label
 
 
-@pytest.mark.parametrize("command", [["evaluate"], ["report"]])
-def test_commands_not_ready_for_multilabel_refuse_with_one_line(shapes_run: Path, command, capsys) -> None:
-    assert run_app([*command, str(shapes_run)]) == 2
+def test_evaluate_scores_the_run_and_another_labelled_set(shapes_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "again.json"
+    assert run_app(["evaluate", str(shapes_run), "--out", str(out), "--bootstrap", "50"]) == 0
+    again, trained = json.loads(out.read_text()), json.loads((shapes_run / "test_metrics.json").read_text())
+    assert again["per_label"] == trained["per_label"] and again["macro_auroc"] == trained["macro_auroc"]
+    # A new set in the other manifest layout (one 0/1 column per label), read with the model's own labels.
+    other = make_shapes_multilabel(tmp_path / "other", n=40, size=32, seed=9, layout="columns")
+    out = tmp_path / "other.json"
+    assert (
+        run_app(["evaluate", str(shapes_run), "--data", str(other), "--out", str(out), "--bootstrap", "0"])
+        == 0
+    )
+    scored = json.loads(out.read_text())
+    assert scored["n"] == 40 and scored["data"] == str(other)
+    assert all(scored["per_label"][n]["auroc"]["value"] >= 0.95 for n in SHAPE_LABELS)
+
+
+def test_commands_not_ready_for_multilabel_refuse_with_one_line(shapes_run: Path, capsys) -> None:
+    assert run_app(["report", str(shapes_run)]) == 2
     err = capsys.readouterr().err
-    assert f"{command[0]}: not available for multi-label models yet" in err and "Traceback" not in err
+    assert "report: not available for multi-label models yet" in err and "Traceback" not in err

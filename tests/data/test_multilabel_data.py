@@ -156,3 +156,9 @@ def test_iterative_stratification_keeps_every_labels_share_and_groups_whole() ->
         assert abs((bins == b).mean() - share) < 0.02
         per_label = targets[bins == b].sum(axis=0) / targets.sum(axis=0)
         assert np.all(np.abs(per_label - share) < 0.05), (b, per_label)
+
+
+def test_a_label_named_like_a_table_column_is_refused(tmp_path, capsys, monkeypatch) -> None:
+    manifest = _manifest(tmp_path, "path,labels", ["img0.png,effusion", "img1.png,prediction", "img2.png,"])
+    err = _bad(["inspect", str(manifest)], capsys, monkeypatch)
+    assert "column 'labels': bad label name(s) ['prediction']" in err

@@ -50,6 +50,6 @@ def test_commands_without_multi_label_support_refuse_it_by_name() -> None:
     from medclass.utils.errors import ConfigError
 
     spec = _spec(["a", "b"], MultilabelDecision({"a": LabelRule(), "b": LabelRule()}))
-    with pytest.raises(ConfigError, match="evaluate: not available for multi-label models yet"):
-        spec.require_single_label("evaluate")
-    _spec(["no", "yes"]).require_single_label("evaluate")  # a single-label model passes
+    with pytest.raises(ConfigError, match="explain: not available for multi-label models yet"):
+        spec.require_single_label("explain")
+    _spec(["no", "yes"]).require_single_label("explain")  # a single-label model passes

@@ -34,7 +34,8 @@ UNCERTAIN_POLICIES = ("ignore", "zeros", "ones")
 SEPARATOR = "|"
 UNCERTAIN_MARK = "?"
 LABELS_COLUMN = "labels"
-_RESERVED = ("path", "label", "split", "group", LABELS_COLUMN)
+# Column names of the manifest and of the prediction tables, which a label may not take.
+RESERVED_NAMES = ("path", "label", "split", "group", LABELS_COLUMN, "prediction", "error")
 
 
 @dataclass(frozen=True)
@@ -50,16 +51,29 @@ class LabelOptions:
         if names is None:
             return cls(None, uncertain)  # type: ignore[arg-type]
         cleaned = tuple(str(n).strip() for n in names)
-        bad = [n for n in cleaned if not n or SEPARATOR in n or n.endswith(UNCERTAIN_MARK)]
-        if bad:
-            raise DataError(
-                f"data.labels / --label-columns: bad label name(s) {bad!r}; a name is not empty and has no "
-                f"'{SEPARATOR}' and no trailing '{UNCERTAIN_MARK}'"
-            )
+        check_label_names(cleaned, "data.labels / --label-columns")
         repeated = sorted({n for n in cleaned if cleaned.count(n) > 1})
         if repeated:
             raise DataError(f"data.labels / --label-columns: label(s) {repeated} listed more than once")
         return cls(cleaned, uncertain)  # type: ignore[arg-type]
+
+
+def check_label_names(names: Sequence[str], source: str) -> None:
+    """Refuse label names that cannot travel as label texts or table columns.
+
+    Raises:
+        DataError: naming the bad names and the rule.
+    """
+    bad = [
+        n
+        for n in names
+        if not n or SEPARATOR in n or n.endswith(UNCERTAIN_MARK) or n.lower() in RESERVED_NAMES
+    ]
+    if bad:
+        raise DataError(
+            f"{source}: bad label name(s) {bad!r}; a name is not empty, has no '{SEPARATOR}' and no trailing "
+            f"'{UNCERTAIN_MARK}', and is none of {', '.join(RESERVED_NAMES)}"
+        )
 
 
 def encode(values: Sequence[float], names: Sequence[str]) -> str:
@@ -179,6 +193,7 @@ class ManifestLabels:
         """The label names (found names sorted unless listed) and the texts re-encoded in their order, with
         the uncertain policy applied."""
         names = self.names if self.listed or self.columns is not None else sorted(self.names)
+        check_label_names(names, "column 'labels'")
         matrix = label_matrix(texts, names)
         if self.options.uncertain != "ignore":
             matrix = np.where(np.isnan(matrix), 1.0 if self.options.uncertain == "ones" else 0.0, matrix)

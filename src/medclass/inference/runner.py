@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from medclass.config.schema import AugmentConfig
 from medclass.data.datamodule import CachedImageDataset
+from medclass.data.multilabel import encode
 from medclass.inference.bundle import OnnxModule, is_bundle, load_bundle
 from medclass.inference.checkpoint import load_for_inference
 from medclass.inference.inputs import CachedImages, eval_transform, load_images
@@ -85,9 +86,7 @@ class Predictions:
         table = pd.DataFrame(
             {
                 "path": list(self.paths),
-                "prediction": [
-                    "|".join(n for n, on in zip(labels, row, strict=True) if on) for row in self.predicted
-                ],
+                "prediction": [encode(row, labels) for row in self.predicted.astype(np.float64)],
             }
         )
         for j, name in enumerate(labels):

@@ -8,11 +8,13 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from medclass.config.schema import IMAGE_EXTENSIONS
+from medclass.data.multilabel import encode
 from medclass.serving.schemas import (
     ErrorResponse,
     FileResult,
@@ -171,7 +173,7 @@ def label_result(file: str, labels: list[str], probs: Any, positive: Any) -> Lab
     """A multi-label model's answer for one file: each label's probability and decision."""
     return LabelFileResult(
         file=file,
-        prediction="|".join(name for name, on in zip(labels, positive, strict=True) if on),
+        prediction=encode(np.asarray(positive, dtype=np.float64), labels),
         labels={
             name: LabelDecision(probability=float(p), positive=bool(on))
             for name, p, on in zip(labels, probs, positive, strict=True)
