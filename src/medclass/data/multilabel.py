@@ -111,11 +111,14 @@ def label_matrix(texts: Sequence[str], names: Sequence[str], source: str = "the 
     return matrix
 
 
-def apply_policy(value: float, policy: str) -> float:
-    """An uncertain value (-1) under ``policy``: NaN (``ignore``), 0 or 1; other values unchanged."""
-    if value != -1:
-        return value
-    return {"ignore": np.nan, "zeros": 0.0, "ones": 1.0}[policy]
+# The value an uncertain label takes under each policy (NaN: left out of the loss and the metrics).
+POLICY_VALUE = {"ignore": np.nan, "zeros": 0.0, "ones": 1.0}
+
+
+def apply_policy(values: np.ndarray | float, policy: str) -> np.ndarray:
+    """Uncertain values (-1) under ``policy``: NaN (``ignore``), 0 or 1; other values unchanged."""
+    values = np.asarray(values, dtype=np.float32)
+    return np.where(values == -1, np.float32(POLICY_VALUE[policy]), values)
 
 
 class ManifestLabels:
@@ -124,7 +127,13 @@ class ManifestLabels:
     Build it with :meth:`from_header`, which returns None for a single-label manifest.
     """
 
-    def __init__(self, names: list[str], columns: dict[str, int] | None, labels_column: int | None, options):
+    def __init__(
+        self,
+        names: list[str],
+        columns: dict[str, int] | None,
+        labels_column: int | None,
+        options: LabelOptions,
+    ) -> None:
         self.names = names
         self.columns = columns
         self.labels_column = labels_column
@@ -174,7 +183,7 @@ class ManifestLabels:
                 value = None
             if value not in (0.0, 1.0, -1.0):
                 return None, f"{where}, column {name!r}: {raw!r} is not 0, 1 or -1 (uncertain)"
-            values.append(apply_policy(value, self.options.uncertain))
+            values.append(float(apply_policy(value, self.options.uncertain)))
         return encode(values, self.names), None
 
     def _from_names(self, text: str, where: str) -> tuple[str | None, str | None]:
@@ -196,7 +205,7 @@ class ManifestLabels:
         check_label_names(names, "column 'labels'")
         matrix = label_matrix(texts, names)
         if self.options.uncertain != "ignore":
-            matrix = np.where(np.isnan(matrix), 1.0 if self.options.uncertain == "ones" else 0.0, matrix)
+            matrix = np.where(np.isnan(matrix), POLICY_VALUE[self.options.uncertain], matrix)
         return names, [encode(row, names) for row in matrix]
 
 
@@ -215,10 +224,9 @@ def npz_label_texts(
         raise DataError(
             f"{npz_path}: the labels have {k} columns but data.labels / --label-columns names {len(names)}"
         )
-    policy = {"ignore": np.nan, "zeros": 0.0, "ones": 1.0}[options.uncertain]
     rows, values_of_splits = [], []
     for split, labels in data.labels.items():
-        values = np.where(labels == -1, policy, labels).astype(np.float32)
+        values = apply_policy(labels, options.uncertain)
         values_of_splits.append(values)
         rows += [(member_path(npz_path, split, i), encode(v, names), split) for i, v in enumerate(values)]
     check_labels_occur(np.concatenate(values_of_splits), names, str(npz_path))
