@@ -5,9 +5,10 @@ A per-class quota cannot stratify a set whose images carry several labels at onc
 combinations are mostly too rare to divide. Iterative stratification (Sechidis, Tsoumakas & Vlahavas, ECML
 PKDD 2011) assigns the images of the rarest label first to the bin that still wants most of that label, which
 keeps every label's share close to the bin fractions. We use the implementation of ``iterative-stratification``
-(iterstrat, by Trent J. Bradberry, BSD): it is small, pure numpy, maintained on PyPI, takes arbitrary bin
-fractions (``IterativeStratification(labels, r, random_state)``), and is the one the issue and the Kaggle
-multi-label community use; scikit-multilearn has gone years without a release and pulls in far more.
+(iterstrat, BSD-3): small, pure numpy on top of scikit-learn (already a dependency), published on PyPI, and it
+takes arbitrary bin fractions (``IterativeStratification(labels, r, random_state)``), so train/val/test come from
+one pass. scikit-multilearn (last release 2018; its fork scikit-multilearn-ng is young) brings a whole multi-label
+framework for this one function.
 
 Groups (patients, and duplicate components) stay whole: the algorithm runs on groups, a group's labels being the
 union of its images' labels (an uncertain label counts as absent), and every image follows its group. Bin sizes
