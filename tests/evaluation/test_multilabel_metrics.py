@@ -87,3 +87,18 @@ def test_a_label_without_positives_in_val_is_named() -> None:
     y = np.array([[1, 0], [0, 0], [1, 0]], dtype=float)
     with pytest.raises(ValueError, match="label 'nodule' has no positive image in val"):
         choose_label_rules(y, y, ["effusion", "nodule"], "youden")
+
+
+def test_label_wise_calibration_is_each_labels_binary_ece() -> None:
+    rng = np.random.default_rng(3)
+    probs = rng.uniform(0.01, 0.99, (400, 2))  # no value on a bin edge
+    # Label 0 calibrated (drawn at its probability), label 1 over-confident (always present when p > 0.5).
+    y = np.stack([rng.random(400) < probs[:, 0], probs[:, 1] > 0.5], axis=1).astype(float)
+    result = multilabel_scores(y, probs, ["calibrated", "overconfident"], [0.5, 0.5])
+    for j, name in enumerate(["calibrated", "overconfident"]):
+        truth, p = y[:, j] == 1, probs[:, j]
+        confidence, correct = np.maximum(p, 1 - p), (p > 0.5) == truth
+        bins = np.minimum((confidence * 15).astype(int), 14)  # 15 equal-width bins
+        ece = sum(abs(correct[bins == b].sum() - confidence[bins == b].sum()) for b in range(15)) / len(p)
+        assert result["per_label"][name]["ece"] == pytest.approx(ece)
+    assert result["per_label"]["calibrated"]["ece"] < 0.1 < result["per_label"]["overconfident"]["ece"]

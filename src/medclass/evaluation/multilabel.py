@@ -19,8 +19,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from medclass.evaluation.bootstrap import _AucPlan, _draw_counts, _interval
+from medclass.evaluation.calibration import expected_calibration_error
 from medclass.evaluation.thresholds import choose_threshold
-from medclass.inference.decision import LabelRule, decide_labels
+from medclass.inference.decision import ECE_BINS, LabelRule, decide_labels
 
 __all__ = ["choose_label_rules", "multilabel_scores"]
 
@@ -173,7 +174,8 @@ def multilabel_scores(
 
     Returns:
         ``{"task": "multilabel", "labels", "n", "per_label": {label: {"auroc", "average_precision",
-        "sensitivity", "specificity": {"value", "ci_low", "ci_high"}, "threshold", "n_positive", "n_known"}},
+        "sensitivity", "specificity": {"value", "ci_low", "ci_high"}, "threshold", "ece", "n_positive",
+        "n_known"}},
         "macro_auroc", "micro_auroc", "map": {"value", "ci_low", "ci_high"}, "ci": {how the CIs were drawn}}``;
         a figure is None where it is undefined (a label without positives or negatives).
 
@@ -214,6 +216,14 @@ def multilabel_scores(
             "sensitivity": figure("sensitivity", j),
             "specificity": figure("specificity", j),
             "threshold": float(t[j]),
+            # Label-wise calibration: the label's own [absent, present] probabilities, as a binary model's ECE.
+            "ece": expected_calibration_error(
+                (y[known, j] == 1).astype(np.int64),
+                np.stack([1 - p[known, j], p[known, j]], axis=1),
+                ECE_BINS,
+            )
+            if known.any()
+            else None,
             "n_positive": int((y[known, j] == 1).sum()),
             "n_known": int(known.sum()),
         }
