@@ -288,6 +288,7 @@ def inspect(
     progress: bool = False,
     overwrite: bool = False,
     console: Console | None = None,
+    label_columns: list[str] | None = None,
 ) -> dict[str, Any]:
     """The data-quality report of a data set (counts, sizes, formats, unreadable files, duplicates);
     ``medclass inspect``. Every argument: ``help(medclass.api.data.inspect)``."""

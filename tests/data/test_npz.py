@@ -113,7 +113,10 @@ def test_split_keeps_the_file_splits_with_stable_ids(tmp_path: Path) -> None:
             "'test_images' has 6 images but 'test_labels' has 5",
         ),
         ({"train_labels": np.zeros((12, 1, 1), dtype=np.int64)}, "'train_labels' has shape (12, 1, 1)"),
-        ({"train_labels": np.zeros((12, 14), dtype=np.int64)}, "multi-label files are not supported"),
+        (
+            {"train_labels": np.full((12, 14), 2, dtype=np.int64)},
+            "multi-label values must be integers 0, 1 or -1",
+        ),
         ({"train_images": np.zeros((12, 28, 28), dtype=np.float32)}, "dtype float32; expected uint8"),
         ({"val_images": np.zeros((4, 64, 64), dtype=np.uint8)}, "different image shapes"),
     ],

@@ -117,6 +117,7 @@ def test_the_json_schema_names_every_field() -> None:
         "classes",
         "preprocess",
         "decision",
+        "multilabel",
         "config",
         "source_run",
         "versions",

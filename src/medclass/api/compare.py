@@ -31,6 +31,7 @@ from medclass.campaigns.compare_outputs import (
 from medclass.campaigns.comparison import Comparison, compare_runs, legend, to_markdown
 from medclass.campaigns.grid import load_grid, plan_runs, run_grid
 from medclass.config import apply_overrides, build_config
+from medclass.inference.checkpoint import refuse_multilabel_run
 from medclass.reporting.comparison_report import write_comparison_page
 from medclass.reporting.plots_campaigns import plot_comparison
 from medclass.runs import prepare_output_dir
@@ -92,6 +93,8 @@ def compare(
         raise ConfigError(
             "--set, --data and --repeats apply to a grid: use them with --experiments GRID.yaml"
         )
+    for run_dir in run_dirs or ():  # given run folders: before anything is written
+        refuse_multilabel_run(run_dir, "compare")
     layout = ComparisonLayout(Path(out) if out is not None else default_compare_dir(experiments))
     prepare_output_dir(layout.root, COMPARE_KIND, reuse=True, legacy=COMPARE_LEGACY_ENTRIES)
     tracking_config = None
@@ -104,6 +107,8 @@ def compare(
         runs = variant_names(run_dirs)
     if len(runs) < 2:
         raise ConfigError(f"compare needs at least two variants, got {len(runs)}")
+    for run_dir in (d for dirs in runs.values() for d in dirs):  # a grid's runs, once trained
+        refuse_multilabel_run(run_dir, "compare")
     comparison = compare_runs(runs)
     tables = write_comparison_tables(comparison, layout)
     written = plot_comparison(comparison.long, learning_curves(runs), layout.plots)

@@ -25,6 +25,7 @@ def inspect(
     progress: bool = False,
     overwrite: bool = False,
     console: Console | None = None,
+    label_columns: list[str] | None = None,
 ) -> dict[str, Any]:
     """Data-quality report of a data set (see :func:`medclass.data.inspect.inspect_data`), optionally as JSON.
 
@@ -35,13 +36,14 @@ def inspect(
         progress: show the scan's progress.
         overwrite: replace an existing ``json_out``.
         console: print the report there as tables (counts, images, bad files, duplicate groups).
+        label_columns: multi-label: the label names (``--label-columns``; see ``data.labels``).
 
     Returns:
         The report as a JSON-ready dict.
     """
     if json_out is not None:
         prepare_output_file(json_out, overwrite=overwrite, flag="--json")
-    report = inspect_data(data, near_distance=near_dup_distance, progress=progress)
+    report = inspect_data(data, near_distance=near_dup_distance, progress=progress, label_names=label_columns)
     if json_out is not None:
         write_json(json_out, report)
     if console is not None:

@@ -57,6 +57,8 @@ def ensemble(
     console = console or default_console()
     members = load_members(run_dirs)
     predictors = [Predictor.load(run.run_dir) for run in members]
+    for predictor in predictors:
+        predictor.meta.require_single_label("ensemble")
     model, meta = combine([(p.model.cpu(), p.meta) for p in predictors], [str(r.run_dir) for r in members])
     check_same_test_split(members)
     out_dir = Path(out)

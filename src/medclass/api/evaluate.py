@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
+from medclass.assessment.multilabel import score_labelled_labels
 from medclass.assessment.referral import referral_evaluation
 from medclass.assessment.scoring import score_labelled
 from medclass.assessment.validation import choose_on_val, run_val_scores
@@ -24,8 +25,9 @@ from medclass.inference.decision import Decision
 from medclass.inference.runner import Predictor
 from medclass.reporting.console_summary import print_metrics_summary
 from medclass.runs import EVALUATIONS_DIR, prepare_output_file, resolve_checkpoint, run_dir_of
+from medclass.training.describe import fmt
 from medclass.utils.console import default_console
-from medclass.utils.errors import RunDirError
+from medclass.utils.errors import ConfigError, RunDirError
 from medclass.utils.io import write_json
 
 __all__ = ["default_output", "describe_threshold", "evaluate", "referral_evaluation"]
@@ -95,6 +97,13 @@ def evaluate(
         out = default_output(source, data, split, epoch)
     checkpoint = resolve_checkpoint(source, epoch)
     predictor = Predictor.load(checkpoint)
+    if predictor.meta.is_multilabel:
+        if operating_point or mc_dropout is not None or tta:
+            raise ConfigError(
+                "--operating-point, --mc-dropout and --tta: not available for multi-label models yet"
+            )
+        metrics = score_labelled_labels(source, checkpoint, predictor, data, split, bootstrap)
+        return finish_label_evaluation(metrics, out, console)
     predictor.check_mc_dropout(mc_dropout or 0)  # before any work: a model without dropout is refused
     meta = predictor.meta
     decision = meta.decision
@@ -112,6 +121,24 @@ def evaluate(
     describe_threshold(decision, metrics, console)
     if result.failures:
         console.print(f"[yellow]{len(result.failures)} unreadable file(s) skipped[/]")
+    if out is not None:
+        prepare_output_file(out, overwrite=True)
+        write_json(out, metrics)
+        console.print(f"metrics written to {out}")
+    else:
+        console.print("metrics not written (a checkpoint outside a run folder): give --out FILE.json")
+    return metrics
+
+
+def finish_label_evaluation(metrics: dict[str, Any], out: Path | None, console: Console) -> dict[str, Any]:
+    """Print a multi-label evaluation's headline figures and write its JSON to ``out``."""
+    per_label = "  ".join(f"{name} {fmt(b['auroc']['value'])}" for name, b in metrics["per_label"].items())
+    console.print(
+        f"macro AUROC {fmt(metrics['macro_auroc']['value'])}  micro AUROC {fmt(metrics['micro_auroc']['value'])}  "
+        f"mAP {fmt(metrics['map']['value'])}  per-label AUROC {per_label}  (n={metrics['n']})"
+    )
+    if metrics["skipped"]:
+        console.print(f"[yellow]{len(metrics['skipped'])} unreadable file(s) skipped[/]")
     if out is not None:
         prepare_output_file(out, overwrite=True)
         write_json(out, metrics)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from medclass.api.model_figures import write_model_figures
+from medclass.assessment.multilabel import fit_label_rules, label_rule_of, score_multilabel_test_split
 from medclass.assessment.scoring import score_training_test_split
 from medclass.assessment.validation import ValDecision, fit_on_val, training_val_scores
 from medclass.config import Config, save_config
@@ -31,7 +32,7 @@ from medclass.runs import (
     removed_if_unstarted,
     resolve_run_dir,
 )
-from medclass.training.checkpoint import checkpoint_epoch, store_decision
+from medclass.training.checkpoint import checkpoint_epoch, store_decision, store_label_rules
 from medclass.training.describe import describe_choices, describe_decision, fmt
 from medclass.training.fit import fit
 from medclass.training.refit import refit_model
@@ -59,7 +60,14 @@ def build_datamodule(config: Config, data: PreparedData) -> MedDataModule:
     if not (table["split"] == "val").any():
         raise DataError("the validation split is empty: raise --val-frac or add a val folder/CSV split")
     return MedDataModule(
-        data.cache, table, data.classes, config.data, config.augment, config.seed, *run_normalization(config)
+        data.cache,
+        table,
+        data.classes,
+        config.data,
+        config.augment,
+        config.seed,
+        *run_normalization(config),
+        multilabel=data.multilabel,
     )
 
 
@@ -162,6 +170,38 @@ def claim_run_dir(
     return claimed
 
 
+def finish_multilabel(
+    config: Config,
+    datamodule: MedDataModule,
+    best: Path,
+    run_dir: Path,
+    loggers: Sequence[Any],
+    console: Console,
+) -> TrainResult:
+    """After fitting a multi-label model: the per-label thresholds chosen on val (stored in the best checkpoint),
+    then the test split scored into test_metrics.json and predictions_test.csv."""
+    rules = fit_label_rules(best, datamodule, config)
+    store_label_rules(best, rules)
+    console.print(
+        "per-label thresholds chosen on val ("
+        + ", ".join(f"{name} {rule.threshold:.3g}" for name, rule in rules.rules.items())
+        + f"; {label_rule_of(config)})"
+    )
+    test_metrics = score_multilabel_test_split(best, datamodule, config, run_dir, checkpoint_epoch(best))
+    if test_metrics is not None:
+        per_label = "  ".join(
+            f"{name} {fmt(block['auroc']['value'])}" for name, block in test_metrics["per_label"].items()
+        )
+        console.print(
+            f"[bold]test[/] macro AUROC {fmt(test_metrics['macro_auroc']['value'])}  mAP "
+            f"{fmt(test_metrics['map']['value'])}  per-label AUROC {per_label}  (n={test_metrics['n']})"
+        )
+    log_run_artifacts(loggers, run_dir)
+    console.print(f"results in {run_dir}")
+    metrics = load_run(run_dir).metrics
+    return TrainResult(run_dir=run_dir, best_checkpoint=best, test_metrics=test_metrics, metrics=metrics)
+
+
 def train(
     config: Config,
     *,
@@ -200,10 +240,12 @@ def train(
     with removed_if_unstarted(claimed, lambda path: RunLayout(path).has_checkpoint(), console.print):
         save_config(config, run_dir / CONFIG_FILE)
         data.write(run_dir, splits=not resume)
-        counts = split_counts(data.training_table(config.split))
+        counts = split_counts(data.training_table(config.split), data.classes if data.multilabel else None)
         describe_choices(config, data.report, counts, data.classes, datamodule.num_workers, console)
         loggers = build_loggers(config, run_dir)
         best = fit(module, datamodule, config, run_dir, resume, callbacks, loggers, console)
+    if datamodule.multilabel:
+        return finish_multilabel(config, datamodule, best, run_dir, loggers, console)
     fitted = fit_val_decision(best, datamodule, config)
     describe_decision(fitted.decision, console)
     refit: dict[str, Any] = {}

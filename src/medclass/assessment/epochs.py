@@ -57,6 +57,7 @@ def score_epochs(
     files: tuple[list[str], list[str]] | None = None
     for epoch in epochs:
         predictor = Predictor.load(run_dir, epoch)
+        predictor.meta.require_single_label("evaluate --all-epochs")
         files = files or labelled_files(run_dir, predictor.meta, data, split)  # the same images every epoch
         result, y_true = predictor.predict_labelled(*files)
         metrics = score(y_true, result.probs, predictor.classes, predictor.meta.decision.threshold)

@@ -9,6 +9,7 @@ import pandas as pd
 from medclass.inference.decision import uncertain
 from medclass.inference.passes import predictive_entropy
 from medclass.inference.runner import Predictions
+from medclass.utils.errors import ConfigError
 
 # A pandas DataFrame, one row per input file (the name lets callers annotate it without importing pandas).
 PredictionTable = pd.DataFrame
@@ -29,6 +30,10 @@ def prediction_table(
     marks rows whose entropy (nats) exceeds it (:func:`medclass.inference.decision.uncertain`, the one rule).
     With ``mc_dropout``, ``table.attrs["dropout_layers"]`` counts the dropout layers switched on.
     """
+    if flag_uncertain is not None and result.predicted.ndim == 2:
+        raise ConfigError(
+            "--flag-uncertain: the entropy rule is for single-label models; not for a multi-label one"
+        )
     table = result.table(list(classes))
     if result.entropy is not None:
         table["entropy"], table["std"] = result.entropy, result.std

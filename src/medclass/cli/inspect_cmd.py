@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from medclass.cli.base import console
-from medclass.cli.options import NearDupOpt, OverwriteFileOpt
+from medclass.cli.options import LabelColumnsOpt, NearDupOpt, OverwriteFileOpt, label_columns_value
 
 
 def inspect(
@@ -23,6 +23,7 @@ def inspect(
     ] = None,
     near_dup_distance: NearDupOpt = None,
     overwrite: OverwriteFileOpt = False,
+    label_columns: LabelColumnsOpt = None,
 ) -> None:
     """Count images per class and split, check sizes and formats, list unreadable files and duplicates."""
     from medclass.api.data import inspect as run_inspect
@@ -36,6 +37,7 @@ def inspect(
         progress=console.is_terminal,
         overwrite=overwrite,
         console=console,
+        label_columns=label_columns_value(label_columns),
     )
     if json_out is not None:
         console.print(f"report written to {json_out}")

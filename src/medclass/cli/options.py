@@ -208,6 +208,22 @@ ImageSizeOpt = Annotated[
 EpochsOpt = Annotated[int | None, config_option("trainer.epochs", "--epochs", help="Maximum epochs.")]
 BatchSizeOpt = Annotated[int | None, config_option("data.batch_size", "--batch-size", help="Batch size.")]
 LrOpt = Annotated[float | None, config_option("optim.lr", "--lr", help="Learning rate.")]
+LabelColumnsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--label-columns",
+        help="Multi-label: the label names, comma-separated (a,b,c): the 0/1 columns of the CSV manifest, the "
+        "allowed names of its 'labels' column, or an npz's label columns (config: data.labels).",
+        show_default="single-label, or every name in a 'labels' column",
+    ),
+]
+
+
+def label_columns_value(text: str | None) -> list[str] | None:
+    """``data.labels`` of ``--label-columns a,b,c`` (None when not given)."""
+    return None if text is None else [part.strip() for part in text.split(",")]
+
+
 RunSeedOpt = Annotated[
     int | None, config_option("seed", "--seed", help="Seed of splitting, shuffling and init.")
 ]

@@ -19,6 +19,7 @@ from medclass.cli.options import (
     FoldsOpt,
     GroupRegexOpt,
     ImageSizeOpt,
+    LabelColumnsOpt,
     LrOpt,
     ModelOpt,
     NearDupOpt,
@@ -29,6 +30,7 @@ from medclass.cli.options import (
     TestFracOpt,
     ValFracOpt,
     config_option,
+    label_columns_value,
     split_values,
     train_values,
 )
@@ -84,6 +86,7 @@ def train(
     batch_size: BatchSizeOpt = None,
     lr: LrOpt = None,
     refit: RefitOpt = None,
+    label_columns: LabelColumnsOpt = None,
     seed: RunSeedOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run folder.", show_default="runs/<name>")] = None,
     set_: SetOpt = None,
@@ -121,6 +124,7 @@ def train(
         "split.fold": fold,
         "data.test_path": test_data,
         "trainer.refit": refit,
+        "data.labels": label_columns_value(label_columns),
         "out": str(out) if out else None,
         **split_values(
             strategy,

@@ -59,6 +59,15 @@ class DataConfig(Section):
     epoch_size: Annotated[int, Field(ge=1)] | None = Field(
         None, description="Samples drawn per epoch by the weighted sampler (default: training-set size)."
     )
+    labels: list[str] | None = Field(
+        None,
+        description="Multi-label: the label names (--label-columns a,b,c): the 0/1 columns of a CSV manifest, the "
+        "allowed names of its 'labels' column, or the names of an npz's (N, K) label columns.",
+    )
+    uncertain_labels: Literal["ignore", "zeros", "ones"] = Field(
+        "ignore",
+        description="Multi-label: an uncertain label (-1): ignore (left out of the loss and metrics), zeros, ones.",
+    )
     normalize: Literal["auto", "dataset", "imagenet", "none"] = Field(
         "auto",
         description="auto: the pretrained weights' mean/std when weights are loaded, else dataset (per-channel "

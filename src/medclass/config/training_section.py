@@ -49,6 +49,14 @@ class LossConfig(Section):
     l2_penalty: Annotated[float, Field(ge=0)] = Field(
         0.0, description="Adds l2_penalty * sum of squared weights to the loss."
     )
+    multilabel: Literal["bce", "focal", "asymmetric"] = Field(
+        "bce",
+        description="Multi-label loss: bce (binary cross-entropy with logits), focal (Lin et al. 2017, gamma 2), "
+        "asymmetric (Ridnik et al. 2021, gamma- 4, gamma+ 0, clip 0.05).",
+    )
+    pos_weight: Literal["none", "auto"] = Field(
+        "none", description="Multi-label: auto weighs each label's positives by negatives/positives in train."
+    )
 
 
 def stopping_rule(epochs: object, monitor: object, patience: object, refit: object = False) -> str:

@@ -18,9 +18,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from medclass.config.schema import AugmentConfig, DataConfig
 from medclass.data.cache import ImageCache, channel_stats
+from medclass.data.multilabel import label_matrix
 from medclass.transforms.pipelines import IMAGENET_MEAN, IMAGENET_STD, EvalTransform, TrainTransform
 from medclass.transforms.tensor import to_chw_tensor
-from medclass.utils.errors import DataError
+from medclass.utils.errors import ConfigError, DataError
 
 SampleKey = int | tuple[int, int]
 
@@ -35,13 +36,14 @@ def _mix_seed(*parts: int) -> int:
 
 
 class CachedImageDataset(Dataset):
-    """Items of an :class:`ImageCache` as ``(tensor, class index)``.
+    """Items of an :class:`ImageCache` as ``(tensor, class index)``, or ``(tensor, (K,) float targets)`` for
+    multi-label targets (1, 0, NaN for an uncertain label).
 
     Args:
         arrays: ``N x H x W x C`` uint8 images: an :class:`ImageCache` (which reopens its memory-mapped file in
             each loader worker instead of pickling the pixels) or an array.
         rows: cache row of each item.
-        targets: class index of each item.
+        targets: class index of each item, or an ``(N, K)`` array of per-label values.
         transform: maps a uint8 ``C x H x W`` tensor to the model input.
         seed: base seed for augmentation; used when an item is requested as ``(epoch, index)``.
     """
@@ -56,7 +58,8 @@ class CachedImageDataset(Dataset):
     ) -> None:
         self.arrays = arrays
         self.rows = np.asarray(rows, dtype=np.int64)
-        self.targets = np.asarray(targets, dtype=np.int64)
+        targets = np.asarray(targets)
+        self.targets = targets.astype(np.float32 if targets.ndim == 2 else np.int64)
         self.transform = transform
         self.seed = seed
 
@@ -67,7 +70,7 @@ class CachedImageDataset(Dataset):
         """The cached uint8 ``C x H x W`` tensor of item ``index`` (no transform)."""
         return to_chw_tensor(self.arrays[self.rows[index]])
 
-    def __getitem__(self, key: SampleKey) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, key: SampleKey) -> tuple[torch.Tensor, int | torch.Tensor]:
         if isinstance(key, tuple):
             epoch, index = key
             with torch.random.fork_rng(devices=[]):
@@ -76,6 +79,8 @@ class CachedImageDataset(Dataset):
         else:
             index = key
             image = self.transform(self.image(index))
+        if self.targets.ndim == 2:
+            return image, torch.from_numpy(self.targets[index])
         return image, int(self.targets[index])
 
 
@@ -187,6 +192,8 @@ class MedDataModule(L.LightningDataModule):
         augment: training augmentation.
         seed: seed of shuffling and augmentation.
         mean, std: normalisation statistics; computed from the training split when omitted.
+        multilabel: ``classes`` are label names and each target is the ``(K,)`` row of
+            :func:`medclass.data.multilabel.label_matrix` of the ``label`` text.
     """
 
     def __init__(
@@ -199,8 +206,10 @@ class MedDataModule(L.LightningDataModule):
         seed: int,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        multilabel: bool = False,
     ) -> None:
         super().__init__()
+        self.multilabel = multilabel
         self.cache = cache
         self.classes = list(classes)
         self.data = data
@@ -211,6 +220,10 @@ class MedDataModule(L.LightningDataModule):
         class_index = {name: i for i, name in enumerate(self.classes)}
         for split in ("train", "val", "test"):
             part = table[table["split"] == split]
+            if multilabel:
+                self.rows[split] = np.array([cache.index_of(p) for p in part["path"]], dtype=np.int64)
+                self.targets[split] = label_matrix(list(part["label"]), self.classes, "splits table")
+                continue
             unknown = sorted(set(part["label"]) - set(class_index))
             if unknown:
                 raise DataError(f"splits table: labels {unknown} are not among the classes {self.classes}")
@@ -225,7 +238,9 @@ class MedDataModule(L.LightningDataModule):
         self._resume_epoch: int | None = None
 
     def class_counts(self, split: str = "train") -> np.ndarray:
-        """Number of images per class in a split."""
+        """Number of images per class in a split (multi-label: positive images per label)."""
+        if self.multilabel:
+            return np.nansum(self.targets[split], axis=0).astype(np.int64)
         return np.bincount(self.targets[split], minlength=len(self.classes))
 
     def dataset(self, split: str, train_transform: bool = False) -> CachedImageDataset:
@@ -253,6 +268,10 @@ class MedDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         counts = self.class_counts("train")
         weights = None
+        if self.data.sampler == "weighted" and self.multilabel:
+            raise ConfigError(
+                "data.sampler = 'weighted' draws by class; for multi-label data use loss.pos_weight"
+            )
         if self.data.sampler == "weighted":  # inverse class frequency: every class drawn equally often
             weights = (1.0 / np.maximum(counts, 1))[self.targets["train"]]
         epoch = self._resume_epoch if self._resume_epoch is not None else self._current_epoch()

@@ -19,6 +19,7 @@ with the reason. Samples are sorted by the natural order of their path relative 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,6 +28,13 @@ from typing import Literal
 
 from medclass.config.schema import IMAGE_EXTENSIONS
 from medclass.data.files import file_problem
+from medclass.data.multilabel import (
+    LabelOptions,
+    ManifestLabels,
+    check_labels_occur,
+    label_matrix,
+    npz_label_texts,
+)
 from medclass.data.npz import is_npz_file, load_npz, member_path
 from medclass.data.readers import is_image_file
 from medclass.utils.errors import DataError
@@ -51,6 +59,8 @@ LAYOUT_HELP = f"""Expected one of these layouts:
                                    Training, Testing; any case)
   FILE.csv                         columns path,label and optional split,group; relative paths
                                    resolve against the CSV's folder
+  FILE.csv (multi-label)           columns path,labels ("effusion|cardiomegaly", empty: none), or
+                                   path and one 0/1 column per label (--label-columns a,b,c)
   FILE.npz                         MedMNIST arrays: train_images, train_labels and optional
                                    val_images/val_labels, test_images/test_labels
 Image files: {_EXTENSIONS} (any case)."""
@@ -79,6 +89,7 @@ class DataIndex:
         samples: Every image, in natural order of the relative path.
         ignored: ``(path, reason)`` of files inside class folders that are not images.
         source: The path given to :func:`discover` (the folder, or the CSV file).
+        multilabel: ``classes`` are label names, a ``label`` the text of :mod:`medclass.data.multilabel`.
     """
 
     root: Path
@@ -87,6 +98,7 @@ class DataIndex:
     samples: list[Sample]
     ignored: list[tuple[Path, str]] = field(default_factory=list)
     source: Path | None = None
+    multilabel: bool = False
 
     @property
     def has_splits(self) -> bool:
@@ -245,7 +257,7 @@ def _discover_folder(root: Path) -> DataIndex:
     return DataIndex(root, "presplit", classes, _sort(samples, root), ignored, source=root)
 
 
-def _discover_csv(csv_path: Path) -> DataIndex:
+def _discover_csv(csv_path: Path, options: LabelOptions) -> DataIndex:
     base = csv_path.parent
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as handle:
@@ -255,7 +267,13 @@ def _discover_csv(csv_path: Path) -> DataIndex:
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise _error(csv_path, "empty CSV manifest (no header row)")
     header = [cell.strip().lower() for cell in rows[0]]
-    missing = [name for name in ("path", "label") if name not in header]
+    try:
+        multilabel = ManifestLabels.from_header(header, rows[0], options)
+    except DataError as exc:
+        raise _error(csv_path, str(exc)) from None
+    missing = [
+        name for name in ("path", "label") if name not in header and not (multilabel and name == "label")
+    ]
     if missing:
         raise _error(
             csv_path,
@@ -280,7 +298,12 @@ def _discover_csv(csv_path: Path) -> DataIndex:
         if not raw_path:
             problems.append(f"{where}, column 'path': empty")
             continue
-        if not label:
+        if multilabel is not None:
+            label, problem = multilabel.read(lambda i, r=row: r[i].strip() if i < len(r) else None, where)
+            if problem is not None:
+                problems.append(problem)
+                continue
+        elif not label:
             problems.append(f"{where}, column 'label': empty (path {raw_path})")
             continue
         path = Path(os.path.expanduser(raw_path))  # ~unknown-user stays as written (Path.expanduser raises)
@@ -314,16 +337,25 @@ def _discover_csv(csv_path: Path) -> DataIndex:
         raise DataError(f"{csv_path}: {len(problems)} bad row(s) in the CSV manifest:\n  {shown}{more}")
     if not samples:
         raise _error(csv_path, "the CSV manifest lists no image")
+    if multilabel is not None:
+        names, texts = multilabel.finish([s.label for s in samples])
+        check_labels_occur(label_matrix(texts, names), names, str(csv_path))
+        samples = [dataclasses.replace(s, label=t) for s, t in zip(samples, texts, strict=True)]
+        return DataIndex(base, "csv", names, _sort(samples, base), [], source=csv_path, multilabel=True)
     classes = sorted({s.label for s in samples})
     _check_classes(csv_path, classes, samples)
     return DataIndex(base, "csv", classes, _sort(samples, base), [], source=csv_path)
 
 
-def _discover_npz(npz_path: Path) -> DataIndex:
+def _discover_npz(npz_path: Path, options: LabelOptions) -> DataIndex:
     problem = file_problem(npz_path)
     if problem is not None:
         raise _error(npz_path, problem, help_text=False)
     data = load_npz(npz_path)
+    if data.multilabel:
+        names, rows = npz_label_texts(npz_path, data, options)
+        samples = [Sample(path, text, split) for path, text, split in rows]
+        return DataIndex(npz_path.parent, "npz", names, samples, [], source=npz_path, multilabel=True)
     samples = [
         Sample(member_path(npz_path, split, i), data.class_name(value), split)
         for split, labels in data.labels.items()
@@ -334,11 +366,12 @@ def _discover_npz(npz_path: Path) -> DataIndex:
     return DataIndex(npz_path.parent, "npz", classes, samples, [], source=npz_path)
 
 
-def discover(path: str | os.PathLike) -> DataIndex:
+def discover(path: str | os.PathLike, labels: LabelOptions | None = None) -> DataIndex:
     """Find the images, labels and (if given) splits of a data set.
 
     Args:
         path: A data folder (folder-per-class or pre-split), a ``.csv`` manifest or a MedMNIST ``.npz``.
+        labels: multi-label options (label names, uncertain policy; see :mod:`medclass.data.multilabel`).
 
     Returns:
         A :class:`DataIndex` with absolute sample paths.
@@ -358,9 +391,9 @@ def discover(path: str | os.PathLike) -> DataIndex:
         raise _error(root, "no such file or folder")
     if root.is_file():
         if root.suffix.lower() == ".csv":
-            return _discover_csv(root)
+            return _discover_csv(root, labels or LabelOptions())
         if is_npz_file(root):
-            return _discover_npz(root)
+            return _discover_npz(root, labels or LabelOptions())
         raise _error(root, "is a file, but not a .csv manifest or a .npz file")
     if not root.is_dir():
         raise _error(root, "is neither a folder nor a .csv manifest")

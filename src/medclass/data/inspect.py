@@ -25,6 +25,7 @@ from rich.table import Table
 
 from medclass.data.discovery import SPLITS, discover
 from medclass.data.duplicates import find_duplicates
+from medclass.data.multilabel import LabelOptions, label_matrix, label_names_of, label_statistics
 from medclass.data.scan import scan_files
 
 # Rows of each list (unreadable, ignored, duplicate groups) printed; the JSON report has them all.
@@ -37,6 +38,7 @@ def inspect_data(
     cache_dir: str | os.PathLike | None = None,
     progress: bool = False,
     workers: int | None = None,
+    label_names: list[str] | None = None,
 ) -> dict[str, Any]:
     """Discover, scan and check a data set.
 
@@ -47,6 +49,7 @@ def inspect_data(
         cache_dir: scan cache folder (default :func:`medclass.utils.paths.cache_dir`).
         progress: show progress bars while scanning.
         workers: decoding processes (default: the CPU count).
+        label_names: multi-label: the label names (``data.labels``).
 
     Returns:
         The report (see the module docstring for its keys).
@@ -60,7 +63,7 @@ def inspect_data(
         22
     """
     start = time.perf_counter()
-    index = discover(path)
+    index = discover(path, LabelOptions.of(label_names))
     discovered = time.perf_counter()
     infos = scan_files(
         [s.path for s in index.samples], cache_dir=cache_dir, workers=workers, progress=progress
@@ -92,6 +95,7 @@ def inspect_data(
         "unreadable": [{"path": i.path, "reason": i.reason} for i in infos if not i.readable],
         "ignored": [{"path": str(p), "reason": reason} for p, reason in index.ignored],
         "duplicates": duplicates.to_dict(),
+        **({"multilabel": _label_report(index)} if index.multilabel else {}),
         "timing": {
             "discover_s": round(discovered - start, 3),
             "scan_s": round(scanned - discovered, 3),
@@ -117,13 +121,38 @@ def render_inspect(report: dict[str, Any], console: Console) -> None:
             console.print(table)
             _more(console, len(rows))
     _render_duplicates(report, console)
+    if "multilabel" in report:
+        console.print(_labels_table(report["multilabel"]))
+
+
+def _label_report(index) -> dict[str, Any]:
+    """Label frequencies and co-occurrence of a multi-label set (:func:`label_statistics`)."""
+    return label_statistics(label_matrix([s.label for s in index.samples], index.classes), index.classes)
+
+
+def _labels_table(stats: dict[str, Any]) -> Table:
+    names = stats["labels"]
+    table = Table(
+        "label", "positive", "share", "uncertain", *names,
+        title=f"Labels: frequency and co-occurrence (images with both; {stats['no_finding']} with no finding)",
+        title_justify="left",
+    )  # fmt: skip
+    for name in names:
+        freq = stats["frequency"][name]
+        both = [str(stats["co_occurrence"][name][other]) for other in names]
+        table.add_row(
+            escape(name), str(freq["positive"]), f"{freq['share']:.1%}", str(freq["uncertain"]), *both
+        )
+    return table
 
 
 def _counts(index, keys: list[str], keep) -> dict[str, dict[str, int]]:
     groups: dict[str, Counter] = {}
     for key, sample in zip(keys, index.samples, strict=True):
         if keep(key):
-            groups.setdefault(sample.split or "all", Counter())[sample.label] += 1
+            counter = groups.setdefault(sample.split or "all", Counter())
+            # Multi-label: an image counts once under each of its (positive) labels.
+            counter.update(label_names_of(sample.label) if index.multilabel else [sample.label])
     order = [s for s in (*SPLITS, "all") if s in groups]
     return {split: {c: groups[split].get(c, 0) for c in index.classes} for split in order}
 

@@ -3,8 +3,8 @@
 The file holds ``train_images`` and ``train_labels`` and, optionally, ``val_images``/``val_labels`` and
 ``test_images``/``test_labels`` (the layout of the MedMNIST v2 files, e.g. ``pneumoniamnist_64.npz``). Images
 are ``uint8``, either grey ``(N, H, W)`` or RGB ``(N, H, W, 3)``, every split the same ``H x W`` (MedMNIST ships
-28, 64, 128 and 224 px); labels are non-negative integers of shape ``(N,)`` or ``(N, 1)`` (multi-label files
-such as ChestMNIST's ``(N, 14)`` are refused). Class names are the label values as text (``"0"``, ``"1"``, ...),
+28, 64, 128 and 224 px); labels are non-negative integers of shape ``(N,)`` or ``(N, 1)``, or, in a multi-label
+file such as ChestMNIST's, ``(N, K)`` values 0, 1 (or -1, uncertain), the same ``K`` in every split. Class names are the label values as text (``"0"``, ``"1"``, ...),
 zero-padded when there are ten classes or more so that their sorted order is the numeric order.
 
 Every image has a stable identity, a *member path* ``/abs/file.npz::train/123`` (split and index in the
@@ -45,6 +45,16 @@ class NpzData:
     path: Path
     images: dict[str, np.ndarray]
     labels: dict[str, np.ndarray]
+
+    @property
+    def multilabel(self) -> bool:
+        """Whether the labels are ``(N, K)`` per-label values (one image, several labels)."""
+        return self.labels["train"].ndim == 2
+
+    @property
+    def n_labels(self) -> int:
+        """``K`` of a multi-label file (1 otherwise)."""
+        return int(self.labels["train"].shape[1]) if self.multilabel else 1
 
     @property
     def label_values(self) -> list[int]:
@@ -127,6 +137,10 @@ def _load(path: str, size: int, mtime_ns: int) -> NpzData:
                 f"{path}: '{image_key}' has {len(images[split])} images but '{label_key}' has "
                 f"{len(labels[split])} labels"
             )
+    widths = {split: array.shape[1:] for split, array in labels.items()}
+    if len(set(widths.values())) > 1:
+        shown = ", ".join(f"{split} {shape}" for split, shape in widths.items())
+        raise DataError(f"{path}: the splits have different label shapes ({shown}); expected one")
     sizes = {split: array.shape[1:] for split, array in images.items()}
     if len(set(sizes.values())) > 1:
         shown = ", ".join(f"{split} {shape}" for split, shape in sizes.items())
@@ -173,10 +187,17 @@ def _images(path: str, key: str, array: np.ndarray) -> np.ndarray:
 def _labels(path: str, key: str, array: np.ndarray) -> np.ndarray:
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
+    if array.ndim == 2:
+        if array.dtype.kind not in "iu" or (array.size and not np.isin(array, (-1, 0, 1)).all()):
+            raise DataError(
+                f"{path}: '{key}' has shape {array.shape}: multi-label values must be integers 0, 1 or -1 "
+                f"(uncertain) (dtype {array.dtype})"
+            )
+        return array.astype(np.int64)
     if array.ndim != 1:
-        hint = " (multi-label files are not supported)" if array.ndim == 2 else ""
         raise DataError(
-            f"{path}: '{key}' has shape {array.shape}; expected (N,) or (N, 1) class labels{hint}"
+            f"{path}: '{key}' has shape {array.shape}; expected (N,) or (N, 1) class labels, or (N, K) "
+            "multi-label values"
         )
     if array.dtype.kind not in "iu" or (array.size and array.min() < 0):
         raise DataError(f"{path}: '{key}' must hold non-negative integer class labels (dtype {array.dtype})")

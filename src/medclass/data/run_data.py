@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 
@@ -15,6 +16,7 @@ from medclass.data.cache import ImageCache, build_cache
 from medclass.data.checks import check_class_splits, leak_note
 from medclass.data.discovery import DataIndex
 from medclass.data.duplicates import find_duplicates
+from medclass.data.multilabel import check_label_splits, label_matrix, label_statistics
 from medclass.data.preprocess import PreprocessSettings
 from medclass.data.scan import FileInfo, scan_files
 from medclass.data.splits import make_splits, read_splits, split_seed, write_splits
@@ -44,12 +46,15 @@ class PreparedData:
         table: the splits table as written to splits.csv (``path,label,split[,fold][,group]``).
         cache: preprocessed images of every path in ``table``.
         report: the content of data_report.json.
+        multilabel: each image has a set of labels; ``classes`` are the label names and the ``label`` column
+            holds the texts of :mod:`medclass.data.multilabel`.
     """
 
     classes: list[str]
     table: pd.DataFrame
     cache: ImageCache
     report: dict[str, Any]
+    multilabel: bool = False
 
     def training_table(self, split: SplitConfig) -> pd.DataFrame:
         """The table with ``kfold`` folds turned into train/val for ``split.fold``; unreadable rows removed."""
@@ -87,11 +92,13 @@ def prepare_data(
         raise DataError("no data given: pass --data DIR|FILE.csv (or --splits FILE.csv)")
     index = discover_run_data(config)
     classes = index.classes if index is not None else None
+    multilabel = index is not None and index.multilabel
+    allowed = None if multilabel else classes  # multi-label texts are checked by label_matrix below
 
     if reuse_splits and run_dir is not None and (run_dir / SPLITS_FILE).exists():
-        table = read_splits(run_dir / SPLITS_FILE, classes)
+        table = read_splits(run_dir / SPLITS_FILE, allowed)
     elif config.split.splits_file:
-        table = read_splits(config.split.splits_file, classes)
+        table = read_splits(config.split.splits_file, allowed)
     else:
         table = None
     if classes is None:
@@ -106,12 +113,12 @@ def prepare_data(
     else:
         infos = scan_files(list(table["path"]), config.data.cache_dir, progress=True, console=console)
     readable = {info.path for info in infos if info.readable}
-    check_class_splits(
-        training_view(table, config.split.fold)[lambda t: t["path"].isin(readable)],
-        classes,
-        config.data.min_images_per_class,
-        source=data_source(config),
-    )
+    usable = training_view(table, config.split.fold)[lambda t: t["path"].isin(readable)]
+    if multilabel:
+        matrix = label_matrix(list(usable["label"]), classes, source=data_source(config))
+        check_label_splits(matrix, list(usable["split"]), classes, source=data_source(config))
+    else:
+        check_class_splits(usable, classes, config.data.min_images_per_class, source=data_source(config))
 
     settings = PreprocessSettings.from_config(config.data)
     console.print(f"preprocessing {len(table)} images to {settings.image_size} px (cached) ...")
@@ -122,9 +129,11 @@ def prepare_data(
         paths, settings, cache_dir=config.data.cache_dir, digests=known, progress=True, console=console
     )
     report = data_report(config, index, infos, table, cache)
+    if multilabel:
+        report["multilabel"] = multilabel_report(table, classes)
     if from_file and report["duplicate_leaks"]:
         console.print(f"[yellow]note:[/] {report['duplicate_leaks']}", highlight=False)
-    data = PreparedData(classes=list(classes), table=table, cache=cache, report=report)
+    data = PreparedData(classes=list(classes), table=table, cache=cache, report=report, multilabel=multilabel)
     if write and run_dir is not None:
         data.write(run_dir, splits=not reuse_splits)
     return data
@@ -160,7 +169,7 @@ def data_report(
         "layout": index.layout if index is not None else "splits-file",
         "classes": sorted(table["label"].unique()),
         "n_images": len(table),
-        "counts": split_counts(table),
+        "counts": split_counts(table, index.classes if index is not None and index.multilabel else None),
         "skipped": skipped,
         "ignored": [{"path": str(p), "reason": r} for p, r in (index.ignored if index else [])],
         "duplicates": duplicates.to_dict(),
@@ -170,7 +179,27 @@ def data_report(
     }
 
 
-def split_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
-    """``{split: {class: images}}`` of a splits table."""
+def multilabel_report(table: pd.DataFrame, labels: list[str]) -> dict[str, Any]:
+    """Per split: each label's frequency and the label co-occurrence (:func:`label_statistics`)."""
+    return {
+        split: label_statistics(label_matrix(list(part["label"]), labels), labels)
+        for split, part in table.groupby("split", sort=False)
+    }
+
+
+def split_counts(table: pd.DataFrame, labels: list[str] | None = None) -> dict[str, dict[str, int]]:
+    """``{split: {class: images}}`` of a splits table; with multi-label ``labels``, ``{split: {label: positive
+    images}}``."""
+    if labels is not None:
+        return {
+            split: dict(
+                zip(
+                    labels,
+                    np.nansum(label_matrix(list(part["label"]), labels), axis=0).astype(int).tolist(),
+                    strict=True,
+                )
+            )
+            for split, part in table.groupby("split", sort=False)
+        }
     sizes = table.groupby(["split", "label"]).size()
     return {split: {label: int(n) for label, n in sizes[split].items()} for split in sizes.index.levels[0]}

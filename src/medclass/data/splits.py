@@ -42,6 +42,8 @@ from medclass.config.schema import DEFAULT_VAL_FRAC, DEFAULT_VAL_FRAC_OF_TRAIN, 
 from medclass.data.checks import leak_note
 from medclass.data.discovery import SPLIT_NAMES, DataIndex
 from medclass.data.duplicates import find_duplicates
+from medclass.data.multilabel import label_matrix
+from medclass.data.multilabel_splits import multilabel_assignment
 from medclass.data.name_ranges import compact_ranges
 from medclass.data.scan import FileInfo
 from medclass.utils.errors import ConfigError, DataError
@@ -89,11 +91,16 @@ def stratified_assignment(
     Returns:
         ``int`` array, the bin of each item.
 
+    Multi-label data (``labels`` an ``(N, K)`` array of per-label values) is assigned by
+    :func:`medclass.data.multilabel_splits.multilabel_assignment` (iterative stratification, groups kept whole).
+
     Example:
         >>> rng = np.random.default_rng(0)
         >>> np.bincount(stratified_assignment(["a"] * 10 + ["b"] * 4, None, [0.2, 0.8], rng)).tolist()
         [3, 11]
     """
+    if isinstance(labels, np.ndarray) and labels.ndim == 2:
+        return multilabel_assignment(labels, groups, fractions, rng)
     n = len(labels)
     fractions = np.asarray(fractions, dtype=np.float64)
     if n == 0:
@@ -165,6 +172,13 @@ def make_splits(index: DataIndex, infos: Sequence[FileInfo], cfg: SplitConfig, s
 
     keys = [str(s.path) for s in samples]
     labels = np.array([s.label for s in samples], dtype=object)
+    # What the split is stratified on: the class, or each label of a multi-label set.
+    strata = label_matrix(labels, index.classes) if index.multilabel else labels
+    if index.multilabel and strategy == "sorted-id":
+        raise ConfigError(
+            "split.strategy = 'sorted-id' orders files per class; a multi-label data set has no single class: "
+            "use stratified, group, kfold or predefined"
+        )
     given = np.array([s.split for s in samples], dtype=object)
     patient = _patient_groups(samples, cfg.group_regex)
     if strategy == "group" and patient is None:
@@ -198,13 +212,13 @@ def make_splits(index: DataIndex, infos: Sequence[FileInfo], cfg: SplitConfig, s
     fold = None
     val_frac = val_fraction(cfg, strategy)
     if strategy in ("stratified", "group"):
-        split = _fractions_split(labels, link, cfg.test_frac, val_frac, rng)
+        split = _fractions_split(strata, link, cfg.test_frac, val_frac, rng)
     elif strategy == "kfold":
-        split, fold = _kfold_split(labels, link, cfg.test_frac, cfg.folds, rng)
+        split, fold = _kfold_split(strata, link, cfg.test_frac, cfg.folds, rng)
     elif strategy == "sorted-id":
         split = _sorted_id_split(samples, labels, link, cfg.test_frac, val_frac, rng, notes)
     elif strategy == "predefined":
-        split = _predefined_split(given, labels, link, val_frac, rng, notes)
+        split = _predefined_split(given, strata, link, val_frac, rng, notes)
     else:  # pragma: no cover - the config schema admits only the names above
         raise ConfigError(f"split.strategy = {strategy!r}: unknown")
 

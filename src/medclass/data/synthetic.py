@@ -1,4 +1,4 @@
-"""MRI-like phantom images for the demo and for tests.
+"""MRI-like phantom images for the demo and for tests, and a multi-label shapes set with known rules.
 
 Each image is an axial "head": an elliptical skull ring around brain tissue with smooth low-frequency texture,
 a darker ventricle pair and Rician-like noise. Images of the ``tumor`` class carry one bright, roughly round
@@ -108,3 +108,62 @@ def make_phantom_dataset(
         writer.writerow(["path", "x0", "y0", "x1", "y1"])
         writer.writerows(rows)
     return out
+
+
+# The shapes of :func:`make_shapes_multilabel`, one per label, each drawn at a random place when its label is on.
+SHAPE_LABELS = ("disc", "square", "bar")
+
+
+def shapes_image(size: int, rng: np.random.Generator, present: dict[str, bool]) -> np.ndarray:
+    """A noisy grey ``size x size`` uint8 image with a bright disc (upper left quarter), a hollow square (upper
+    right quarter) and/or a horizontal bar (lower half), each placed with a random jitter, as ``present`` says:
+    the known label-generating rule of the multi-label test set."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    image = rng.normal(50.0, 10.0, (size, size))
+    half, r = size // 2, size / 8
+    if present.get("disc"):
+        cx, cy = rng.uniform(r + 1, half - r - 1, 2)
+        image[(xx - cx) ** 2 + (yy - cy) ** 2 <= r**2] = 230.0
+    if present.get("square"):
+        side = int(2 * r) + 2
+        x0 = half + int(rng.integers(1, half - side))
+        y0 = int(rng.integers(1, half - side))
+        box = image[y0 : y0 + side, x0 : x0 + side]
+        box[:2], box[-2:], box[:, :2], box[:, -2:] = 200.0, 200.0, 200.0, 200.0
+    if present.get("bar"):
+        y0 = half + int(rng.integers(1, half - 4))
+        image[y0 : y0 + 3, size // 8 : size - size // 8] = 240.0
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def make_shapes_multilabel(
+    out_dir: str | Path,
+    n: int = 300,
+    size: int = 32,
+    seed: int = 0,
+    layout: str = "labels",
+    prevalence: float = 0.4,
+) -> Path:
+    """A multi-label data set with known label-generating rules: each of :data:`SHAPE_LABELS` is switched on
+    independently with probability ``prevalence`` and drawn into the image. Writes ``out_dir/images/*.png`` and
+    the manifest ``out_dir/labels.csv``: ``path,labels`` (``disc|bar``, empty for none) for ``layout="labels"``,
+    or ``path`` and one 0/1 column per label for ``layout="columns"``. Returns the manifest.
+    """
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        present = {name: bool(rng.random() < prevalence) for name in SHAPE_LABELS}
+        path = Path("images") / f"img_{i:04d}.png"
+        Image.fromarray(shapes_image(size, rng, present)).save(out / path)
+        if layout == "labels":
+            rows.append([str(path), "|".join(name for name in SHAPE_LABELS if present[name])])
+        else:
+            rows.append([str(path), *(int(present[name]) for name in SHAPE_LABELS)])
+    manifest = out / "labels.csv"
+    with open(manifest, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "labels"] if layout == "labels" else ["path", *SHAPE_LABELS])
+        writer.writerows(rows)
+    return manifest

@@ -12,6 +12,7 @@ import dataclasses
 
 from medclass.config.schema import Config
 from medclass.data.discovery import DataIndex, discover
+from medclass.data.multilabel import LabelOptions
 from medclass.utils.errors import ConfigError, DataError
 
 
@@ -25,11 +26,17 @@ def discover_run_data(config: Config) -> DataIndex | None:
         if config.data.test_path:
             raise ConfigError("data.test_path / --test-data needs data.path / --data (the training images)")
         return None
-    index = discover(config.data.path)
+    options = label_options(config)
+    index = discover(config.data.path, options)
     if not config.data.test_path:
         return index
     check_test_data_strategy(config)
-    return with_test_data(index, discover(config.data.test_path))
+    return with_test_data(index, discover(config.data.test_path, options))
+
+
+def label_options(config: Config) -> LabelOptions:
+    """The multi-label options of a run (``data.labels``, ``data.uncertain_labels``)."""
+    return LabelOptions.of(config.data.labels, config.data.uncertain_labels)
 
 
 def check_test_data_strategy(config: Config) -> None:

@@ -102,6 +102,28 @@ def decide(probs: ArrayLike, threshold: float | None = None, positive_index: int
     return np.where(positive, positive_index, 1 - positive_index).astype(np.int64)
 
 
+def label_probabilities(logits: ArrayLike) -> np.ndarray:
+    """Per-label probabilities of a multi-label head's ``(N, K)`` logits: an independent sigmoid per column.
+
+    Raises:
+        ValueError: ``logits`` is not 2-D.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    if z.ndim != 2:
+        raise ValueError(f"logits must be (N, K), got shape {z.shape}")
+    # exp of a large negative z overflows; this form is exact and finite for every float.
+    return np.where(z >= 0, 1.0 / (1.0 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1.0 + np.exp(-np.abs(z))))
+
+
+def decide_labels(probs: ArrayLike, thresholds: ArrayLike) -> np.ndarray:
+    """``(N, K)`` booleans: label ``k`` is positive when its probability is at or above ``thresholds[k]``."""
+    p = np.asarray(probs, dtype=np.float64)
+    t = np.asarray(thresholds, dtype=np.float64)
+    if p.ndim != 2 or t.shape != (p.shape[1],):
+        raise ValueError(f"probs (N, K) and thresholds (K,) expected, got shapes {p.shape} and {t.shape}")
+    return at_or_above(p, t[None, :])
+
+
 def uncertain(entropy: ArrayLike, n_classes: int, limit: float | None = None) -> np.ndarray:
     """The one uncertainty rule: ``entropy`` (nats, of the mean probabilities) above ``limit``.
 
@@ -184,3 +206,52 @@ class Decision:
             f"{self.chosen_on}_ece_after": self.ece_after,
             "n_bins": ECE_BINS,
         }
+
+
+@dataclass
+class LabelRule:
+    """The operating point of one label of a multi-label model.
+
+    Attributes:
+        threshold: the label is positive when its probability is at or above it (0.5 when no rule was fitted).
+        rule: the operating-point rule it was chosen by (``"youden"``, ``"sensitivity=0.95"``; None: 0.5).
+        chosen_on: the split it was chosen on.
+        n: images of that split with a known value of this label.
+        sensitivity, specificity: of this label at ``threshold`` on that split.
+    """
+
+    threshold: float = 0.5
+    rule: str | None = None
+    chosen_on: str = "val"
+    n: int = 0
+    sensitivity: float | None = None
+    specificity: float | None = None
+
+
+@dataclass
+class MultilabelDecision:
+    """How a multi-label model decides: a sigmoid per label, then each label's own threshold.
+
+    Attributes:
+        rules: label name -> :class:`LabelRule`, in the order of the model's outputs.
+    """
+
+    rules: dict[str, LabelRule]
+
+    @property
+    def labels(self) -> list[str]:
+        """The label names, in output order."""
+        return list(self.rules)
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """``(K,)`` thresholds in output order."""
+        return np.array([rule.threshold for rule in self.rules.values()], dtype=np.float64)
+
+    def probabilities(self, logits: ArrayLike) -> np.ndarray:
+        """Per-label probabilities (see :func:`label_probabilities`)."""
+        return label_probabilities(logits)
+
+    def decide(self, probs: ArrayLike) -> np.ndarray:
+        """``(N, K)`` per-label decisions (see :func:`decide_labels`)."""
+        return decide_labels(probs, self.thresholds)

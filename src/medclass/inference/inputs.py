@@ -13,6 +13,7 @@ import torch
 from medclass.data.cache import ImageCache, build_cache
 from medclass.data.discovery import discover
 from medclass.data.files import require_regular_file
+from medclass.data.multilabel import LabelOptions
 from medclass.data.npz import is_npz_file, load_npz, member_path, parse_member
 from medclass.data.readers import ImageTooLarge, UnreadableImage, image_info, is_image_file
 from medclass.data.splits import read_splits
@@ -112,6 +113,13 @@ def _within_size_limit(path: Path) -> Path:
     return path
 
 
+def label_options_of(meta: ModelSpec) -> LabelOptions | None:
+    """How a multi-label model's data is read (its labels, its uncertain policy); None for a single-label one."""
+    if not meta.is_multilabel:
+        return None
+    return LabelOptions.of(meta.classes, (meta.config.get("data") or {}).get("uncertain_labels", "ignore"))
+
+
 def labelled_files(
     source: str | Path, meta: ModelSpec, data: str | Path | None, split: str
 ) -> tuple[list[str], list[str]]:
@@ -122,7 +130,7 @@ def labelled_files(
         RunDirError: ``source`` is a checkpoint outside a run folder and no ``data`` is given.
     """
     if data is not None:
-        index = discover(data)
+        index = discover(data, label_options_of(meta))
         unknown = sorted(set(index.classes) - set(meta.classes))
         if unknown:
             raise DataError(
@@ -132,7 +140,8 @@ def labelled_files(
         return [str(s.path) for s in index.samples], [s.label for s in index.samples]
     # A bundle names the run it was exported from, whose split file then gives the rows.
     run_dir = Path(read_bundle_info(source)["source_run"]) if is_bundle(source) else run_dir_of(source)
-    table = read_splits(run_dir / SPLITS_FILE, meta.classes)
+    # A multi-label row's label is a set of names (checked where it is read as targets), not one class.
+    table = read_splits(run_dir / SPLITS_FILE, None if meta.is_multilabel else meta.classes)
     table = training_view(table, meta.config.get("split", {}).get("fold", 0))
     rows = table[table["split"] == split]
     if rows.empty:
@@ -140,12 +149,14 @@ def labelled_files(
     return list(rows["path"]), list(rows["label"])
 
 
-def image_groups(source: str | Path, data: str | Path | None, paths: Sequence[str]) -> list[str] | None:
+def image_groups(
+    source: str | Path, data: str | Path | None, paths: Sequence[str], labels: LabelOptions | None = None
+) -> list[str] | None:
     """The group (patient) id of each of ``paths``: the ``group`` column of ``data`` (a CSV manifest) or of
     the run's splits.csv; None when no image has one."""
     if data is None:
         return image_groups_of_table(run_dir_of(source) / SPLITS_FILE, paths)
-    group_of = {str(s.path): s.group for s in discover(data).samples}
+    group_of = {str(s.path): s.group for s in discover(data, labels).samples}
     groups = [group_of.get(p) or "" for p in paths]
     return groups if any(groups) else None
 

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from medclass.config.schema import AugmentConfig
 from medclass.data.datamodule import CachedImageDataset
+from medclass.data.multilabel import encode
 from medclass.inference.bundle import OnnxModule, is_bundle, load_bundle
 from medclass.inference.checkpoint import load_for_inference
 from medclass.inference.inputs import CachedImages, eval_transform, load_images
@@ -62,7 +63,13 @@ class Predictions:
     dropout_layers: int = 0
 
     def table(self, classes: Sequence[str]) -> pd.DataFrame:
-        """``path, prediction, confidence, p_<class>...``: confidence is the probability of the predicted class."""
+        """``path, prediction, confidence, p_<class>...``: confidence is the probability of the predicted class.
+
+        A multi-label model (``predicted`` is ``(N, K)`` booleans): ``path, prediction`` (the positive labels
+        joined by ``|``, empty for none), then per label ``p_<label>`` and ``<label>`` (its decision, 0 or 1).
+        """
+        if self.predicted.ndim == 2:
+            return self._label_table(classes)
         rows = np.arange(len(self.predicted))
         table = pd.DataFrame(
             {
@@ -73,6 +80,19 @@ class Predictions:
         )
         for i, name in enumerate(classes):
             table[f"p_{name}"] = self.probs[:, i]
+        return table
+
+    def _label_table(self, labels: Sequence[str]) -> pd.DataFrame:
+        table = pd.DataFrame(
+            {
+                "path": list(self.paths),
+                "prediction": [encode(row, labels) for row in self.predicted.astype(np.float64)],
+            }
+        )
+        for j, name in enumerate(labels):
+            table[f"p_{name}"] = self.probs[:, j]
+        for j, name in enumerate(labels):
+            table[name] = self.predicted[:, j].astype(np.int64)
         return table
 
 
@@ -110,7 +130,11 @@ class Predictor:
         return list(self.meta.classes)
 
     def decide(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(probs, predicted)`` of raw outputs at the model's temperature and decision rule."""
+        """``(probs, predicted)`` of raw outputs at the model's temperature and decision rule (multi-label:
+        per-label probabilities and ``(N, K)`` per-label decisions)."""
+        if self.meta.multilabel is not None:
+            probs = self.meta.multilabel.probabilities(logits)
+            return probs, self.meta.multilabel.decide(probs)
         probs = self.meta.decision.probabilities(logits)
         return probs, self.meta.decision.decide(probs)
 
@@ -179,6 +203,8 @@ class Predictor:
         if mc_dropout < 0 or tta < 0:
             raise ConfigError(f"--mc-dropout {mc_dropout} / --tta {tta}: pass counts must be >= 0")
         self.check_mc_dropout(mc_dropout)
+        if (mc_dropout or tta) and self.meta.multilabel is not None:
+            raise ConfigError("--mc-dropout / --tta: not available for multi-label models yet")
         plain = self._dataset(images, eval_transform(self.meta))
         if not (mc_dropout or tta):
             logits = self.logits(DataLoader(plain, batch_size=batch_size))

@@ -19,7 +19,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from medclass.data.preprocess import PreprocessSettings
-from medclass.inference.decision import Decision
+from medclass.inference.decision import Decision, MultilabelDecision
+from medclass.utils.errors import ConfigError
 
 SPEC_VERSION = 2
 
@@ -68,7 +69,9 @@ class ModelSpec(BaseModel):
             description (``name: ensemble``).
         classes: class names; index i is logit i.
         preprocess: see :class:`Preprocess`.
-        decision: the fitted decision rule.
+        decision: the fitted decision rule (of a multi-label model: the temperature only).
+        multilabel: a multi-label model's per-label rules (``classes`` are then its label names, each output
+            a sigmoid); absent (None) for a single-label model, whose stored form is then unchanged.
         config: the resolved run config.
         source_run: the run folder the model was trained in (None when unknown).
         versions: ``medclass``, ``torch`` and ``python`` versions it was trained with.
@@ -81,6 +84,7 @@ class ModelSpec(BaseModel):
     classes: list[str] = Field(min_length=1)
     preprocess: Preprocess
     decision: Decision = Field(default_factory=Decision)
+    multilabel: MultilabelDecision | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     source_run: str | None = None
     versions: dict[str, str] = Field(default_factory=dict)
@@ -88,7 +92,14 @@ class ModelSpec(BaseModel):
     @model_validator(mode="after")
     def _decision_fits_the_classes(self) -> ModelSpec:
         decision = self.decision
-        if len(self.classes) == 2:
+        if self.multilabel is not None:
+            if self.multilabel.labels != self.classes:
+                raise ValueError(
+                    f"multilabel rules for {self.multilabel.labels} do not match the labels {self.classes}"
+                )
+            if decision.threshold is not None or decision.positive_class is not None:
+                raise ValueError("a multi-label model has per-label thresholds, not decision.threshold")
+        elif len(self.classes) == 2:
             if decision.positive_class is None:
                 decision.positive_class = self.classes[decision.positive_index]
             if decision.positive_class not in self.classes:
@@ -104,6 +115,23 @@ class ModelSpec(BaseModel):
         return self
 
     @property
+    def is_multilabel(self) -> bool:
+        """Whether the model decides each label on its own (sigmoid outputs, per-label thresholds)."""
+        return self.multilabel is not None
+
+    def require_single_label(self, command: str) -> None:
+        """Refuse a command that does not handle multi-label models yet (before it does any work).
+
+        Raises:
+            ConfigError: naming the command and what does handle them.
+        """
+        if self.multilabel is not None:
+            raise ConfigError(
+                f"{command}: not available for multi-label models yet; train, evaluate, predict, export and "
+                "serve handle them"
+            )
+
+    @property
     def positive_class(self) -> str | None:
         """The declared positive class of a binary task (None: multi-class)."""
         return self.decision.positive_class
@@ -112,9 +140,14 @@ class ModelSpec(BaseModel):
         """A copy with ``decision`` (validated against the classes)."""
         return ModelSpec.model_validate({**self.model_dump(), "decision": decision})
 
+    def with_multilabel(self, multilabel: MultilabelDecision) -> ModelSpec:
+        """A copy with the per-label rules ``multilabel`` (validated against the labels)."""
+        return ModelSpec.model_validate({**self.model_dump(), "multilabel": multilabel})
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-able form stored in checkpoints and bundles."""
-        return self.model_dump(mode="json")
+        """The JSON-able form stored in checkpoints and bundles (without ``multilabel`` for a single-label
+        model, so its stored form is the one written before multi-label models existed)."""
+        return self.model_dump(mode="json", exclude={"multilabel"} if self.multilabel is None else None)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:

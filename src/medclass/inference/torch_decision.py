@@ -21,3 +21,9 @@ def torch_probabilities(
         positive = torch.sigmoid(scaled)
         return torch.cat([1 - positive, positive], dim=1)
     return torch.softmax(scaled, dim=1)
+
+
+def torch_label_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """``(N, K)`` independent per-label probabilities of a multi-label head: ``sigmoid(z)`` per column (the torch
+    twin of :func:`medclass.inference.decision.label_probabilities`)."""
+    return torch.sigmoid(logits)

@@ -95,7 +95,7 @@ def bundle_info(
         source_run = str(run_dir_of(source).resolve())
     except Exception:  # a checkpoint file outside a run folder
         source_run = None
-    return {
+    info = {
         "bundle_format": BUNDLE_FORMAT,
         "format": fmt,
         "model_file": MODEL_FILES[fmt],
@@ -122,6 +122,23 @@ def bundle_info(
         "source_run": source_run,
         "source_checkpoint": str(source.resolve()),
         "spec": json.loads(json.dumps(meta.to_dict(), default=str)),
+    }
+    if meta.is_multilabel:
+        info.update(label_rules(meta))
+        info["outputs"]["meaning"] = (
+            "raw logits, one per label; probability = sigmoid(logit) per label; the label is positive when its "
+            "probability >= labels[name].threshold"
+        )
+    return info
+
+
+def label_rules(meta: ModelSpec) -> dict[str, Any]:
+    """The per-label rule a multi-label bundle's ``medclass.json`` adds at the top level: ``task`` and each
+    label's ``threshold`` (and the rule it was chosen by) under ``labels``."""
+    rules = meta.multilabel.rules
+    return {
+        "task": "multilabel",
+        "labels": {name: {"threshold": rule.threshold, "rule": rule.rule} for name, rule in rules.items()},
     }
 
 

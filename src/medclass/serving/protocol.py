@@ -108,7 +108,8 @@ async def v2_metadata(request: Request, name: str) -> ModelMetadata:
         inputs=[TensorMeta(name="input", datatype="FP32", shape=[-1, channels, size, size])],
         outputs=[
             TensorMeta(name="probabilities", datatype="FP32", shape=[-1, k]),
-            TensorMeta(name="prediction", datatype="INT64", shape=[-1]),
+            # A multi-label model decides every label: one 0/1 per label and image.
+            TensorMeta(name="prediction", datatype="INT64", shape=[-1, k] if meta.is_multilabel else [-1]),
         ],
     )
 
@@ -252,5 +253,8 @@ async def v2_infer(request: Request, name: str) -> Response:
     probs, predicted = await run_in_threadpool(
         request.app.state.batcher.predict_tensor, torch.from_numpy(array)
     )
-    values = {"probabilities": np.asarray(probs, np.float32), "prediction": np.asarray(predicted, np.int64)}
+    values = {
+        "probabilities": np.asarray(probs, np.float32),
+        "prediction": np.asarray(predicted).astype(np.int64),
+    }
     return _answer(name, body.id, wanted, values)

@@ -8,12 +8,21 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from medclass.config.schema import IMAGE_EXTENSIONS
-from medclass.serving.schemas import ErrorResponse, FileResult, ModelInfo, PredictResponse
+from medclass.data.multilabel import encode
+from medclass.serving.schemas import (
+    ErrorResponse,
+    FileResult,
+    LabelDecision,
+    LabelFileResult,
+    ModelInfo,
+    PredictResponse,
+)
 from medclass.serving.settings import ApiError, page_html
 from medclass.utils.errors import ConfigError
 from medclass.utils.extras import MissingExtraError
@@ -130,6 +139,11 @@ def _results(state: Any, saved: list[tuple[str, str]], mc_dropout: int, folder: 
     name_of = {path: name for name, path in saved}
     for path, reason in result.failures.items():
         raise ApiError(422, "unreadable_image", reason.splitlines()[0][:300], name_of[path])
+    if predictor.meta.is_multilabel:
+        return [
+            label_result(name_of[p], predictor.classes, result.probs[i], result.predicted[i])
+            for i, p in enumerate(result.paths)
+        ]
     classes, decision = predictor.classes, predictor.meta.decision
     above = decision.above_threshold(result.probs)
     flagged = None if result.entropy is None else decision.uncertain(result.entropy, len(classes))
@@ -153,6 +167,18 @@ def _results(state: Any, saved: list[tuple[str, str]], mc_dropout: int, folder: 
             )
         )
     return out
+
+
+def label_result(file: str, labels: list[str], probs: Any, positive: Any) -> LabelFileResult:
+    """A multi-label model's answer for one file: each label's probability and decision."""
+    return LabelFileResult(
+        file=file,
+        prediction=encode(np.asarray(positive, dtype=np.float64), labels),
+        labels={
+            name: LabelDecision(probability=float(p), positive=bool(on))
+            for name, p, on in zip(labels, probs, positive, strict=True)
+        },
+    )
 
 
 def _add_overlays(state: Any, saved: list[tuple[str, str]], results: list[FileResult], folder: str) -> None:
@@ -185,6 +211,10 @@ async def predict(
         raise ApiError(400, "invalid_request", f"mc_dropout {mc_dropout}: at most {settings.max_mc_dropout}")
     if explain not in (None, "gradcam"):
         raise ApiError(400, "invalid_request", f"explain={explain}: the only method is 'gradcam'")
+    if state.predictor.meta.is_multilabel and (mc_dropout or explain):
+        raise ApiError(
+            400, "invalid_request", "mc_dropout and explain are not available for multi-label models yet"
+        )
     try:
         state.predictor.check_mc_dropout(mc_dropout)
     except ConfigError as exc:

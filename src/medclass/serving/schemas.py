@@ -30,9 +30,25 @@ class FileResult(BaseModel):
     )
 
 
+class LabelDecision(BaseModel):
+    """One label of a multi-label model's answer."""
+
+    probability: float
+    positive: bool = Field(description="the probability reaches the label's threshold (chosen on val)")
+
+
+class LabelFileResult(BaseModel):
+    """The decisions of a multi-label model for one uploaded file: every label on its own."""
+
+    file: str
+    prediction: str = Field(description="the positive labels joined by '|' (empty: no finding)")
+    labels: dict[str, LabelDecision]
+    passes: int = 1
+
+
 class PredictResponse(BaseModel):
     model: str
-    results: list[FileResult]
+    results: list[FileResult | LabelFileResult]
 
 
 class ErrorResponse(BaseModel):

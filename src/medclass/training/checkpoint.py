@@ -9,11 +9,19 @@ from pathlib import Path
 import torch
 
 from medclass.inference.checkpoint import read_checkpoint
-from medclass.inference.decision import Decision
+from medclass.inference.decision import Decision, MultilabelDecision
 from medclass.inference.spec import ModelSpec
 from medclass.runs import run_dir_of
 from medclass.utils.errors import RunDirError
 from medclass.utils.io import atomic_write
+
+
+def store_label_rules(checkpoint: str | Path, multilabel: MultilabelDecision) -> ModelSpec:
+    """Write a multi-label model's per-label rules into its checkpoint's description (atomically, as
+    :func:`store_decision`); returns the description written."""
+    path = Path(checkpoint)
+    state = read_checkpoint(path)
+    return _write_spec(path, state, ModelSpec.from_dict(state["medclass"]).with_multilabel(multilabel))
 
 
 def store_decision(checkpoint: str | Path, decision: Decision) -> ModelSpec:
@@ -25,7 +33,10 @@ def store_decision(checkpoint: str | Path, decision: Decision) -> ModelSpec:
     """
     path = Path(checkpoint)
     state = read_checkpoint(path)
-    spec = ModelSpec.from_dict(state["medclass"]).with_decision(decision)
+    return _write_spec(path, state, ModelSpec.from_dict(state["medclass"]).with_decision(decision))
+
+
+def _write_spec(path: Path, state: dict, spec: ModelSpec) -> ModelSpec:
     with contextlib.suppress(RunDirError):  # a checkpoint outside a run folder has no source run
         spec.source_run = str(run_dir_of(path).resolve())
     state["medclass"] = spec.to_dict()

@@ -32,9 +32,11 @@ def describe_choices(
         f"[bold]data[/] {report['data']} ({report['layout']}), classes {classes}, "
         f"{report['n_images']} images; skipped {len(report['skipped'])} unreadable"
     )
+    labelled = report.get("multilabel")  # multi-label: counts are positive images per label
     for split in ("train", "val", "test"):
         if split in counts:
-            console.print(f"  {split:5s} {sum(counts[split].values()):5d}  {counts[split]}")
+            images = labelled[split]["n"] if labelled and split in labelled else sum(counts[split].values())
+            console.print(f"  {split:5s} {images:5d}  {'positives ' if labelled else ''}{counts[split]}")
     dup = report["duplicates"]
     console.print(
         f"  duplicates: {dup['exact']['groups']} exact and {dup['near']['groups']} near groups "

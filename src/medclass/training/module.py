@@ -13,13 +13,17 @@ from torchmetrics.classification import (
     MulticlassAUROC,
     MulticlassF1Score,
     MulticlassRecall,
+    MultilabelAccuracy,
+    MultilabelAUROC,
+    MultilabelAveragePrecision,
+    MultilabelF1Score,
 )
 
 from medclass.config.schema import Config
-from medclass.inference.torch_decision import torch_probabilities
+from medclass.inference.torch_decision import torch_label_probabilities, torch_probabilities
 from medclass.runs import monitor_mode
 from medclass.training.callbacks import WeightsEMA
-from medclass.training.losses import ClassificationLoss
+from medclass.training.losses import ClassificationLoss, MultilabelLoss
 from medclass.training.optim import build_optimizer, build_scheduler, parameter_groups
 from medclass.transforms.pipelines import batch_mixer
 
@@ -37,6 +41,32 @@ def validation_metrics(num_classes: int) -> MetricCollection:
     )
 
 
+# Where an uncertain label (NaN target, the ``ignore`` policy) goes in the multi-label metrics: left out.
+IGNORED_TARGET = -1
+
+
+def multilabel_validation_metrics(num_labels: int) -> MetricCollection:
+    """Epoch-level validation scores of a multi-label model: ``val_auroc`` is the mean per-label AUROC (macro),
+    ``val_map`` the mean average precision; accuracy and F1 at 0.5 over the labels."""
+    common = {"num_labels": num_labels, "ignore_index": IGNORED_TARGET}
+    return MetricCollection(
+        {
+            "accuracy": MultilabelAccuracy(average="micro", **common),
+            "macro_f1": MultilabelF1Score(average="macro", **common),
+            "auroc": MultilabelAUROC(average="macro", **common),
+            "map": MultilabelAveragePrecision(average="macro", **common),
+        },
+        prefix="val_",
+    )
+
+
+def metric_targets(targets: torch.Tensor) -> torch.Tensor:
+    """Integer targets for torchmetrics: multi-label NaN (uncertain) becomes :data:`IGNORED_TARGET`."""
+    if targets.is_floating_point():
+        return torch.nan_to_num(targets, nan=IGNORED_TARGET).long()
+    return targets
+
+
 class LitClassifier(L.LightningModule):
     """Trains ``model`` with the loss, optimizer and schedule of ``config``.
 
@@ -48,6 +78,8 @@ class LitClassifier(L.LightningModule):
         steps_per_epoch: optimizer steps per epoch (for per-batch schedules).
         meta: what a checkpoint needs for standalone inference (model args, classes, preprocessing); saved
             under the ``medclass`` key of every checkpoint.
+        multilabel: ``num_classes`` independent labels (sigmoid outputs, :class:`MultilabelLoss`).
+        pos_weight: multi-label: per-label weights of the positive terms (``loss.pos_weight``).
     """
 
     def __init__(
@@ -58,19 +90,29 @@ class LitClassifier(L.LightningModule):
         class_weights: torch.Tensor | None = None,
         steps_per_epoch: int = 1,
         meta: dict[str, Any] | None = None,
+        multilabel: bool = False,
+        pos_weight: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.model = model
         self.config = config
         self.steps_per_epoch = steps_per_epoch
         self.meta = meta or {}
-        self.criterion = ClassificationLoss(config.loss, class_weights)
-        self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
-        self.val_metrics = validation_metrics(num_classes)
+        self.multilabel = multilabel
+        if multilabel:
+            self.criterion: nn.Module = MultilabelLoss(config.loss, pos_weight)
+            self.train_accuracy = MultilabelAccuracy(
+                num_classes, average="micro", ignore_index=IGNORED_TARGET
+            )
+            self.val_metrics = multilabel_validation_metrics(num_classes)
+        else:
+            self.criterion = ClassificationLoss(config.loss, class_weights)
+            self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
+            self.val_metrics = validation_metrics(num_classes)
         # A metric, not a logged mean: in a DDP run it sums over every process's share of the split.
         self.val_loss = MeanMetric()
         self.channels_last = False
-        self.mixer = batch_mixer(config.augment, num_classes)
+        self.mixer = None if multilabel else batch_mixer(config.augment, num_classes)
         self.weight_average: WeightsEMA | None = None  # set by fit() when trainer.ema_decay is on
 
     def use_channels_last(self, enabled: bool) -> None:
@@ -90,7 +132,7 @@ class LitClassifier(L.LightningModule):
         images, loss_targets = self.mixer(images, targets) if self.mixer else (images, targets)
         logits = self(images)
         loss = self.criterion(logits, loss_targets, self.model)
-        self.train_accuracy(logits, targets)
+        self.train_accuracy(logits, metric_targets(targets))
         self.log(
             "train_loss",
             loss,
@@ -107,7 +149,8 @@ class LitClassifier(L.LightningModule):
         images, targets = batch
         logits = self(images)
         loss = self.criterion(logits, targets)  # the L2 term is a training device, not part of val loss
-        self.val_metrics.update(torch_probabilities(logits), targets)
+        probs = torch_label_probabilities(logits) if self.multilabel else torch_probabilities(logits)
+        self.val_metrics.update(probs, metric_targets(targets))
         self.val_loss.update(loss, weight=len(targets))
 
     def on_validation_epoch_end(self) -> None:

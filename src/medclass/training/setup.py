@@ -11,12 +11,13 @@ from medclass.config import Config, config_to_dict
 from medclass.data.datamodule import MedDataModule
 from medclass.data.preprocess import PreprocessSettings
 from medclass.evaluation.thresholds import resolve_positive_class
-from medclass.inference.decision import Decision
+from medclass.inference.decision import Decision, LabelRule, MultilabelDecision
 from medclass.inference.spec import ModelSpec, training_versions
 from medclass.models import create_model, freeze_backbone, model_args
 from medclass.models.pretrained import NONE, PretrainedWeights, published_weights, resolve_pretrained
-from medclass.training.losses import class_weights
+from medclass.training.losses import class_weights, label_pos_weight
 from medclass.training.module import LitClassifier
+from medclass.transforms.pipelines import mix_alphas
 from medclass.utils.errors import ConfigError
 
 
@@ -27,6 +28,10 @@ def positive_class_of(config: Config, datamodule: MedDataModule) -> str | None:
     Raises:
         ConfigError: a name that is not a class, or a positive class for a multi-class task.
     """
+    if datamodule.multilabel:
+        if config.evaluation.positive_class is not None:
+            raise ConfigError("evaluation.positive_class: a multi-label model decides every label on its own")
+        return None
     counts = sum(datamodule.class_counts(split) for split in ("train", "val", "test"))
     try:
         return resolve_positive_class(datamodule.classes, config.evaluation.positive_class, counts)
@@ -108,6 +113,9 @@ def build_module(
     )
     if config.model.freeze == "backbone":
         freeze_backbone(model, True)
+    multilabel = datamodule.multilabel
+    if multilabel:
+        check_multilabel_settings(config)
     spec = ModelSpec(
         model=model_args(model),
         classes=datamodule.classes,
@@ -118,6 +126,7 @@ def build_module(
             "normalization": normalization_label(config),
         },
         decision=Decision(positive_class=positive_class_of(config, datamodule)),
+        multilabel=untuned_label_rules(datamodule.classes) if multilabel else None,
         config=config_to_dict(config),
         versions=training_versions(),
     )
@@ -126,12 +135,48 @@ def build_module(
         model,
         config,
         num_classes,
-        class_weights=class_weights(config.loss.class_weights, datamodule.class_counts("train")),
+        class_weights=None
+        if multilabel
+        else class_weights(config.loss.class_weights, datamodule.class_counts("train")),
         steps_per_epoch=math.ceil(math.ceil(samples / world_size(config)) / config.data.batch_size),
         meta=spec.to_dict(),
+        multilabel=multilabel,
+        pos_weight=label_pos_weight(config.loss.pos_weight, datamodule.targets["train"])
+        if multilabel
+        else None,
     )
     module.use_channels_last(use_channels_last(config))
     return module
+
+
+def untuned_label_rules(labels: list[str]) -> MultilabelDecision:
+    """The per-label rules a multi-label model starts with (every threshold 0.5) until they are chosen on val."""
+    return MultilabelDecision({name: LabelRule() for name in labels})
+
+
+def check_multilabel_settings(config: Config) -> None:
+    """Refuse the settings that only a single-label model has.
+
+    Raises:
+        ConfigError: naming the key and what a multi-label run allows.
+    """
+    problems = []
+    if config.trainer.monitor == "val_balanced_accuracy":
+        problems.append(
+            "trainer.monitor = 'val_balanced_accuracy': use val_auroc (mean AUROC), val_loss, ..."
+        )
+    if config.loss.class_weights != "none":
+        problems.append("loss.class_weights: weigh labels with loss.pos_weight: auto")
+    if config.loss.label_smoothing > 0:
+        problems.append("loss.label_smoothing applies to cross-entropy only")
+    if mix_alphas(config.augment):
+        problems.append("augment mixup/cutmix mix one class per image; turn them off")
+    if config.trainer.refit:
+        problems.append("trainer.refit is not available for multi-label models yet")
+    if config.evaluation.calibrate:
+        problems.append("evaluation.calibrate fits one softmax temperature; not for per-label sigmoids")
+    if problems:
+        raise ConfigError("multi-label data: " + "; ".join(problems))
 
 
 def world_size(config: Config) -> int:
