@@ -41,6 +41,12 @@ class Orthanc:
         response.raise_for_status()
         return response
 
+    def post(self, path: str, body: object) -> object:
+        """``POST`` of a JSON body on the REST API; the parsed answer (raises for a status >= 400)."""
+        response = httpx.post(f"{self.url}{path}", json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
     def clear(self) -> None:
         """Delete every patient (so a test sees only what it sent)."""
         for patient in self.get("/patients").json():
@@ -74,7 +80,9 @@ def orthanc_config(storage: Path, http_port: int, dicom_port: int, node: tuple[s
 
 
 @contextmanager
-def orthanc_server(root: Path, node: tuple[str, int] = ("MEDCLASS", 11112), timeout: float = 30) -> Iterator[Orthanc]:
+def orthanc_server(
+    root: Path, node: tuple[str, int] = ("MEDCLASS", 11112), timeout: float = 30
+) -> Iterator[Orthanc]:
     """Start Orthanc with :func:`orthanc_config` under ``root``, wait for ``/system``, stop it on exit.
 
     Skips the test (fails it with ``CI=true``) when Orthanc or its DICOMweb plugin is not installed.
@@ -95,7 +103,9 @@ def orthanc_server(root: Path, node: tuple[str, int] = ("MEDCLASS", 11112), time
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"Orthanc exited ({process.returncode}): {(root / 'orthanc.log').read_text()}")
+                raise RuntimeError(
+                    f"Orthanc exited ({process.returncode}): {(root / 'orthanc.log').read_text()}"
+                )
             try:
                 if httpx.get(f"{url}/system", timeout=2).status_code == 200:
                     break
