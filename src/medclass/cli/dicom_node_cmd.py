@@ -20,10 +20,17 @@ def dicom_node(
     ] = "127.0.0.1",
     send_to: Annotated[
         str | None,
-        typer.Option("--send-to", help="AE@HOST:PORT of the PACS that stores the results (C-STORE)."),
+        typer.Option(
+            "--send-to",
+            help="AE@HOST:PORT of the PACS that stores the results (C-STORE).",
+            show_default="none: give it or --stow-url",
+        ),
     ] = None,
     stow_url: Annotated[
-        str | None, typer.Option("--stow-url", help="DICOMweb root to store the results with STOW-RS.")
+        str | None,
+        typer.Option(
+            "--stow-url", help="DICOMweb root to store the results with STOW-RS.", show_default="none"
+        ),
     ] = None,
     accept_modalities: Annotated[
         str, typer.Option("--accept-modalities", help="Modalities to classify; others are refused.")
@@ -40,7 +47,10 @@ def dicom_node(
     flag_uncertain: Annotated[
         float | None,
         typer.Option(
-            "--flag-uncertain", min=0.0, help="Add an uncertainty flag: predictive entropy (nats) above this."
+            "--flag-uncertain",
+            min=0.0,
+            help="Add an uncertainty flag: predictive entropy (nats) above this.",
+            show_default="off",
         ),
     ] = None,
 ) -> None:
