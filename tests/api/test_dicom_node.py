@@ -122,7 +122,9 @@ def test_orthanc_round_trip_one_report_per_instance_equal_to_predict(
     with node_thread(trained_run, tmp_path / "spool", port, send_to=orthanc.send_to) as (_, log):
         assert c_store(port, sources) == [0] * len(sources)
         reports = wait_for(lambda: orthanc_reports(orthanc, len(sources)), what="one SR per instance")
-    expected = predict(trained_run, mr_study).set_index("path")
+    table = predict(trained_run, mr_study, dicom_sr=tmp_path / "offline")  # the same reports, as files
+    expected = table.set_index("path")
+    offline = {referenced_uid(r): r for r in read_all([Path(p) for p in table.attrs["dicom_sr"]])}
     by_uid = {str(ds.SOPInstanceUID): str(path) for ds, path in zip(sources, mr_study, strict=True)}
     assert sorted(referenced_uid(r) for r in reports) == sorted(by_uid), log
     classes = [c.removeprefix("p_") for c in expected.columns if c.startswith("p_")]
@@ -137,6 +139,9 @@ def test_orthanc_round_trip_one_report_per_instance_equal_to_predict(
             assert probabilities[f"Probability of {name}"] == pytest.approx(row[f"p_{name}"], abs=1e-5)
         evidence = report.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0]
         assert evidence.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == referenced_uid(report)
+        same = offline[referenced_uid(report)]
+        assert same.SOPInstanceUID == report.SOPInstanceUID  # derived from the source: one report, however made
+        assert texts(same) == texts(report) and group_of(same).finding_type == group.finding_type
         lines = texts(report)
         assert any(line.startswith("Decision support only") for line in lines), lines
         assert any(line.startswith("test AUROC: ") and "[" in line for line in lines), lines  # with its CI

@@ -13,9 +13,8 @@ from medclass.inference.runner import Predictor
 from medclass.reporting.model_card import model_card
 from medclass.runs import resolve_checkpoint
 from medclass.serving.address import check_bindable
-from medclass.serving.dicom.codes import CODES_FILE, read_codes
 from medclass.serving.dicom.node import DicomNode, NodeSettings
-from medclass.serving.dicom.report import ReportBuilder, identity_of
+from medclass.serving.dicom.report import report_builder
 from medclass.serving.dicom.senders import CStoreSender, StowSender, parse_peer
 from medclass.serving.dicom.spool import Spool
 from medclass.utils.errors import ConfigError
@@ -37,19 +36,6 @@ def parse_modalities(text: str | Sequence[str]) -> tuple[str, ...]:
             f"--accept-modalities {text!r}: expected modality codes separated by commas, e.g. CR,DX,MR"
         )
     return codes
-
-
-def report_builder(
-    source: str | Path, predictor: Predictor, codes: str | Path | None = None
-) -> ReportBuilder:
-    """The builder of each instance's results for the model at ``source``: the SR with the model's identity
-    (run, test metrics with CIs, operating point) and the class codes of ``codes`` (default: ``codes.yaml``
-    in the run or bundle folder when there is one, else the local scheme)."""
-    folder = Path(source) if Path(source).is_dir() else Path(source).parent
-    if codes is None and (folder / CODES_FILE).is_file():
-        codes = folder / CODES_FILE
-    identity = identity_of(predictor.meta, model_card(Path(source)), source)
-    return ReportBuilder(identity, read_codes(codes, predictor.classes))
 
 
 def dicom_node(
@@ -95,7 +81,8 @@ def dicom_node(
     check_bindable(host, port)
     store = Spool(spool)
     predictor = Predictor.load(source)
-    node = DicomNode(predictor, store, sender, report_builder(source, predictor, codes), settings, say)
+    builder = report_builder(source, predictor.meta, model_card(Path(source)), codes)
+    node = DicomNode(predictor, store, sender, builder, settings, say)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: node.stop())
     left = len(store.pending())

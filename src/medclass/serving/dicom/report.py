@@ -25,7 +25,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from medclass.inference.spec import ModelSpec
-from medclass.serving.dicom.codes import LOCAL_SCHEME, local_code
+from medclass.serving.dicom.codes import CODES_FILE, LOCAL_SCHEME, local_code, read_codes
 from medclass.serving.dicom.finding import Finding
 
 DECISION_SUPPORT = "Decision support only: not a diagnosis; a clinician decides."
@@ -180,3 +180,15 @@ class ReportBuilder:
             build_report(source, finding, self.model, self.codes_of),
             *(f(source, finding) for f in self.extra),
         ]
+
+
+def report_builder(
+    source: str | Path, spec: ModelSpec, card: Mapping[str, Any], codes: str | Path | None = None
+) -> ReportBuilder:
+    """The builder of each instance's results for the model at ``source``: the SR with the model's identity
+    (``card``: run, test metrics with CIs; the operating point of ``spec``) and the class codes of ``codes``
+    (default: ``codes.yaml`` in the run or bundle folder when there is one, else the local scheme)."""
+    folder = Path(source) if Path(source).is_dir() else Path(source).parent
+    if codes is None and (folder / CODES_FILE).is_file():
+        codes = folder / CODES_FILE
+    return ReportBuilder(identity_of(spec, card, source), read_codes(codes, spec.classes))
