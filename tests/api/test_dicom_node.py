@@ -140,7 +140,9 @@ def test_orthanc_round_trip_one_report_per_instance_equal_to_predict(
         evidence = report.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0]
         assert evidence.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == referenced_uid(report)
         same = offline[referenced_uid(report)]
-        assert same.SOPInstanceUID == report.SOPInstanceUID  # derived from the source: one report, however made
+        assert (
+            same.SOPInstanceUID == report.SOPInstanceUID
+        )  # derived from the source: one report, however made
         assert texts(same) == texts(report) and group_of(same).finding_type == group.finding_type
         lines = texts(report)
         assert any(line.startswith("Decision support only") for line in lines), lines
@@ -153,16 +155,31 @@ def test_orthanc_round_trip_one_report_per_instance_equal_to_predict(
 
 
 @pytest.mark.realdata
-def test_stow_rs_to_orthanc_dicomweb(
+def test_stow_rs_to_orthanc_dicomweb_with_a_fhir_report_per_study(
     trained_run: Path, mr_study: list[Path], orthanc, tmp_path: Path
 ) -> None:
+    from fhir.resources.R4B.bundle import Bundle
+
     orthanc.clear()
     sources = read_all(mr_study[:2])
-    port = free_port()
-    with node_thread(trained_run, tmp_path / "spool", port, stow_url=orthanc.dicomweb_url):
+    port, fhir = free_port(), tmp_path / "fhir"
+    with node_thread(trained_run, tmp_path / "spool", port, stow_url=orthanc.dicomweb_url, fhir_out=fhir):
         assert c_store(port, sources) == [0, 0]
         reports = wait_for(lambda: orthanc_reports(orthanc, 2), what="two SRs")
     assert sorted(referenced_uid(r) for r in reports) == sorted(str(s.SOPInstanceUID) for s in sources)
+    bundle = Bundle.model_validate_json((fhir / f"{sources[0].StudyInstanceUID}.json").read_text())
+    resources = [entry.resource for entry in bundle.entry]
+    report, observations = resources[0], resources[1:]
+    assert report.get_resource_type() == "DiagnosticReport" and report.status == "preliminary"
+    assert [r.reference for r in report.result] == [str(e.fullUrl) for e in bundle.entry[1:]]
+    assert "Decision support only" in report.conclusion
+    sr_of = {referenced_uid(r): group_of(r) for r in reports}
+    for obs in observations:
+        group = sr_of[obs.derivedFrom[0].identifier.value.removeprefix("urn:oid:")]
+        assert obs.valueCodeableConcept.text == group.finding_type.meaning
+        probabilities = {c.code.text: float(c.valueQuantity.value) for c in obs.component}
+        for m in group.get_measurements():
+            assert probabilities[m.name.meaning] == pytest.approx(m.value, abs=1e-5)
 
 
 def _refused_variants(source: pydicom.Dataset) -> dict[str, tuple[pydicom.Dataset, int]]:

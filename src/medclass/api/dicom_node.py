@@ -13,6 +13,7 @@ from medclass.inference.runner import Predictor
 from medclass.reporting.model_card import model_card
 from medclass.runs import resolve_checkpoint
 from medclass.serving.address import check_bindable
+from medclass.serving.dicom.fhir import FhirWriter
 from medclass.serving.dicom.node import DicomNode, NodeSettings
 from medclass.serving.dicom.report import report_builder
 from medclass.serving.dicom.senders import CStoreSender, StowSender, parse_peer
@@ -49,6 +50,7 @@ def dicom_node(
     spool: str | Path = "dicom-spool",
     codes: str | Path | None = None,
     flag_uncertain: float | None = None,
+    fhir_out: str | Path | None = None,
     say: Callable[[str], None] = print,
     ready: Callable[[DicomNode], None] | None = None,
 ) -> None:
@@ -64,6 +66,7 @@ def dicom_node(
         spool: the node's spool folder (created; a non-empty folder that is not a spool is refused).
         codes: a ``codes.yaml`` mapping class names to codes (default: the one beside the model, if any).
         flag_uncertain: add the uncertainty flag (predictive entropy above this, nats) to each report.
+        fhir_out: a folder: write a FHIR R4 DiagnosticReport + Observations (a Bundle) per study there.
         say: where log lines go.
         ready: called with the node once it listens (``node.stop()`` ends it from another thread).
 
@@ -82,6 +85,8 @@ def dicom_node(
     store = Spool(spool)
     predictor = Predictor.load(source)
     builder = report_builder(source, predictor.meta, model_card(Path(source)), codes)
+    if fhir_out is not None:
+        builder.writers = [FhirWriter(fhir_out, builder.model, builder.codes_of)]
     node = DicomNode(predictor, store, sender, builder, settings, say)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: node.stop())

@@ -44,6 +44,14 @@ def dicom_node(
             "--codes", help="codes.yaml: class name -> {value, scheme, meaning}.", show_default="the model's"
         ),
     ] = None,
+    fhir_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--fhir-out",
+            help="Folder: a FHIR R4 DiagnosticReport + Observations (Bundle) per study.",
+            show_default="none",
+        ),
+    ] = None,
     flag_uncertain: Annotated[
         float | None,
         typer.Option(
@@ -69,5 +77,6 @@ def dicom_node(
         spool=spool,
         codes=codes,
         flag_uncertain=flag_uncertain,
+        fhir_out=fhir_out,
         say=lambda line: console.print(line, highlight=False, soft_wrap=True),
     )

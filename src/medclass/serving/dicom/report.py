@@ -168,18 +168,21 @@ def identity_of(spec: ModelSpec, card: Mapping[str, Any], source: str | Path) ->
 
 @dataclass
 class ReportBuilder:
-    """Builds the results of one instance: its SR (and, when given, more objects such as an overlay)."""
+    """Builds the results of one instance: its SR (and, when given, more objects such as an overlay), and
+    hands the finding to each writer of side outputs (the FHIR resources)."""
 
     model: ModelIdentity
     codes_of: Mapping[str, hd.sr.CodedConcept]
     extra: Sequence[Callable[[Dataset, Finding], Dataset]] = ()
+    writers: Sequence[Callable[[Dataset, Finding], object]] = ()
 
     def __call__(self, source: Dataset, finding: Finding) -> list[Dataset]:
-        """The SR of ``finding`` for ``source``, then each extra object."""
-        return [
-            build_report(source, finding, self.model, self.codes_of),
-            *(f(source, finding) for f in self.extra),
-        ]
+        """The SR of ``finding`` for ``source``, then each extra object; each writer is called once."""
+        results = [build_report(source, finding, self.model, self.codes_of)]
+        results += [make(source, finding) for make in self.extra]
+        for write in self.writers:
+            write(source, finding)
+        return results
 
 
 def report_builder(
