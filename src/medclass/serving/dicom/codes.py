@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import yaml
 from highdicom.sr import CodedConcept
 
 from medclass.config.loader import read_yaml
@@ -35,14 +36,18 @@ def read_codes(path: str | Path | None, classes: Sequence[str]) -> dict[str, Cod
         ConfigError: the file is missing, not a mapping of class -> {value, scheme, meaning}, or names an unknown class.
     """
     given: Mapping = read_yaml(path) if path is not None else {}
-    unknown = sorted(set(map(str, given)) - set(classes))
+    # YAML 1.1 reads some names as other types (yes/no/on -> bool, 1 -> int): look each class up by the key
+    # its own name would load as
+    key_of = {name: yaml.safe_load(name) if name.strip() else name for name in classes}
+    key_of = {name: key if isinstance(key, bool | int | float) else name for name, key in key_of.items()}
+    unknown = sorted(str(k) for k in given if k not in key_of.values())
     if unknown:
         raise ConfigError(
             f"{path}: class(es) {', '.join(unknown)} are not classes of the model {list(classes)}"
         )
     codes = {}
     for name in classes:
-        entry = given.get(name)
+        entry = given.get(key_of[name])
         if entry is None:
             codes[name] = local_code(name, name)
             continue

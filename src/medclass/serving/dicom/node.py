@@ -4,7 +4,7 @@ spooled instances through the one inference path, builds their reports and deliv
 C-STORE statuses (DICOM PS3.4 Annex B, PS3.7 Annex C): ``0x0000`` stored in the spool (or already known: a
 repeated instance is acknowledged, never reported twice); ``0x0122`` refused: not an image storage SOP class or
 a modality outside ``--accept-modalities``; ``0xA900`` the data set does not match its SOP class (no pixel
-data); ``0xC000`` cannot understand (multi-frame, or pixels this installation cannot decode: a compressed
+data, or no study, series or SOP class UID); ``0xC000`` cannot understand (multi-frame, or pixels this installation cannot decode: a compressed
 transfer syntax without its plugin); ``0xC210`` the data set could not be decoded at all; ``0xA700`` out of
 resources (the spool could not be written). Every refusal is logged with the instance and the reason.
 """
@@ -23,7 +23,7 @@ from medclass.inference.runner import Predictor
 from medclass.serving.dicom.finding import Finding, findings_of
 from medclass.serving.dicom.spool import Spool, is_uid
 
-NOT_SUPPORTED, NO_PIXELS, CANNOT_UNDERSTAND, UNDECODABLE, OUT_OF_RESOURCES = (
+NOT_SUPPORTED, NOT_MATCHING, CANNOT_UNDERSTAND, UNDECODABLE, OUT_OF_RESOURCES = (
     0x0122,
     0xA900,
     0xC000,
@@ -56,8 +56,11 @@ ResultBuilder = Callable[[Dataset, Finding], list[Dataset]]
 
 def refusal(ds: Dataset, accept: Sequence[str]) -> tuple[int, str] | None:
     """Why ``ds`` cannot be classified, as ``(status, reason)``; None when it can."""
+    absent = [k for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPClassUID") if k not in ds]
+    if absent:
+        return NOT_MATCHING, f"required attribute(s) missing: {', '.join(absent)}"
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
-        return NO_PIXELS, "no pixel data"
+        return NOT_MATCHING, "no pixel data"
     modality = str(ds.get("Modality", "")).upper()
     if modality not in accept:
         return NOT_SUPPORTED, f"modality {modality or '(none)'} is not one of {','.join(accept)}"
@@ -144,9 +147,17 @@ class DicomNode:
             if finding is None:
                 continue
             source = pydicom.dcmread(path, stop_before_pixels=True)  # the report needs the header only
+            try:
+                results = self.build_results(source, finding)
+            except Exception as exc:  # one instance whose report cannot be built must not block the others
+                self.log(
+                    f"{path.stem}: no report can be built ({type(exc).__name__}: {str(exc)[:200]}); moved to failed/"
+                )
+                self.spool.mark_failed(path.stem, f"report: {exc}")
+                continue
             folder = self.spool.results_dir(path.stem)
             folder.mkdir(parents=True, exist_ok=True)
-            for i, ds in enumerate(self.build_results(source, finding)):
+            for i, ds in enumerate(results):
                 ds.save_as(folder / f"{i:02d}.dcm", enforce_file_format=True)
             (folder / "done").touch()
 

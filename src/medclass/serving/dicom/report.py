@@ -72,6 +72,30 @@ def probability_code(name: str) -> hd.sr.CodedConcept:
     return local_code(f"P-{name}"[:64], f"Probability of {name}")
 
 
+# Type 2 attributes of the Patient and General Study modules the SR copies from its evidence: a source that
+# lacks one (allowed in some IODs, or a sloppy modality) gets it empty in the copy the report is built from.
+COPIED_TYPE2 = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+)
+
+
+def _with_type2(source: Dataset) -> Dataset:
+    header = Dataset()
+    header.update(source)  # a shallow copy: the source is not changed
+    for keyword in COPIED_TYPE2:
+        if keyword not in header:
+            setattr(header, keyword, "")
+    return header
+
+
 def report_uids(source: Dataset, model: ModelIdentity) -> tuple[str, str]:
     """``(series, instance)`` UIDs of the report of ``source``: one series per study and model."""
     series = generate_uid(entropy_srcs=["medclass-sr-series", str(source.StudyInstanceUID), model.uid])
@@ -129,11 +153,10 @@ def build_report(
         observation_context=hd.sr.ObservationContext(observer_device_context=observer),
         procedure_reported=IMAGING,
         imaging_measurements=[_group(source, finding, model, codes_of)],
-        referenced_images=[source],
-    )
+    )  # no image library: its descriptors need modality-specific attributes (CR: Patient Orientation)
     series, instance = report_uids(source, model)
     return hd.sr.ComprehensiveSR(
-        evidence=[source],
+        evidence=[_with_type2(source)],
         content=content,
         series_instance_uid=series,
         series_number=SR_SERIES_NUMBER,
