@@ -4,6 +4,7 @@ recording C-STORE SCP that can be down, and real brain MRI images as MR instance
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,7 @@ class RecordingScp:
     def __init__(self, port: int, ae_title: str = "RECORDER") -> None:
         self.port, self.ae_title = port, ae_title
         self.received: list[Dataset] = []
+        self.arrivals: list[float] = []  # time.perf_counter() of each receipt
         self._lock = threading.Lock()
 
     def _store(self, event) -> int:
@@ -65,6 +67,7 @@ class RecordingScp:
         ds.file_meta = event.file_meta
         with self._lock:
             self.received.append(ds)
+            self.arrivals.append(time.perf_counter())
         return 0x0000
 
     @contextmanager
