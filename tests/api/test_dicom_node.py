@@ -74,7 +74,12 @@ def node_thread(source: Path, spool: Path, port: int, **options: Any) -> Iterato
 
 def orthanc_reports(server, count: int) -> list[pydicom.Dataset] | None:
     """The SR instances Orthanc holds once there are ``count`` (None before)."""
-    found = server.post("/tools/find", {"Level": "Instance", "Query": {"Modality": "SR"}})
+    return orthanc_instances(server, "SR", count)
+
+
+def orthanc_instances(server, modality: str, count: int) -> list[pydicom.Dataset] | None:
+    """The instances of ``modality`` Orthanc holds once there are ``count`` (None before)."""
+    found = server.post("/tools/find", {"Level": "Instance", "Query": {"Modality": modality}})
     if len(found) < count:
         return None
     return [pydicom.dcmread(io.BytesIO(server.get(f"/instances/{i}/file").content)) for i in found]
@@ -155,7 +160,7 @@ def test_orthanc_round_trip_one_report_per_instance_equal_to_predict(
 
 
 @pytest.mark.realdata
-def test_stow_rs_to_orthanc_dicomweb_with_a_fhir_report_per_study(
+def test_stow_rs_to_orthanc_dicomweb_with_overlays_and_a_fhir_report_per_study(
     trained_run: Path, mr_study: list[Path], orthanc, tmp_path: Path
 ) -> None:
     from fhir.resources.R4B.bundle import Bundle
@@ -163,10 +168,22 @@ def test_stow_rs_to_orthanc_dicomweb_with_a_fhir_report_per_study(
     orthanc.clear()
     sources = read_all(mr_study[:2])
     port, fhir = free_port(), tmp_path / "fhir"
-    with node_thread(trained_run, tmp_path / "spool", port, stow_url=orthanc.dicomweb_url, fhir_out=fhir):
+    options = {"stow_url": orthanc.dicomweb_url, "fhir_out": fhir, "overlay": True}
+    with node_thread(trained_run, tmp_path / "spool", port, **options):
         assert c_store(port, sources) == [0, 0]
         reports = wait_for(lambda: orthanc_reports(orthanc, 2), what="two SRs")
+        overlays = wait_for(lambda: orthanc_instances(orthanc, "OT", 2), what="two overlays")
     assert sorted(referenced_uid(r) for r in reports) == sorted(str(s.SOPInstanceUID) for s in sources)
+    for image in overlays:  # the explanation over the input, in the same study, in an AI series
+        assert image.StudyInstanceUID == sources[0].StudyInstanceUID
+        assert (
+            image.SeriesDescription.startswith("AI output")
+            and "decision support only" in image.SeriesDescription
+        )
+        assert image.pixel_array.shape[-1] == 3 and image.pixel_array.std() > 0
+    assert sorted(str(i.SourceImageSequence[0].ReferencedSOPInstanceUID) for i in overlays) == sorted(
+        str(s.SOPInstanceUID) for s in sources
+    )
     bundle = Bundle.model_validate_json((fhir / f"{sources[0].StudyInstanceUID}.json").read_text())
     resources = [entry.resource for entry in bundle.entry]
     report, observations = resources[0], resources[1:]

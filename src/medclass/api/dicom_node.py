@@ -3,11 +3,13 @@ Report (and, when asked, more objects) back to a PACS (C-STORE) or DICOMweb serv
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from medclass.explain.web import explanation_overlays
 from medclass.inference.bundle import is_bundle
 from medclass.inference.runner import Predictor
 from medclass.reporting.model_card import model_card
@@ -15,10 +17,12 @@ from medclass.runs import resolve_checkpoint
 from medclass.serving.address import check_bindable
 from medclass.serving.dicom.fhir import FhirWriter
 from medclass.serving.dicom.node import DicomNode, NodeSettings
+from medclass.serving.dicom.overlay import OverlayMaker
 from medclass.serving.dicom.report import report_builder
 from medclass.serving.dicom.senders import CStoreSender, StowSender, parse_peer
 from medclass.serving.dicom.spool import Spool
 from medclass.utils.errors import ConfigError
+from medclass.utils.extras import require_extra
 
 DEFAULT_MODALITIES = ("CR", "DX", "MR")
 
@@ -51,6 +55,7 @@ def dicom_node(
     codes: str | Path | None = None,
     flag_uncertain: float | None = None,
     fhir_out: str | Path | None = None,
+    overlay: bool = False,
     say: Callable[[str], None] = print,
     ready: Callable[[DicomNode], None] | None = None,
 ) -> None:
@@ -67,6 +72,7 @@ def dicom_node(
         codes: a ``codes.yaml`` mapping class names to codes (default: the one beside the model, if any).
         flag_uncertain: add the uncertainty flag (predictive entropy above this, nats) to each report.
         fhir_out: a folder: write a FHIR R4 DiagnosticReport + Observations (a Bundle) per study there.
+        overlay: also send a Secondary Capture of the default explanation over the input (the explain extra).
         say: where log lines go.
         ready: called with the node once it listens (``node.stop()`` ends it from another thread).
 
@@ -85,6 +91,10 @@ def dicom_node(
     store = Spool(spool)
     predictor = Predictor.load(source)
     builder = report_builder(source, predictor.meta, model_card(Path(source)), codes)
+    if overlay:
+        require_extra("explain", "medclass dicom-node --overlay")
+        explain = functools.partial(explanation_overlays, predictor)
+        builder.extra = [OverlayMaker(explain, builder.model)]
     if fhir_out is not None:
         builder.writers = [FhirWriter(fhir_out, builder.model, builder.codes_of)]
     node = DicomNode(predictor, store, sender, builder, settings, say)

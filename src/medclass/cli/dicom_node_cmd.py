@@ -44,6 +44,13 @@ def dicom_node(
             "--codes", help="codes.yaml: class name -> {value, scheme, meaning}.", show_default="the model's"
         ),
     ] = None,
+    overlay: Annotated[
+        bool,
+        typer.Option(
+            "--overlay/--no-overlay",
+            help="Also send the default explanation over the input (Secondary Capture, its own AI series).",
+        ),
+    ] = False,
     fhir_out: Annotated[
         Path | None,
         typer.Option(
@@ -78,5 +85,6 @@ def dicom_node(
         codes=codes,
         flag_uncertain=flag_uncertain,
         fhir_out=fhir_out,
+        overlay=overlay,
         say=lambda line: console.print(line, highlight=False, soft_wrap=True),
     )

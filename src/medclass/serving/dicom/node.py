@@ -51,7 +51,7 @@ class NodeSettings:
     first_backoff_s: float = 1.0
 
 
-ResultBuilder = Callable[[Dataset, Finding], list[Dataset]]
+ResultBuilder = Callable[[Dataset, Finding, str], list[Dataset]]
 
 
 def refusal(ds: Dataset, accept: Sequence[str]) -> tuple[int, str] | None:
@@ -148,7 +148,7 @@ class DicomNode:
                 continue
             source = pydicom.dcmread(path, stop_before_pixels=True)  # the report needs the header only
             try:
-                results = self.build_results(source, finding)
+                results = self.build_results(source, finding, str(path))
             except Exception as exc:  # one instance whose report cannot be built must not block the others
                 self.log(
                     f"{path.stem}: no report can be built ({type(exc).__name__}: {str(exc)[:200]}); moved to failed/"

@@ -56,7 +56,7 @@ def write_reports(
         if path not in findings:
             continue
         source = pydicom.dcmread(path, stop_before_pixels=True)
-        results = builder(source, findings[path])
+        results = builder(source, findings[path], path)
         results[0].save_as(target, enforce_file_format=True)
         written.append(target)
         for i, extra in enumerate(results[1:], 1):

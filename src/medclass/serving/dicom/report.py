@@ -196,13 +196,14 @@ class ReportBuilder:
 
     model: ModelIdentity
     codes_of: Mapping[str, hd.sr.CodedConcept]
-    extra: Sequence[Callable[[Dataset, Finding], Dataset]] = ()
+    extra: Sequence[Callable[[str, Dataset, Finding], Dataset]] = ()
     writers: Sequence[Callable[[Dataset, Finding], object]] = ()
 
-    def __call__(self, source: Dataset, finding: Finding) -> list[Dataset]:
-        """The SR of ``finding`` for ``source``, then each extra object; each writer is called once."""
+    def __call__(self, source: Dataset, finding: Finding, path: str) -> list[Dataset]:
+        """The SR of ``finding`` for ``source`` (read from the file ``path``), then each extra object (called
+        with ``path``, ``source`` and ``finding``); each writer is called once."""
         results = [build_report(source, finding, self.model, self.codes_of)]
-        results += [make(source, finding) for make in self.extra]
+        results += [make(path, source, finding) for make in self.extra]
         for write in self.writers:
             write(source, finding)
         return results
