@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pydicom import Dataset
 
+from medclass.utils.errors import ConfigError
 from medclass.utils.io import atomic_write
 
 UID_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)*$")  # DICOM PS3.5 9.1: digits and dots, at most 64 characters
@@ -52,8 +53,6 @@ class Spool:
 
     def _check_owner(self) -> None:
         """A folder that holds other things than a spool is refused (its files are never touched)."""
-        from medclass.utils.errors import ConfigError
-
         if self.root.exists() and not self.root.is_dir():
             raise ConfigError(f"--spool {self.root}: not a folder")
         if self.root.is_dir() and any(self.root.iterdir()) and not (self.root / SPOOL_MARKER).exists():
