@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs Debian packages that some tests use (Chromium for the HTML report, a PostgreSQL server for shared
-# tuning studies), when they are missing and this user can install them.
+# tuning studies, Orthanc with its DICOMweb plugin as the PACS of the dicom-node tests, dicom3tools' dciodvfy
+# for the SR check), when they are missing and this user can install them.
 # Outside CI a failure is only reported: the tests that need a missing program skip and print why.
 # In CI (CI=true, as CI services set it) a program that is still missing afterwards fails the script, since
 # those tests would fail anyway and the reason is clearer here.
@@ -10,11 +11,14 @@ missing() {
   local out=()
   command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || out+=(chromium)
   ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || out+=(postgresql)
+  command -v Orthanc >/dev/null 2>&1 || out+=(orthanc)
+  ls /usr/share/orthanc/plugins/libOrthancDicomWeb.so >/dev/null 2>&1 || out+=(orthanc-dicomweb)
+  command -v dciodvfy >/dev/null 2>&1 || out+=(dicom3tools)
   echo "${out[@]}"
 }
 give_up() {
   if in_ci; then
-    echo "sysdeps: error: $1 (CI=true: the browser and database tests need them)" >&2
+    echo "sysdeps: error: $1 (CI=true: the browser, database and PACS tests need them)" >&2
     exit 1
   fi
   echo "sysdeps: $1; the tests that need them will skip."

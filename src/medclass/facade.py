@@ -262,9 +262,11 @@ def predict(
     flag_uncertain: float | None = None,
     seed: int = 0,
     overwrite: bool = False,
+    dicom_sr: str | Path | None = None,
 ) -> pd.DataFrame:
     """Class probabilities for image files and folders with a run's best checkpoint (or a checkpoint file or
-    an export bundle), optionally with MC-dropout/TTA uncertainty; ``medclass predict``.
+    an export bundle), optionally with MC-dropout/TTA uncertainty, and DICOM SR files (``dicom_sr``);
+    ``medclass predict``.
 
     Every argument: ``help(medclass.api.predict.predict)``.
     """

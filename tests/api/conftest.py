@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dicom_peers import mr_study, orthanc  # noqa: F401 (fixtures of test_dicom_node: a real PACS, MR images)
 
 from medclass.config import Config, build_config
 

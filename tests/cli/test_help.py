@@ -17,6 +17,7 @@ from medclass.config import build_config, config_to_dict
 COMMANDS = [
     "compare",
     "demo",
+    "dicom-node",
     "ensemble",
     "evaluate",
     "explain",

@@ -15,7 +15,7 @@ from medclass.utils.extras import EXTRAS, MissingExtraError, missing_extra_for, 
 
 ROOT = Path(__file__).parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-FEATURE_EXTRAS = ("serve", "export", "explain", "tune", "track")
+FEATURE_EXTRAS = ("serve", "export", "explain", "tune", "track", "dicom")
 
 
 def _names(requirements: list[str]) -> set[str]:

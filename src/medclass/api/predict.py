@@ -22,6 +22,7 @@ def predict(
     flag_uncertain: float | None = None,
     seed: int = 0,
     overwrite: bool = False,
+    dicom_sr: str | Path | None = None,
 ) -> PredictionTable:
     """Predict every image of ``inputs``; unreadable files get a row with an ``error`` instead of stopping.
 
@@ -35,7 +36,10 @@ def predict(
             small shifts from the eval-safe part of the training augmentation).
         flag_uncertain: mark rows whose predictive entropy (nats) exceeds this in an ``uncertain`` column.
         seed: seed of the dropout masks and augmentations.
-        overwrite: replace ``out`` when it exists (otherwise that is an error, checked before any work).
+        overwrite: replace ``out`` (and ``dicom_sr``'s files) when they exist (otherwise that is an error,
+            checked before any work).
+        dicom_sr: a folder: write the DICOM Structured Report of each DICOM input there, as ``medclass
+            dicom-node`` sends it (``table.attrs["dicom_sr"]``: the files written).
 
     Returns:
         ``path, prediction, confidence, p_<class>..., [entropy, std,] [uncertain,] error`` in input order
@@ -52,8 +56,18 @@ def predict(
         prepare_output_file(out, overwrite=overwrite)
     predictor = Predictor.load(checkpoint)
     files = collect_files(inputs)
+    if dicom_sr is not None:  # the dicom extra, imported only when asked (the core predict needs none)
+        from medclass.reporting.model_card import model_card
+        from medclass.serving.dicom.offline import report_targets, write_reports
+        from medclass.serving.dicom.report import report_builder
+
+        builder = report_builder(checkpoint, predictor.meta, model_card(Path(checkpoint)))
+        targets = report_targets(files, dicom_sr, builder, overwrite=overwrite)
     result = predictor.predict_files(files, batch_size=batch_size, mc_dropout=mc_dropout, tta=tta, seed=seed)
     table = prediction_table(result, files, predictor.classes, flag_uncertain, mc_dropout)
+    if dicom_sr is not None:
+        written = write_reports(result, predictor.meta, builder, targets, flag_uncertain)
+        table.attrs["dicom_sr"] = [str(p) for p in written]
     if out is not None:
         table.to_csv(out, index=False, float_format="%.6f")
     return table

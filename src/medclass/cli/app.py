@@ -16,6 +16,7 @@ import typer
 from medclass.cli import (
     compare_cmd,
     demo_cmd,
+    dicom_node_cmd,
     ensemble_cmd,
     evaluate_cmd,
     explain_cmd,
@@ -58,6 +59,7 @@ COMMANDS = {
     "export": export_cmd.export,
     "serve": serve_cmd.serve,
     "validate": validate_cmd.validate,
+    "dicom-node": dicom_node_cmd.dicom_node,
 }
 for _name, _command in COMMANDS.items():
     app.command(_name)(_command)

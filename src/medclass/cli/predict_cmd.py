@@ -9,6 +9,7 @@ import typer
 
 from medclass.cli.base import console
 from medclass.cli.options import OverwriteFileOpt
+from medclass.utils.extras import require_extra
 
 
 def predict(
@@ -47,8 +48,18 @@ def predict(
         int, typer.Option("--seed", min=0, help="Seed of the dropout masks and augmentations.")
     ] = 0,
     overwrite: OverwriteFileOpt = False,
+    dicom_sr: Annotated[
+        Path | None,
+        typer.Option(
+            "--dicom-sr",
+            help="Folder: write a DICOM Structured Report per DICOM input (as dicom-node sends it).",
+            show_default="none",
+        ),
+    ] = None,
 ) -> None:
     """Predict classes; unreadable files get a row with an error instead of stopping the batch."""
+    if dicom_sr is not None:
+        require_extra("dicom", "medclass predict --dicom-sr")
     from medclass.api.predict import predict as run_prediction
 
     table = run_prediction(
@@ -61,12 +72,15 @@ def predict(
         flag_uncertain=flag_uncertain,
         seed=seed,
         overwrite=overwrite,
+        dicom_sr=dicom_sr,
     )
     errors = int((table["error"] != "").sum())
     if out is None:
         console.print(table.to_string(index=False, max_rows=50))
     else:
         console.print(f"{len(table)} rows ({errors} unreadable) written to {out}")
+    if dicom_sr is not None:
+        console.print(f"{len(table.attrs['dicom_sr'])} DICOM SR file(s) written to {dicom_sr}")
     if "uncertain" in table.columns:
         flagged = int(table["uncertain"].eq(True).sum())  # error rows hold NaN
         console.print(

@@ -41,11 +41,12 @@ def unit_maps(maps: np.ndarray) -> np.ndarray:
     return np.divide(positive, peak, out=np.zeros_like(positive), where=peak > 0)
 
 
-def explanation_pngs(
+def default_explanations(
     predictor: Any, paths: Sequence[str], targets: Sequence[int], cache_dir: str | None = None
-) -> list[tuple[str, str]]:
-    """``(image, heat map)`` base64 PNGs per readable file of ``paths``: the model's default explanation of class
-    ``targets[i]``; ``cache_dir``: the array cache the request's prediction filled (not decoded again)."""
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(pixels, map)`` per readable file of ``paths``: the image as the model saw it (uint8 ``H x W x C``) and
+    the model's default explanation of class ``targets[i]`` ([0, 1], ``H x W``); ``cache_dir``: the array cache
+    the request's prediction filled (not decoded again)."""
     images = load_images(list(paths), predictor.meta, cache_dir=cache_dir)
     inputs = images.tensor(range(len(images.rows)), predictor.meta).to(predictor.device)
     model = predictor.model
@@ -53,10 +54,26 @@ def explanation_pngs(
     maps = unit_maps(
         explanation_maps(model, inputs, list(targets), plan.method, plan.layer, plan.baseline)[0]
     )
-    pairs = []
-    for i in range(len(images.rows)):
-        pixels = images.pixels(i)
-        pairs.append(
-            (png_base64(pixels[..., 0] if pixels.shape[-1] == 1 else pixels), png_base64(heat_rgba(maps[i])))
-        )
-    return pairs
+    return [(images.pixels(i), maps[i]) for i in range(len(images.rows))]
+
+
+def explanation_pngs(
+    predictor: Any, paths: Sequence[str], targets: Sequence[int], cache_dir: str | None = None
+) -> list[tuple[str, str]]:
+    """``(image, heat map)`` base64 PNGs per readable file of ``paths``: see :func:`default_explanations`."""
+    return [
+        (png_base64(pixels[..., 0] if pixels.shape[-1] == 1 else pixels), png_base64(heat_rgba(cam)))
+        for pixels, cam in default_explanations(predictor, paths, targets, cache_dir)
+    ]
+
+
+def explanation_overlays(predictor: Any, paths: Sequence[str], targets: Sequence[int]) -> list[np.ndarray]:
+    """The default explanation blended over the image as the model saw it: uint8 ``H x W x 3`` per readable
+    file (the heat map's alpha, which follows the map, weighs it over the grey or colour image)."""
+    overlays = []
+    for pixels, cam in default_explanations(predictor, paths, targets):
+        image = np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels[..., :3]
+        heat = heat_rgba(cam).astype(np.float32)
+        alpha = heat[..., 3:] / 255.0
+        overlays.append((image * (1 - alpha) + heat[..., :3] * alpha).round().astype(np.uint8))
+    return overlays

@@ -30,6 +30,12 @@ EXTRAS: dict[str, dict[str, str]] = {
         "prometheus_client": "prometheus-client",
     },
     "export": {"onnx": "onnx", "onnxruntime": "onnxruntime", "onnxscript": "onnxscript"},
+    "dicom": {
+        "pynetdicom": "pynetdicom",
+        "highdicom": "highdicom",
+        "dicomweb_client": "dicomweb-client",
+        "fhir": "fhir.resources",
+    },
     "explain": {"pytorch_grad_cam": "grad-cam", "captum": "captum"},
     "tune": {"optuna": "optuna"},
     "track": {
