@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import io
-import multiprocessing
 import os
 import shutil
 import signal
@@ -21,6 +20,7 @@ from typing import Any
 import highdicom as hd
 import pydicom
 import pytest
+from console_script import console_script, script_env
 from dicom_peers import RecordingScp, c_store, read_all
 from pydicom.uid import JPEG2000Lossless
 from requirements_gate import missing
@@ -269,18 +269,6 @@ def test_a_destination_that_is_down_is_retried_and_nothing_is_lost(
     assert (spool / "reported.txt").read_text().split() == [referenced_uid(r) for r in pacs.received]
 
 
-def _node_child(source: Path, spool: Path, port: int, send_to: str, log: Path) -> None:
-    """The node in a forked process (killed by the test)."""
-    with log.open("w") as handle:
-        dicom_node(
-            source,
-            port=port,
-            spool=spool,
-            send_to=send_to,
-            say=lambda line: print(line, file=handle, flush=True),
-        )
-
-
 @pytest.mark.realdata
 def test_kill_9_mid_batch_then_restart_reports_every_instance_exactly_once(
     trained_run: Path, mr_study: list[Path], tmp_path: Path
@@ -289,20 +277,23 @@ def test_kill_9_mid_batch_then_restart_reports_every_instance_exactly_once(
     spool, port, log = tmp_path / "spool", free_port(), tmp_path / "child.log"
     pacs = RecordingScp(free_port())
     send_to = f"{pacs.ae_title}@127.0.0.1:{pacs.port}"
-    # fork, before this process starts threads of its own (a lock held by one at fork time would deadlock the
-    # child): the child starts with the model code already imported; a new interpreter would take seconds
-    child = multiprocessing.get_context("fork").Process(
-        target=_node_child, args=(trained_run, spool, port, send_to, log), daemon=True
-    )
-    child.start()
+    # The node as a user starts it, in its own process: a fork of the test process (torch's thread pools, the
+    # xdist worker's threads) could deadlock, and a hang would cost the whole suite its timeout.
+    command = [*console_script(), "dicom-node", str(trained_run), "--port", str(port), "--spool", str(spool)]
+    with log.open("w") as output:
+        child = subprocess.Popen(
+            [*command, "--send-to", send_to],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=script_env(PYTHONUNBUFFERED="1"),
+        )
     try:
-        wait_for(lambda: log.exists() and "listening" in log.read_text(), what="the forked node")
+        wait_for(lambda: "listening" in log.read_text(), what="the node process", timeout=120)
         assert c_store(port, sources) == [0] * len(sources)  # acknowledged: on disk in the spool
         os.kill(child.pid, signal.SIGKILL)
     finally:
-        if child.is_alive():
-            child.kill()
-        child.join()
+        child.kill()
+        child.wait(timeout=30)
     assert len(list((spool / "incoming").iterdir())) == len(
         sources
     )  # its destination was down: none reported
