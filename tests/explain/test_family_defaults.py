@@ -90,5 +90,7 @@ def test_the_default_explanation_of_the_family_passes_the_randomisation_check(
     assert (plan.method, plan.layer_name) == (FAMILY_METHODS[family], layer)
     lesions = inputs[labels == 1][:6]
     maps_of = Candidate(plan.method, plan.layer_name).maps_function(SIZE)
-    full = model_randomisation(model, lesions, [1] * len(lesions), maps_of, cascading=False)[-1].summary()
-    assert full["median_spearman"] <= SPEARMAN_LIMIT, full
+    rows = model_randomisation(model, lesions, [1] * len(lesions), maps_of, cascading=False)
+    assert [row.check for row in rows] == ["full"]
+    full = rows[0].summary()
+    assert full["n"] == 3 * len(lesions) and full["median_spearman"] <= SPEARMAN_LIMIT, full
