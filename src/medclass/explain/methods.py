@@ -36,10 +36,11 @@ DEFAULT_METHOD = "layercam"
 # 0.07-0.23), found 40 of 40 phantom lesions, without a lattice. The custom CNN: the same ranking (LayerCAM 0.31,
 # Grad-CAM -0.03). EfficientNet-B0: every CAM passed the randomisation check, but LayerCAM and HiResCAM drew
 # dots at the stride and Grad-CAM did not (its pointing game was not measured: it does not learn the phantoms).
-# DenseNet-121 at denseblock2: LayerCAM failed the randomisation check (0.48), Grad-CAM passed (0.19) with the
-# largest deletion gap (0.18, CI 0.10-0.27) and the smoothest map (its pointing game at 224 px, 14 of 40, is
-# the known weak spot). ViT-Tiny at the last block's norm1: Grad-CAM and LayerCAM both passed on real MRI
-# (-0.38, -0.05), but LayerCAM failed on phantom-trained ViTs (0.33-0.44) where Grad-CAM passed (-0.12).
+# DenseNet-121 at denseblock2: LayerCAM failed the randomisation checks (model 0.48, data 0.66), Grad-CAM passed
+# (0.19, -0.00) with the largest deletion gap (0.18, CI 0.10-0.27) and the smoothest map (its pointing game at
+# 224 px, 14 of 40, is the known weak spot). ViT-Tiny at the last block's norm1: both passed the model
+# randomisation on real MRI (Grad-CAM -0.38, LayerCAM -0.05), but LayerCAM failed the data randomisation (0.54;
+# Grad-CAM -0.69) and, on phantom-trained ViTs, the model randomisation (0.33-0.44; Grad-CAM -0.12).
 FAMILY_METHODS: dict[str, str] = {
     "resnet": "gradcam",
     "cnn": "gradcam",
