@@ -51,6 +51,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--overlays", type=Path)
     parser.add_argument("--faithfulness", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument(
+        "--cascading",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the cascading randomisation (the table reads only the full one)",
+    )
+    parser.add_argument(
         "--baseline", choices=("black", "blur"), default="blur", help="what deleted pixels become"
     )
     parser.add_argument("--out", type=Path, required=True)
@@ -72,7 +78,16 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         candidate = Candidate.parse(text)
         started = time.perf_counter()
         row, maps = quality_row(
-            model, inputs, pixels, targets, candidate, size, baseline, shuffled, args.faithfulness
+            model,
+            inputs,
+            pixels,
+            targets,
+            candidate,
+            size,
+            baseline,
+            shuffled,
+            args.faithfulness,
+            args.cascading,
         )
         row = {"candidate": text, **row, "n": len(targets), "seconds": time.perf_counter() - started}
         rows.append(row)

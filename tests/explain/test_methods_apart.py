@@ -135,9 +135,9 @@ def test_targets_and_the_contrastive_map_differ(model: nn.Module, inputs: torch.
     [
         ("resnet18", "resnet", "gradcam"),
         ("cnn", "cnn", "gradcam"),
-        ("densenet121", "densenet", "layercam"),
+        ("densenet121", "densenet", "gradcam"),
         ("efficientnet_b0", "efficientnet", "gradcam"),
-        ("timm:vit_tiny_patch16_224", "vit", "layercam"),
+        ("timm:vit_tiny_patch16_224", "vit", "gradcam"),
     ],
 )
 def test_the_default_method_follows_the_family_the_table_measured(

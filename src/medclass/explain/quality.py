@@ -85,10 +85,11 @@ def sanity_rows(
     trained_maps: np.ndarray,
     shuffled: nn.Module | None = None,
     seed: int = 0,
+    cascading: bool = True,
 ) -> list[SanityRow]:
-    """The cascading and full model-randomisation rows, and the data-randomisation row when a model trained
-    on shuffled labels is given."""
-    rows = model_randomisation(model, inputs, targets, maps_of, trained_maps, seed)
+    """The cascading (unless ``cascading`` is off) and full model-randomisation rows, and the
+    data-randomisation row when a model trained on shuffled labels is given."""
+    rows = model_randomisation(model, inputs, targets, maps_of, trained_maps, seed, cascading=cascading)
     if shuffled is not None:
         rows.append(data_randomisation(model, shuffled, inputs, targets, maps_of, trained_maps))
     return rows
@@ -104,6 +105,7 @@ def quality_row(
     baseline: torch.Tensor,
     shuffled: nn.Module | None = None,
     faithfulness: bool = True,
+    cascading: bool = True,
 ) -> tuple[dict[str, object], np.ndarray]:
     """The four measures of ``candidate`` on a batch, and its maps.
 
@@ -117,6 +119,7 @@ def quality_row(
         baseline: what deleted pixels become in the faithfulness curves.
         shuffled: a model trained on shuffled labels (the data-randomisation check), if any.
         faithfulness: measure the deletion and insertion gaps (4 curves of 17 forward passes per image).
+        cascading: run the cascading randomisation too (the row reads only the full one).
 
     Returns:
         One table row: ``method, layer``, the sanity medians (``full_spearman``, ``full_ssim``,
@@ -126,7 +129,8 @@ def quality_row(
     maps_of = candidate.maps_function(input_size, baseline)
     maps = maps_of(model, inputs, targets)
     sanity = {
-        row.check: row.summary() for row in sanity_rows(model, inputs, targets, maps_of, maps, shuffled)
+        row.check: row.summary()
+        for row in sanity_rows(model, inputs, targets, maps_of, maps, shuffled, cascading=cascading)
     }
     masks = [
         body_mask(p, threshold=0.1) for p in pixels
