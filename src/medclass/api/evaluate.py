@@ -121,13 +121,7 @@ def evaluate(
     describe_threshold(decision, metrics, console)
     if result.failures:
         console.print(f"[yellow]{len(result.failures)} unreadable file(s) skipped[/]")
-    if out is not None:
-        prepare_output_file(out, overwrite=True)
-        write_json(out, metrics)
-        console.print(f"metrics written to {out}")
-    else:
-        console.print("metrics not written (a checkpoint outside a run folder): give --out FILE.json")
-    return metrics
+    return _write_metrics(metrics, out, console)
 
 
 def finish_label_evaluation(metrics: dict[str, Any], out: Path | None, console: Console) -> dict[str, Any]:
@@ -139,13 +133,7 @@ def finish_label_evaluation(metrics: dict[str, Any], out: Path | None, console: 
     )
     if metrics["skipped"]:
         console.print(f"[yellow]{len(metrics['skipped'])} unreadable file(s) skipped[/]")
-    if out is not None:
-        prepare_output_file(out, overwrite=True)
-        write_json(out, metrics)
-        console.print(f"metrics written to {out}")
-    else:
-        console.print("metrics not written (a checkpoint outside a run folder): give --out FILE.json")
-    return metrics
+    return _write_metrics(metrics, out, console)
 
 
 def describe_threshold(decision: Decision, metrics: dict[str, Any], console: Console) -> None:
@@ -157,3 +145,15 @@ def describe_threshold(decision: Decision, metrics: dict[str, Any], console: Con
         f"{decision.sensitivity:.3f}, specificity {decision.specificity:.3f}); accuracy at 0.5 "
         f"{metrics['at_0.5']['accuracy']:.4f}, at the threshold {metrics['at_threshold']['accuracy']:.4f}"
     )
+
+
+def _write_metrics(metrics: dict[str, Any], out: Path | None, console: Console) -> dict[str, Any]:
+    """Write ``metrics`` to ``out`` (the run's evaluations/ file) and say where; a checkpoint outside a run
+    folder has no place for them unless ``--out`` names one."""
+    if out is not None:
+        prepare_output_file(out, overwrite=True)
+        write_json(out, metrics)
+        console.print(f"metrics written to {out}")
+    else:
+        console.print("metrics not written (a checkpoint outside a run folder): give --out FILE.json")
+    return metrics

@@ -6,13 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _ci(entry: dict[str, Any] | None) -> str:
-    entry = entry or {}
-    value, low, high = entry.get("value"), entry.get("ci_low"), entry.get("ci_high")
-    if value is None:
-        return "–"
-    return f"{value:.3f} [{low:.3f}, {high:.3f}]" if low is not None and high is not None else f"{value:.3f}"
+from medclass.reporting.dossier_common import ci_text
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -38,8 +32,8 @@ def external_section(validation: dict[str, Any]) -> list[str]:
         metrics, calibration = site.get("metrics") or {}, site.get("calibration") or {}
         label = f"{name} (the run's test split)" if site.get("internal") else name
         lines.append(
-            f"| {label} | {site.get('n', '–')} | {_ci(metrics.get('accuracy'))} | "
-            f"{_ci(metrics.get('balanced_accuracy'))} | {_ci(metrics.get('auroc'))} | {_num(calibration.get('ece'))} | "
+            f"| {label} | {site.get('n', '–')} | {ci_text(metrics.get('accuracy'))} | "
+            f"{ci_text(metrics.get('balanced_accuracy'))} | {ci_text(metrics.get('auroc'))} | {_num(calibration.get('ece'))} | "
             f"{_num(calibration.get('slope'), 2)} |"
         )
     summary = (validation.get("transfer") or {}).get("summary") or []
@@ -63,7 +57,7 @@ def subgroup_section(validation: dict[str, Any]) -> list[str]:
         lines += [f"### {column}", "", "| group | n | accuracy | too small to judge |", "|---|---|---|---|"]
         for group, entry in (analysis.get("groups") or {}).items():
             lines.append(
-                f"| {group} | {entry.get('n', '–')} | {_ci(entry.get('accuracy'))} | "
+                f"| {group} | {entry.get('n', '–')} | {ci_text(entry.get('accuracy'))} | "
                 f"{'yes' if entry.get('too_small') else 'no'} |"
             )
         gap = (analysis.get("largest_gap") or {}).get("text")
@@ -111,7 +105,7 @@ def sample_size_section(validation: dict[str, Any]) -> list[str]:
         for figure, entry in figures.items():
             if isinstance(entry, dict):
                 lines.append(
-                    f"| {name} | {figure} | {_ci(entry)} | {_num(entry.get('ci_width'))} | {entry.get('n', '–')} | "
+                    f"| {name} | {figure} | {ci_text(entry)} | {_num(entry.get('ci_width'))} | {entry.get('n', '–')} | "
                     f"{entry.get('n_to_halve', '–')} |"
                 )
     return [*lines, ""]

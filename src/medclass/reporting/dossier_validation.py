@@ -7,16 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from medclass.reporting.dossier_common import Fact
+from medclass.reporting.dossier_common import Fact, ci_text
 from medclass.runs.validation_layout import FIGURES_DIR, VALIDATION_FILE
-
-
-def _ci(entry: dict[str, Any] | None) -> str:
-    entry = entry or {}
-    value, low, high = entry.get("value"), entry.get("ci_low"), entry.get("ci_high")
-    if value is None:
-        return "n/a"
-    return f"{value:.3f} [{low:.3f}, {high:.3f}]" if low is not None and high is not None else f"{value:.3f}"
 
 
 def figure_path(out_dir: Path, name: str | None) -> str | None:
@@ -49,7 +41,7 @@ def validation_facts(validation: dict[str, Any] | None, out_dir: Path) -> dict[s
     sites = _external(validation)
     if sites:
         lines = [
-            f"{name}: n = {site.get('n')}, accuracy {_ci((site.get('metrics') or {}).get('accuracy'))}, "
+            f"{name}: n = {site.get('n')}, accuracy {ci_text((site.get('metrics') or {}).get('accuracy'))}, "
             f"ECE {((site.get('calibration') or {}).get('ece') or float('nan')):.3f}, calibration slope "
             f"{(site.get('calibration') or {}).get('slope')}"
             for name, site in sites
