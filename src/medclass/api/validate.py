@@ -36,7 +36,7 @@ from medclass.utils.io import write_json
 
 __all__ = ["validate"]
 
-# validation.json's own version: bumped when a key changes meaning (docs/validate.md lists the keys).
+# validation.json's own version: bumped when a key changes meaning (docs/validation.md lists the keys).
 VALIDATION_FORMAT = 1
 
 
@@ -63,7 +63,7 @@ def validate(
         console: where progress and the summary go.
 
     Returns:
-        The dict written as ``validation.json`` (keys in docs/validate.md).
+        The dict written as ``validation.json`` (keys in docs/validation.md).
 
     Raises:
         RunDirError: not a run folder, or ``out`` may not be written.

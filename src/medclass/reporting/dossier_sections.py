@@ -1,6 +1,6 @@
 """The evidence sections of dossier.md, from ``medclass validate``'s results: external validation per site,
 heterogeneity, subgroups, decision curve and sample size, each with the figure behind it (the keys are those of
-docs/validate.md)."""
+docs/validation.md)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 
     <run>/validation/      (default_validation_dir: validation, then validation-2, ... never replacing one)
       run.json             the marker (kind "validation")
-      validation.json      the machine-readable results (a public contract, docs/validate.md)
+      validation.json      the machine-readable results (a public contract, docs/validation.md)
       predictions.csv      per image and site: path, label, probabilities, the decision
       decision_curve.csv   binary: net benefit per site and threshold (model, treat all, treat none)
       dossier.md           the checklists and the evidence, for people (and dossier.html)
