@@ -307,3 +307,41 @@ def test_kill_9_mid_batch_then_restart_reports_every_instance_exactly_once(
         report_of.setdefault(referenced_uid(report), set()).add(str(report.SOPInstanceUID))
     assert sorted(report_of) == uids and all(len(v) == 1 for v in report_of.values())
     assert len(pacs.received) == len(sources)
+
+
+@pytest.mark.realdata
+def test_concurrent_associations_are_each_reported_exactly_once(
+    trained_run: Path, mr_study: list[Path], tmp_path: Path
+) -> None:
+    """4 associations at once, 4 instances each (a bounded version of a router's burst; the 200-instance run is
+    benchmarks/dicom_node.py): every instance acknowledged, reported once, and the reports sent back."""
+    base = read_all(mr_study)
+    batches = []
+    for association in range(4):
+        batch = []
+        for k in range(4):
+            ds = copy.deepcopy(base[(association * 4 + k) % len(base)])
+            ds.SOPInstanceUID = pydicom.uid.generate_uid()
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            batch.append(ds)
+        batches.append(batch)
+    pacs, port, spool = RecordingScp(free_port()), free_port(), tmp_path / "spool"
+    statuses: list[list[int]] = [[] for _ in batches]
+
+    def send(i: int) -> None:
+        statuses[i] = c_store(port, batches[i])
+
+    with (
+        pacs.running(),
+        node_thread(trained_run, spool, port, send_to=f"{pacs.ae_title}@127.0.0.1:{pacs.port}"),
+    ):
+        senders = [threading.Thread(target=send, args=(i,)) for i in range(len(batches))]
+        for thread in senders:
+            thread.start()
+        for thread in senders:
+            thread.join(120)
+        wait_for(lambda: len(pacs.received) >= 16, timeout=120, what="16 reports")
+    assert statuses == [[0] * 4] * 4
+    uids = sorted(str(ds.SOPInstanceUID) for batch in batches for ds in batch)
+    assert sorted(referenced_uid(r) for r in pacs.received) == uids  # each instance once, none lost
+    assert sorted((spool / "reported.txt").read_text().split()) == uids
