@@ -8,6 +8,7 @@ the operating point chosen on val, the confusion counts and AUROC, per image and
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path, PurePath
 
@@ -284,13 +285,19 @@ def render_report(run: RunFiles, figures: Figures | None = None) -> str:
     return page(f"{run.name} – medclass report", "".join(sections))
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None, figures: Figures | None = None) -> Path:
+def write_report(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    figures: Figures | None = None,
+    render: Callable[[RunFiles, Figures | None], str] = render_report,
+) -> Path:
     """Write the self-contained HTML report of a run folder.
 
     Args:
         run_dir: the run folder.
         out: the HTML file (default ``RUN_DIR/report.html``).
         figures: the result of ``write_run_figures`` (its skip reasons are shown where a figure is missing).
+        render: the page of the run (the multi-label report passes its own).
 
     Returns:
         The path written.
@@ -304,6 +311,6 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, figures: Fi
         raise RunDirError(f"--out {path} is a folder; give the HTML file to write, e.g. {path / REPORT_FILE}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render_report(run, figures), encoding="utf-8")
+    tmp.write_text(render(run, figures), encoding="utf-8")
     tmp.replace(path)
     return path
