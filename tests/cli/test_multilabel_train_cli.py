@@ -224,3 +224,35 @@ def test_report_shows_each_label_its_curves_and_errors(shapes_run: Path, tmp_pat
     assert errors["bar"] == ["5", "1.000", "0.400", "0.000"]
     assert errors["square"] == ["0", "–", "–", "–"]
     assert (run / "plots" / "label_errors.png").stat().st_size > 1000
+
+
+# Where each shape of make_shapes_multilabel sits in a 32 px image: (rows, columns).
+SHAPE_REGIONS = {"disc": (slice(0, 16), slice(0, 16)), "square": (slice(0, 16), slice(16, 32)), "bar": (slice(16, 32), slice(0, 32))}  # fmt: skip
+
+
+def test_explain_draws_a_map_per_label_on_that_labels_shape(shapes_run: Path, tmp_path: Path) -> None:
+    manifest = pd.read_csv(shapes_run.parent / "shapes" / "labels.csv", keep_default_na=False)
+    alone = {name: str(shapes_run.parent / "shapes" / manifest["path"][manifest["labels"] == name].iloc[0])
+             for name in SHAPE_LABELS}  # fmt: skip  # an image with that one shape
+    out = tmp_path / "all"
+    assert run_app(["explain", str(shapes_run), *alone.values(), "--out", str(out)]) == 0
+    index = pd.read_csv(out / "explanations.csv", keep_default_na=False)
+    assert len(index) == 3 * len(alone) and set(index["method"]) == {"gradcam"}  # the cnn family's default
+    for name, path in alone.items():
+        rows = index[index["path"] == path].set_index("target")
+        assert sorted(rows.index) == sorted(SHAPE_LABELS) and set(rows["prediction"]) == {name}
+        maps = {label: np.load(out / rows.loc[label, "map"]) for label in SHAPE_LABELS}
+        for other in set(SHAPE_LABELS) - {name}:
+            assert not np.allclose(maps[name], maps[other], atol=0.05), (name, other)
+        peak = np.unravel_index(np.argmax(maps[name]), maps[name].shape)
+        rows_of, columns_of = SHAPE_REGIONS[name]
+        assert rows_of.start <= peak[0] < rows_of.stop and columns_of.start <= peak[1] < columns_of.stop, name
+
+    one = tmp_path / "square"
+    assert (
+        run_app(["explain", str(shapes_run), alone["square"], "--target", "square", "--out", str(one)]) == 0
+    )
+    row = pd.read_csv(one / "explanations.csv").iloc[0]
+    assert row["target"] == "square" and row["map"] == Path(alone["square"]).stem + ".npy"
+    square = index[(index["path"] == alone["square"]) & (index["target"] == "square")].iloc[0]
+    assert np.allclose(np.load(one / row["map"]), np.load(out / square["map"]), atol=1e-5)
