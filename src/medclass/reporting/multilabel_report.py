@@ -39,8 +39,9 @@ SECTIONS = (
 
 
 def is_multilabel(run: RunFiles) -> bool:
-    """Whether the run's test metrics are those of a multi-label model."""
-    return (run.test_metrics or {}).get("task") == "multilabel"
+    """Whether the run is a multi-label model's: its test metrics say so, or (without a test split) its data
+    report holds the label statistics."""
+    return (run.test_metrics or {}).get("task") == "multilabel" or "multilabel" in (run.data_report or {})
 
 
 def multilabel_header(run: RunFiles) -> str:
@@ -72,6 +73,11 @@ def per_label_section(run: RunFiles) -> str:
     """The per-label table and the macro/micro summary table."""
     test = run.test_metrics or {}
     parts = ["<h2 id='metrics'>Per-label metrics</h2>"]
+    if not test:
+        return (
+            parts[0]
+            + "<p class='missing'>No test_metrics.json (no test split, or training did not finish).</p>"
+        )
     ci = test.get("ci") or {}
     rows = [
         [

@@ -45,9 +45,10 @@ def multilabel_lines(test: dict) -> list[str]:
 
 def names_of(run: RunFiles) -> str:
     """``classes: a, b`` or, for a multi-label run, ``labels: a, b, c``."""
-    test = run.test_metrics or {}
-    if test.get("task") == "multilabel":
-        return f"multi-label, labels: {', '.join(test.get('labels', []))}"
+    test, stats = run.test_metrics or {}, (run.data_report or {}).get("multilabel")
+    if test.get("task") == "multilabel" or stats:
+        labels = test.get("labels") or next(iter(stats.values()), {}).get("labels", [])
+        return f"multi-label, labels: {', '.join(labels)}"
     return f"classes: {', '.join(run.classes)}"
 
 
