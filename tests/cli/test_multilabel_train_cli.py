@@ -197,6 +197,12 @@ def test_report_shows_each_label_its_curves_and_errors(shapes_run: Path, tmp_pat
         "Micro AUROC": _ci_text(metrics["micro_auroc"]),
         "mAP": _ci_text(metrics["map"]),
     }
+    stats = json.loads((shapes_run / "data_report.json").read_text())["multilabel"]
+    counts = {row[0]: row[1:] for row in _html_table(html, "label-counts")}
+    assert counts["disc"] == [
+        str(stats[s]["frequency"]["disc"]["positive"]) for s in ("train", "val", "test")
+    ]
+    assert counts["images"] == [str(stats[s]["n"]) for s in ("train", "val", "test")]
     for figure in ("label_roc", "label_pr", "learning_curves"):
         assert (shapes_run / "plots" / f"{figure}.png").stat().st_size > 1000, figure
     assert "| disc |" in (shapes_run / "summary.md").read_text()

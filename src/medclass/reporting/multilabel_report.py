@@ -136,6 +136,29 @@ def error_cooccurrence_block(run: RunFiles) -> str:
     )
 
 
+def label_counts_block(run: RunFiles) -> str:
+    """Images per split, and per label its positive (and uncertain) images per split, from the data report."""
+    stats = (run.data_report or {}).get("multilabel") or {}
+    splits = [s for s in ("train", "val", "test") if s in stats] + sorted(
+        set(stats) - {"train", "val", "test"}
+    )
+    if not splits:
+        return "<p class='missing'>No label counts in data_report.json.</p>"
+    labels = stats[splits[0]].get("labels", [])
+
+    def cell(split: str, name: str) -> str:
+        entry = stats[split].get("frequency", {}).get(name, {})
+        uncertain = entry.get("uncertain") or 0
+        return fmt(entry.get("positive")) + (f" ({fmt(uncertain)} uncertain)" if uncertain else "")
+
+    rows = [[name, *(cell(split, name) for split in splits)] for name in labels]
+    rows.append(["no finding", *(fmt(stats[split].get("no_finding")) for split in splits)])
+    rows.append(["images", *(fmt(stats[split].get("n")) for split in splits)])
+    return "<h3>Positive images per label and split</h3>" + table(
+        ["label", *splits], rows, "label-counts", [""] * (len(rows) - 1) + ["total"]
+    )
+
+
 def render_multilabel_report(run: RunFiles, figures: Figures | None = None) -> str:
     """The report of a multi-label run as one HTML string."""
     figs = _Figs(run, figures)
@@ -155,7 +178,7 @@ def render_multilabel_report(run: RunFiles, figures: Figures | None = None) -> s
             "Per label, the test images the model was most sure about and wrong: FP a false positive by its "
             "probability, FN a false negative by one minus it.",
         ),
-        data_section(run, figs),
+        data_section(run, figs, label_counts_block(run)),
         config_section(run),
         model_section(run),
         training_section(run, figs),

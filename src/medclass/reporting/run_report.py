@@ -98,7 +98,9 @@ def header(run: RunFiles) -> str:
     )
 
 
-def data_section(run: RunFiles, figs: _Figs) -> str:
+def data_section(run: RunFiles, figs: _Figs, counts_html: str | None = None) -> str:
+    """The data section; ``counts_html`` replaces the images-per-class table and figure (a multi-label run's
+    label counts)."""
     report = run.data_report or {}
     parts = ["<h2 id='data'>Data</h2>"]
     if report:
@@ -106,7 +108,9 @@ def data_section(run: RunFiles, figs: _Figs) -> str:
             f"<p>{esc(report.get('data') or '')} (layout: {esc(report.get('layout', '?'))}), "
             f"{fmt(report.get('n_images'))} images used; duplicates {esc(report.get('duplicate_policy', '?'))}.</p>"
         )
-    counts = split_counts_table(report, run.splits)
+    counts = split_counts_table(report, run.splits) if counts_html is None else None
+    if counts_html is not None:
+        parts.append(counts_html)
     if counts is not None:
         rows = [[str(index), *(fmt(int(v)) for v in row)] for index, row in counts.iterrows()]
         css = ["total" if r[0] == "total" else "" for r in rows]
@@ -114,7 +118,8 @@ def data_section(run: RunFiles, figs: _Figs) -> str:
             "<h3>Images per class and split</h3>"
             + table(["class", *counts.columns], rows, "split-counts", css)
         )
-    parts.append(figs("class_distribution", "Class distribution per split", half=True))
+    if counts_html is None:
+        parts.append(figs("class_distribution", "Class distribution per split", half=True))
     dup = report.get("duplicates")
     if dup:
         rows = []
