@@ -121,7 +121,6 @@ def explain(
     if shuffled_model is not None and not sanity:
         raise ConfigError("--shuffled-model: applies to the sanity check; add --sanity")
     model, meta = load_for_inference(source)
-    meta.require_single_label("explain")
     method = method or default_method(model)
     request = SanityRequest(shuffled_labels_model(shuffled_model, meta) if shuffled_model else None)
     files = collect_files(inputs)

@@ -8,7 +8,6 @@ from pathlib import Path
 from rich.console import Console
 
 from medclass.api.model_figures import write_model_figures
-from medclass.inference.checkpoint import refuse_multilabel_run
 from medclass.reporting.build import ReportResult, build_report
 from medclass.utils.console import default_console
 
@@ -33,8 +32,5 @@ def report(
         RunDirError: ``run_dir`` is not a run folder (no config.yaml) or a file in it is malformed.
     """
     console = console or default_console()
-    refuse_multilabel_run(
-        run_dir, "report"
-    )  # before reading its files, which a multi-label run lays out differently
     figures = partial(write_model_figures, only_missing=True, console=console)
     return build_report(run_dir, figures, console, out)

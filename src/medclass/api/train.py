@@ -196,6 +196,13 @@ def finish_multilabel(
             f"[bold]test[/] macro AUROC {fmt(test_metrics['macro_auroc']['value'])}  mAP "
             f"{fmt(test_metrics['map']['value'])}  per-label AUROC {per_label}  (n={test_metrics['n']})"
         )
+    if config.evaluation.report:
+        try:
+            build_report(run_dir, lambda _: None, console)
+        except (MedclassError, OSError, ValueError) as exc:
+            console.print(
+                f"[bold yellow]report not written:[/] {escape(str(exc))}\n  retry with: medclass report {run_dir}"
+            )
     log_run_artifacts(loggers, run_dir)
     console.print(f"results in {run_dir}")
     metrics = load_run(run_dir).metrics
@@ -259,6 +266,13 @@ def train(
             f"AUROC {fmt(test_metrics.get('auroc'))}  (n={test_metrics['n']}, best checkpoint {best.name})"
         )
     finish_run(run_dir, best, config, console)
+    if config.evaluation.report:
+        try:
+            build_report(run_dir, lambda _: None, console)
+        except (MedclassError, OSError, ValueError) as exc:
+            console.print(
+                f"[bold yellow]report not written:[/] {escape(str(exc))}\n  retry with: medclass report {run_dir}"
+            )
     log_run_artifacts(loggers, run_dir)
     console.print(f"results in {run_dir}")
     metrics = load_run(run_dir).metrics

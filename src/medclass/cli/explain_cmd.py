@@ -30,8 +30,9 @@ def explain(
         typer.Option(
             "--target",
             help="Class name or index to explain; 'true': each image's true class (the name of its folder); "
-            "'predicted': each image's predicted class.",
-            show_default="the predicted class",
+            "'predicted': each image's predicted class. A multi-label model: the label to explain (its own "
+            "logit).",
+            show_default="the predicted class; multi-label: a map per label",
         ),
     ] = None,
     contrast: Annotated[

@@ -30,6 +30,7 @@ from medclass.explain.attribution import SIGNED_METHODS
 from medclass.explain.faithfulness import deletion_insertion
 from medclass.explain.localisation import Box, pointing_game, scaled_box
 from medclass.explain.methods import DEFAULT_METHOD, ExplanationPlan, explanation_maps, plan_explanation
+from medclass.explain.multilabel import check_multilabel_request, explain_label_batch
 from medclass.explain.outputs import (
     FAITHFULNESS_COLUMNS,
     INDEX_COLUMNS,
@@ -190,7 +191,8 @@ def explain_files(
     plot_layers: LayerPlotter | None = None,
     contrast: str | int | None = None,
 ) -> pd.DataFrame:
-    """Explain ``files`` with ``model`` (any head: one, two or more logits) into ``out``.
+    """Explain ``files`` with ``model`` (any head: one, two or more logits) into ``out``; a multi-label model
+    gets a map per label, or of the ``target`` label only (:mod:`medclass.explain.multilabel`).
 
     Args:
         model: the classifier; ``meta`` gives its classes, preprocessing and temperature.
@@ -218,6 +220,8 @@ def explain_files(
     files = list(dict.fromkeys(map(str, files)))  # a file given twice (directly and in its folder) once
     predictor = Predictor(model, meta)
     plan = plan_explanation(predictor.model, meta, method, target, layer, contrast)
+    if meta.is_multilabel:
+        check_multilabel_request(plan, faithfulness, sanity is not None)
     out = prepare_out_dir(Path(out), files)
     stems = dict(zip(files, output_stems(files), strict=True))
     images = load_images(files, meta)
@@ -226,11 +230,16 @@ def explain_files(
     rows = [{"path": p, "method": method, "error": r} for p, r in images.failures.items()]
     for start in range(0, len(images.rows), batch_size):
         indices = range(start, min(start + batch_size, len(images.rows)))
-        rows += explain_batch(predictor, images, indices, plan, out, stems, faithfulness, sanity, plot_layers)
+        if meta.is_multilabel:
+            rows += explain_label_batch(predictor, images, indices, plan, out, stems, write_explanation)
+        else:
+            rows += explain_batch(
+                predictor, images, indices, plan, out, stems, faithfulness, sanity, plot_layers
+            )
     order = {path: i for i, path in enumerate(files)}
     columns = [*INDEX_COLUMNS, *(FAITHFULNESS_COLUMNS if faithfulness else [])]
     table = pd.DataFrame(rows, columns=columns).fillna({"error": ""})
-    table = table.sort_values("path", key=lambda s: s.map(order)).reset_index(drop=True)
+    table = table.sort_values("path", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
     table.to_csv(out / INDEX_FILE, index=False, float_format="%.6f", quoting=csv.QUOTE_MINIMAL)
     if sanity is not None and sanity.batches:
         sanity.table().to_csv(out / SANITY_FILE, index=False, float_format="%.4f")

@@ -127,8 +127,8 @@ class ModelSpec(BaseModel):
         """
         if self.multilabel is not None:
             raise ConfigError(
-                f"{command}: not available for multi-label models yet; train, evaluate, predict, export and "
-                "serve handle them"
+                f"{command}: not available for multi-label models yet; train, evaluate, report, predict, "
+                "explain, export and serve handle them"
             )
 
     @property

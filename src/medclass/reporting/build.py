@@ -15,9 +15,11 @@ from pathlib import Path
 from rich.console import Console
 
 from medclass.reporting.figures import ERROR_CAMS_FIGURE, Figures, write_run_figures
+from medclass.reporting.multilabel_figures import write_multilabel_figures
+from medclass.reporting.multilabel_report import is_multilabel, render_multilabel_report
 from medclass.reporting.run_report import write_report
 from medclass.reporting.summary import write_summary
-from medclass.runs import ARTIFACTS_INFO_FILE, MODEL_PROFILE_FILE, RunLayout, load_run
+from medclass.runs import ARTIFACTS_INFO_FILE, MODEL_PROFILE_FILE, RunFiles, RunLayout, load_run
 from medclass.utils.errors import RunDirError, WeightsError
 from medclass.utils.io import read_json
 
@@ -51,6 +53,18 @@ def missing_model_figures(run_dir: Path) -> list[str]:
     return missing
 
 
+def build_multilabel_report(run: RunFiles, console: Console, out: str | Path | None = None) -> ReportResult:
+    """The report of a multi-label run: its figures from the run's files (no model-based figures yet), then
+    ``report.html`` (or ``out``) and ``summary.md``."""
+    figures = write_multilabel_figures(run)
+    for name, reason in figures.skipped.items():
+        console.print(f"[yellow]{name}.png skipped: {reason}[/]")
+    html = write_report(run.run_dir, out, figures, render=render_multilabel_report)
+    summary = write_summary(run.run_dir)
+    console.print(f"report written to {html} (summary: {summary})")
+    return ReportResult(html=html, summary=summary, figures=figures)
+
+
 def build_report(
     run_dir: str | Path,
     model_figures: Callable[[Path], object],
@@ -70,7 +84,9 @@ def build_report(
         RunDirError: ``run_dir`` is not a run folder (no config.yaml) or a file in it is malformed.
     """
     run_dir = Path(run_dir)
-    load_run(run_dir)  # fails early, with the reason, on a folder that is not a run
+    run = load_run(run_dir)  # fails early, with the reason, on a folder that is not a run
+    if is_multilabel(run):
+        return build_multilabel_report(run, console, out)
     model_failure = None
     if missing_model_figures(run_dir):
         try:

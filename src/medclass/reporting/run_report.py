@@ -8,6 +8,7 @@ the operating point chosen on val, the confusion counts and AUROC, per image and
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path, PurePath
 
@@ -97,7 +98,9 @@ def header(run: RunFiles) -> str:
     )
 
 
-def data_section(run: RunFiles, figs: _Figs) -> str:
+def data_section(run: RunFiles, figs: _Figs, counts_html: str | None = None) -> str:
+    """The data section; ``counts_html`` replaces the images-per-class table and figure (a multi-label run's
+    label counts)."""
     report = run.data_report or {}
     parts = ["<h2 id='data'>Data</h2>"]
     if report:
@@ -105,7 +108,9 @@ def data_section(run: RunFiles, figs: _Figs) -> str:
             f"<p>{esc(report.get('data') or '')} (layout: {esc(report.get('layout', '?'))}), "
             f"{fmt(report.get('n_images'))} images used; duplicates {esc(report.get('duplicate_policy', '?'))}.</p>"
         )
-    counts = split_counts_table(report, run.splits)
+    counts = split_counts_table(report, run.splits) if counts_html is None else None
+    if counts_html is not None:
+        parts.append(counts_html)
     if counts is not None:
         rows = [[str(index), *(fmt(int(v)) for v in row)] for index, row in counts.iterrows()]
         css = ["total" if r[0] == "total" else "" for r in rows]
@@ -113,7 +118,8 @@ def data_section(run: RunFiles, figs: _Figs) -> str:
             "<h3>Images per class and split</h3>"
             + table(["class", *counts.columns], rows, "split-counts", css)
         )
-    parts.append(figs("class_distribution", "Class distribution per split", half=True))
+    if counts_html is None:
+        parts.append(figs("class_distribution", "Class distribution per split", half=True))
     dup = report.get("duplicates")
     if dup:
         rows = []
@@ -284,13 +290,19 @@ def render_report(run: RunFiles, figures: Figures | None = None) -> str:
     return page(f"{run.name} – medclass report", "".join(sections))
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None, figures: Figures | None = None) -> Path:
+def write_report(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    figures: Figures | None = None,
+    render: Callable[[RunFiles, Figures | None], str] = render_report,
+) -> Path:
     """Write the self-contained HTML report of a run folder.
 
     Args:
         run_dir: the run folder.
         out: the HTML file (default ``RUN_DIR/report.html``).
         figures: the result of ``write_run_figures`` (its skip reasons are shown where a figure is missing).
+        render: the page of the run (the multi-label report passes its own).
 
     Returns:
         The path written.
@@ -304,6 +316,6 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, figures: Fi
         raise RunDirError(f"--out {path} is a folder; give the HTML file to write, e.g. {path / REPORT_FILE}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render_report(run, figures), encoding="utf-8")
+    tmp.write_text(render(run, figures), encoding="utf-8")
     tmp.replace(path)
     return path

@@ -6,8 +6,11 @@ from pathlib import Path
 
 from medclass.reporting.tables import (
     PER_CLASS,
+    PER_LABEL,
     headline_rows,
+    label_summary_rows,
     per_class_rows,
+    per_label_rows,
     split_counts_table,
     threshold_rows,
 )
@@ -21,6 +24,34 @@ def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
     return [line(headers), "|" + "|".join("---" for _ in headers) + "|", *(line(r) for r in rows)]
 
 
+def multilabel_lines(test: dict) -> list[str]:
+    """The per-label and the macro/micro tables of a multi-label run's test metrics."""
+    ci = test.get("ci") or {}
+    lines = [
+        f"Test split: {test.get('n')} test images, each label at its own threshold, 95% CIs from "
+        f"{ci.get('n_resamples')} bootstrap resamples of whole {ci.get('unit', 'image')}s.",
+        "",
+    ]
+    lines += _md_table(
+        ["metric", "value [95% CI]"], [[label, est.text(3)] for label, est in label_summary_rows(test)]
+    )
+    lines += ["", "Per label:", ""]
+    rows = [
+        [name, f"{block.get('threshold', float('nan')):.4f}", *(cells[key].text(3) for _, key in PER_LABEL)]
+        for name, block, cells in per_label_rows(test)
+    ]
+    return lines + _md_table(["label", "threshold", *(label for label, _ in PER_LABEL)], rows)
+
+
+def names_of(run: RunFiles) -> str:
+    """``classes: a, b`` or, for a multi-label run, ``labels: a, b, c``."""
+    test, stats = run.test_metrics or {}, (run.data_report or {}).get("multilabel")
+    if test.get("task") == "multilabel" or stats:
+        labels = test.get("labels") or next(iter(stats.values()), {}).get("labels", [])
+        return f"multi-label, labels: {', '.join(labels)}"
+    return f"classes: {', '.join(run.classes)}"
+
+
 def render_summary(run: RunFiles) -> str:
     """The Markdown text of summary.md."""
     model = run.config.get("model", {}).get("name", "?")
@@ -28,12 +59,14 @@ def render_summary(run: RunFiles) -> str:
     lines = [
         f"# {run.name}",
         "",
-        f"{model}, {data.get('image_size')} px, classes: {', '.join(run.classes)}",
+        f"{model}, {data.get('image_size')} px, {names_of(run)}",
         "",
     ]
     test = run.test_metrics
     if not test:
         return "\n".join([*lines, "No test metrics (test_metrics.json is absent).", ""])
+    if test.get("task") == "multilabel":
+        return "\n".join([*lines, *multilabel_lines(test), ""])
     ci = test.get("ci") or {}
     decision = "argmax" if test.get("threshold") is None else f"threshold {test['threshold']:.4f}"
     where = f"{test.get('n')} test images, {decision}"

@@ -129,3 +129,32 @@ def pretrained_text(model: dict[str, Any]) -> str:
     if source:
         return str(source)
     return "yes" if model.get("pretrained") is True else "none"
+
+
+# (label, key in a label's block of a multi-label test_metrics.json) of the per-label table; each with its CI.
+PER_LABEL = (
+    ("AUROC", "auroc"),
+    ("AP", "average_precision"),
+    ("Sensitivity", "sensitivity"),
+    ("Specificity", "specificity"),
+)
+# (label, key) of a multi-label run's summary figures.
+LABEL_SUMMARY = (("Macro AUROC", "macro_auroc"), ("Micro AUROC", "micro_auroc"), ("mAP", "map"))
+
+
+def _figure(entry: dict[str, Any] | None) -> Estimate:
+    entry = entry or {}
+    return _estimate(entry.get("value"), entry)
+
+
+def per_label_rows(metrics: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Estimate]]]:
+    """``(label, its block, {metric key: estimate})`` per label of a multi-label test_metrics.json."""
+    return [
+        (name, block, {key: _figure(block.get(key)) for _, key in PER_LABEL})
+        for name, block in (metrics.get("per_label") or {}).items()
+    ]
+
+
+def label_summary_rows(metrics: dict[str, Any]) -> list[tuple[str, Estimate]]:
+    """``(label, estimate)`` of macro/micro AUROC and mAP of a multi-label test_metrics.json."""
+    return [(label, _figure(metrics.get(key))) for label, key in LABEL_SUMMARY if key in metrics]
