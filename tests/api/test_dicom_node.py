@@ -5,23 +5,30 @@ SIGKILL and restarted on its spool."""
 from __future__ import annotations
 
 import copy
-import io
 import os
 import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import highdicom as hd
 import pydicom
 import pytest
 from console_script import console_script, script_env
-from dicom_peers import RecordingScp, c_store, read_all
+from dicom_peers import (
+    RecordingScp,
+    c_store,
+    group_of,
+    orthanc_instances,
+    orthanc_reports,
+    read_all,
+    referenced_uid,
+    wait_for,
+)
 from pydicom.uid import JPEG2000Lossless
 from requirements_gate import missing
 from serve_process import free_port
@@ -30,17 +37,6 @@ from medclass.api.dicom_node import dicom_node
 from medclass.api.predict import predict
 
 pytestmark = pytest.mark.xdist_group("dicom-node")
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 60, what: str = "the condition") -> Any:
-    """Poll ``check`` until it returns something truthy; that value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @contextmanager
@@ -70,30 +66,6 @@ def node_thread(source: Path, spool: Path, port: int, **options: Any) -> Iterato
     finally:
         holder["node"].stop()
         thread.join(30)
-
-
-def orthanc_reports(server, count: int) -> list[pydicom.Dataset] | None:
-    """The SR instances Orthanc holds once there are ``count`` (None before)."""
-    return orthanc_instances(server, "SR", count)
-
-
-def orthanc_instances(server, modality: str, count: int) -> list[pydicom.Dataset] | None:
-    """The instances of ``modality`` Orthanc holds once there are ``count`` (None before)."""
-    found = server.post("/tools/find", {"Level": "Instance", "Query": {"Modality": modality}})
-    if len(found) < count:
-        return None
-    return [pydicom.dcmread(io.BytesIO(server.get(f"/instances/{i}/file").content)) for i in found]
-
-
-def group_of(report: pydicom.Dataset) -> hd.sr.MeasurementsAndQualitativeEvaluations:
-    """The image measurement group of a medclass SR, parsed with highdicom."""
-    (group,) = hd.sr.ComprehensiveSR.from_dataset(report).content.get_image_measurement_groups()
-    return group
-
-
-def referenced_uid(report: pydicom.Dataset) -> str:
-    """The source SOP Instance UID the report's measurement group points at."""
-    return group_of(report).source_images[0].referenced_sop_instance_uid
 
 
 def texts(item: pydicom.Dataset) -> list[str]:
