@@ -166,9 +166,15 @@ def test_stow_rs_to_orthanc_dicomweb_with_overlays_and_a_fhir_report_per_study(
     for obs in observations:
         group = sr_of[obs.derivedFrom[0].identifier.value.removeprefix("urn:oid:")]
         assert obs.valueCodeableConcept.text == group.finding_type.meaning
-        probabilities = {c.code.text: float(c.valueQuantity.value) for c in obs.component}
+        probabilities = {  # the quantities (the "at or above the operating point" component is a boolean)
+            c.code.text: float(c.valueQuantity.value) for c in obs.component if c.valueQuantity is not None
+        }
         for m in group.get_measurements():
-            assert probabilities[m.name.meaning] == pytest.approx(m.value, abs=1e-5)
+            if m.name.meaning.startswith("Probability of "):
+                assert probabilities[m.name.meaning] == pytest.approx(m.value, abs=1e-5)
+            else:  # the SR's operating point, named at length there
+                assert m.name.meaning.startswith("Operating point")
+                assert probabilities["Operating point"] == pytest.approx(m.value, abs=1e-5)
 
 
 def _refused_variants(source: pydicom.Dataset) -> dict[str, tuple[pydicom.Dataset, int]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import io
+import re
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,7 @@ import pydicom
 import pytest
 from dicom_peers import group_of, orthanc_reports, read_all, referenced_uid, wait_for
 from fastapi.testclient import TestClient
-from serve_process import serve_process
+from serve_process import free_port, serve_process
 
 from medclass.api.predict import predict
 from medclass.api.serve import build_app
@@ -107,3 +108,24 @@ def test_stow_rs_without_a_destination_answers_501_naming_the_flags(trained_run:
     assert response.status_code == 501, response.text
     detail = response.json()["detail"]
     assert "--dicom-send-to" in detail and "--dicom-stow-url" in detail
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        ({"dicom_send_to": "PACS:104"}, "--dicom-send-to 'PACS:104'"),
+        ({"dicom_stow_url": "ftp://pacs"}, "--dicom-stow-url 'ftp://pacs'"),
+        ({"dicom_spool": "spool"}, "give exactly one destination: --dicom-send-to"),
+        ({"dicom_stow_url": "http://pacs", "workers": 2}, "--workers 1"),
+    ],
+)
+def test_bad_dicom_flags_are_refused_before_the_model_loads(
+    trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: dict, named: str
+) -> None:
+    from medclass.api.serve import serve
+    from medclass.utils.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)  # where a default or relative spool would be made
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        serve(trained_run, port=free_port(), **flags)
+    assert list(tmp_path.iterdir()) == []  # no spool made
