@@ -3,12 +3,15 @@ recording C-STORE SCP that can be down, and real brain MRI images as MR instance
 
 from __future__ import annotations
 
+import io
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import highdicom as hd
 import pydicom
 import pytest
 from mr_images import write_mr_study
@@ -84,3 +87,38 @@ class RecordingScp:
             yield self
         finally:
             server.shutdown()
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 60, what: str = "the condition") -> Any:
+    """Poll ``check`` until it returns something truthy; that value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def orthanc_reports(server, count: int) -> list[pydicom.Dataset] | None:
+    """The SR instances Orthanc holds once there are ``count`` (None before)."""
+    return orthanc_instances(server, "SR", count)
+
+
+def orthanc_instances(server, modality: str, count: int) -> list[pydicom.Dataset] | None:
+    """The instances of ``modality`` Orthanc holds once there are ``count`` (None before)."""
+    found = server.post("/tools/find", {"Level": "Instance", "Query": {"Modality": modality}})
+    if len(found) < count:
+        return None
+    return [pydicom.dcmread(io.BytesIO(server.get(f"/instances/{i}/file").content)) for i in found]
+
+
+def group_of(report: pydicom.Dataset) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    """The image measurement group of a medclass SR, parsed with highdicom."""
+    (group,) = hd.sr.ComprehensiveSR.from_dataset(report).content.get_image_measurement_groups()
+    return group
+
+
+def referenced_uid(report: pydicom.Dataset) -> str:
+    """The source SOP Instance UID the report's measurement group points at."""
+    return group_of(report).source_images[0].referenced_sop_instance_uid

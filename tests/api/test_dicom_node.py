@@ -5,23 +5,30 @@ SIGKILL and restarted on its spool."""
 from __future__ import annotations
 
 import copy
-import io
 import os
 import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import highdicom as hd
 import pydicom
 import pytest
 from console_script import console_script, script_env
-from dicom_peers import RecordingScp, c_store, read_all
+from dicom_peers import (
+    RecordingScp,
+    c_store,
+    group_of,
+    orthanc_instances,
+    orthanc_reports,
+    read_all,
+    referenced_uid,
+    wait_for,
+)
 from pydicom.uid import JPEG2000Lossless
 from requirements_gate import missing
 from serve_process import free_port
@@ -30,17 +37,6 @@ from medclass.api.dicom_node import dicom_node
 from medclass.api.predict import predict
 
 pytestmark = pytest.mark.xdist_group("dicom-node")
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 60, what: str = "the condition") -> Any:
-    """Poll ``check`` until it returns something truthy; that value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @contextmanager
@@ -70,30 +66,6 @@ def node_thread(source: Path, spool: Path, port: int, **options: Any) -> Iterato
     finally:
         holder["node"].stop()
         thread.join(30)
-
-
-def orthanc_reports(server, count: int) -> list[pydicom.Dataset] | None:
-    """The SR instances Orthanc holds once there are ``count`` (None before)."""
-    return orthanc_instances(server, "SR", count)
-
-
-def orthanc_instances(server, modality: str, count: int) -> list[pydicom.Dataset] | None:
-    """The instances of ``modality`` Orthanc holds once there are ``count`` (None before)."""
-    found = server.post("/tools/find", {"Level": "Instance", "Query": {"Modality": modality}})
-    if len(found) < count:
-        return None
-    return [pydicom.dcmread(io.BytesIO(server.get(f"/instances/{i}/file").content)) for i in found]
-
-
-def group_of(report: pydicom.Dataset) -> hd.sr.MeasurementsAndQualitativeEvaluations:
-    """The image measurement group of a medclass SR, parsed with highdicom."""
-    (group,) = hd.sr.ComprehensiveSR.from_dataset(report).content.get_image_measurement_groups()
-    return group
-
-
-def referenced_uid(report: pydicom.Dataset) -> str:
-    """The source SOP Instance UID the report's measurement group points at."""
-    return group_of(report).source_images[0].referenced_sop_instance_uid
 
 
 def texts(item: pydicom.Dataset) -> list[str]:
@@ -194,9 +166,15 @@ def test_stow_rs_to_orthanc_dicomweb_with_overlays_and_a_fhir_report_per_study(
     for obs in observations:
         group = sr_of[obs.derivedFrom[0].identifier.value.removeprefix("urn:oid:")]
         assert obs.valueCodeableConcept.text == group.finding_type.meaning
-        probabilities = {c.code.text: float(c.valueQuantity.value) for c in obs.component}
+        probabilities = {  # the quantities (the "at or above the operating point" component is a boolean)
+            c.code.text: float(c.valueQuantity.value) for c in obs.component if c.valueQuantity is not None
+        }
         for m in group.get_measurements():
-            assert probabilities[m.name.meaning] == pytest.approx(m.value, abs=1e-5)
+            if m.name.meaning.startswith("Probability of "):
+                assert probabilities[m.name.meaning] == pytest.approx(m.value, abs=1e-5)
+            else:  # the SR's operating point, named at length there
+                assert m.name.meaning.startswith("Operating point")
+                assert probabilities["Operating point"] == pytest.approx(m.value, abs=1e-5)
 
 
 def _refused_variants(source: pydicom.Dataset) -> dict[str, tuple[pydicom.Dataset, int]]:

@@ -43,6 +43,47 @@ def parse_modalities(text: str | Sequence[str]) -> tuple[str, ...]:
     return codes
 
 
+def destination(
+    send_to: str | None, stow_url: str | None, calling_ae: str = "MEDCLASS", flags: str = "--"
+) -> CStoreSender | StowSender:
+    """Where the results go: exactly one of ``send_to`` (``AE@HOST:PORT``, C-STORE) and ``stow_url`` (STOW-RS).
+
+    ``flags`` prefixes the flag names errors give (``--`` for dicom-node's ``--send-to``, ``--dicom-`` for
+    serve's ``--dicom-send-to``).
+
+    Raises:
+        ConfigError: neither or both, or a malformed value.
+    """
+    if (send_to is None) == (stow_url is None):
+        raise ConfigError(f"give exactly one destination: {flags}send-to AE@HOST:PORT or {flags}stow-url URL")
+    if send_to is not None:
+        return CStoreSender(parse_peer(send_to, f"{flags}send-to"), calling_ae)
+    return StowSender(str(stow_url), flag=f"{flags}stow-url")
+
+
+def build_node(
+    source: str | Path,
+    predictor: Predictor,
+    sender: CStoreSender | StowSender,
+    spool: Spool,
+    settings: NodeSettings,
+    codes: str | Path | None = None,
+    overlay: bool = False,
+    fhir_out: str | Path | None = None,
+    say: Callable[[str], None] = print,
+) -> DicomNode:
+    """The node's pipeline for the loaded ``predictor`` of ``source``: spool, reports (with the overlay and the
+    FHIR output when asked) and delivery; shared by ``dicom-node`` (C-STORE in) and ``serve`` (STOW-RS in)."""
+    builder = report_builder(source, predictor.meta, model_card(Path(source)), codes)
+    if overlay:
+        require_extra("explain", "medclass dicom-node --overlay")
+        explain = functools.partial(explanation_overlays, predictor)
+        builder.extra = [OverlayMaker(explain, builder.model)]
+    if fhir_out is not None:
+        builder.writers = [FhirWriter(fhir_out, builder.model, builder.codes_of)]
+    return DicomNode(predictor, spool, sender, builder, settings, say)
+
+
 def dicom_node(
     source: str | Path,
     ae_title: str = "MEDCLASS",
@@ -79,25 +120,16 @@ def dicom_node(
     Raises:
         ConfigError: neither or both destinations, a malformed flag, a busy port, a foreign spool folder.
     """
-    if (send_to is None) == (stow_url is None):
-        raise ConfigError("give exactly one destination: --send-to AE@HOST:PORT or --stow-url URL")
     if not 0 < len(ae_title.strip()) <= 16 or "\\" in ae_title:
         raise ConfigError(f"--ae-title {ae_title!r}: an AE title has 1-16 characters (no backslash)")
     settings = NodeSettings(ae_title.strip(), parse_modalities(accept_modalities), flag_uncertain)
-    sender = CStoreSender(parse_peer(send_to), settings.ae_title) if send_to else StowSender(str(stow_url))
+    sender = destination(send_to, stow_url, settings.ae_title)
     if not is_bundle(source):
         resolve_checkpoint(source)
     check_bindable(host, port)
     store = Spool(spool)
     predictor = Predictor.load(source)
-    builder = report_builder(source, predictor.meta, model_card(Path(source)), codes)
-    if overlay:
-        require_extra("explain", "medclass dicom-node --overlay")
-        explain = functools.partial(explanation_overlays, predictor)
-        builder.extra = [OverlayMaker(explain, builder.model)]
-    if fhir_out is not None:
-        builder.writers = [FhirWriter(fhir_out, builder.model, builder.codes_of)]
-    node = DicomNode(predictor, store, sender, builder, settings, say)
+    node = build_node(source, predictor, sender, store, settings, codes, overlay, fhir_out, say)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: node.stop())
     left = len(store.pending())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,20 +56,45 @@ def load_predictor(source: str | Path, backend: str | None, workdir: Path) -> Pr
     return Predictor.load(source)
 
 
+DicomPipeline = Callable[[Predictor], Any]  # the loaded predictor -> a DicomNode on it
+
+
+def dicom_pipeline(
+    source: str | Path, send_to: str | None, stow_url: str | None, spool: str | Path | None
+) -> DicomPipeline:
+    """What ``POST /dicomweb/studies`` hands its instances to: dicom-node's pipeline (spool, SR, delivery to
+    ``send_to`` or ``stow_url``) for the model serve loads. Checked now, before the model loads.
+
+    Raises:
+        ConfigError: neither or both destinations, a malformed one, a foreign spool folder.
+    """
+    from medclass.api.dicom_node import build_node, destination
+    from medclass.serving.dicom.node import NodeSettings
+    from medclass.serving.dicom.spool import Spool
+
+    sender = destination(send_to, stow_url, flags="--dicom-")
+    store = Spool("dicom-spool" if spool is None else spool, flag="--dicom-spool")
+    say = logging.getLogger("medclass.serve.dicom").info
+    return lambda predictor: build_node(source, predictor, sender, store, NodeSettings(), say=say)
+
+
 def build_app(
     source: str | Path,
     backend: str | None = None,
     settings: ServeSettings | None = None,
     name: str | None = None,
+    dicom: DicomPipeline | None = None,
 ) -> FastAPI:
     """The app serving ``source`` (run folder, checkpoint or bundle folder); the model loads now.
 
-    ``name`` is the model's name in the API (default: the folder name of ``source``).
+    ``name`` is the model's name in the API (default: the folder name of ``source``); ``dicom`` (from
+    :func:`dicom_pipeline`) turns on DICOMweb STOW-RS.
     """
     workdir = Path(tempfile.mkdtemp(prefix="medclass-serve-"))
     predictor = load_predictor(source, backend, workdir)
     name = name or Path(source).resolve().name
-    app = create_app(predictor, settings, name=name, explainer=explanation_pngs)
+    node = None if dicom is None else dicom(predictor)
+    app = create_app(predictor, settings, name=name, explainer=explanation_pngs, dicom_node=node)
     app.state.card = model_card(Path(source))
     return app
 
@@ -142,18 +169,34 @@ def serve(
     workers: int = 1,
     api_key_file: str | Path | None = None,
     batching: tuple[int, float] = (32, 0.0),
+    dicom_send_to: str | None = None,
+    dicom_stow_url: str | None = None,
+    dicom_spool: str | Path | None = None,
 ) -> None:
     """Serve ``source`` until interrupted (see ``medclass serve --help``); ``batching`` is ``(max_batch,
-    batch_wait_ms)`` of :class:`~medclass.serving.settings.ServeSettings`."""
+    batch_wait_ms)`` of :class:`~medclass.serving.settings.ServeSettings`. With ``dicom_send_to`` (``AE@HOST:PORT``)
+    or ``dicom_stow_url``, ``POST /dicomweb/studies`` (STOW-RS) classifies DICOM instances like ``dicom-node``
+    and sends their SRs there, spooled in ``dicom_spool``.
+
+    Raises:
+        ConfigError: a bad flag value, a busy port, DICOM flags with several workers.
+    """
     import uvicorn
 
     key = read_api_key(api_key_file) if api_key_file else None
     check_source(source, backend)
     check_bindable(host, port)  # a busy port fails now, not after the model has loaded
+    dicom = None
+    if dicom_send_to is not None or dicom_stow_url is not None or dicom_spool is not None:
+        if workers > 1:
+            raise ConfigError(
+                "--dicom-send-to/--dicom-stow-url: serve DICOMweb with --workers 1 (one spool, one reporter)"
+            )
+        dicom = dicom_pipeline(source, dicom_send_to, dicom_stow_url, dicom_spool)
     if workers > 1:
         key_file = Path(api_key_file) if api_key_file else None
         _serve_workers(Path(source), backend, key_file, workers, batching, host=host, port=port)
         return
     settings = ServeSettings(api_key=key, max_batch=batching[0], batch_wait_ms=batching[1])
-    app = build_app(source, backend, settings)
+    app = build_app(source, backend, settings, dicom=dicom)
     uvicorn.run(app, host=host, port=port, log_config=log_config())

@@ -39,9 +39,36 @@ def serve(
             "--batch-wait-ms", min=0, help="Wait this long for more requests before a batch (0: never wait)."
         ),
     ] = 0.0,
+    dicom_send_to: Annotated[
+        str | None,
+        typer.Option(
+            "--dicom-send-to",
+            help="DICOMweb STOW-RS at /dicomweb/studies: send each instance's SR to this PACS (AE@HOST:PORT).",
+            show_default="none: no STOW-RS",
+        ),
+    ] = None,
+    dicom_stow_url: Annotated[
+        str | None,
+        typer.Option(
+            "--dicom-stow-url",
+            help="DICOMweb STOW-RS at /dicomweb/studies: store each instance's SR at this DICOMweb root.",
+            show_default="none",
+        ),
+    ] = None,
+    dicom_spool: Annotated[
+        Path | None,
+        typer.Option(
+            "--dicom-spool",
+            help="Folder where STOW-RS instances wait until their SR is delivered.",
+            show_default="dicom-spool",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the model: POST /v1/predict, /v2 (Open Inference Protocol), /metrics, /docs and a web page at /."""
+    """Serve the model: POST /v1/predict, /v2 (Open Inference Protocol), /metrics, /docs and a web page at /;
+    with --dicom-send-to or --dicom-stow-url also DICOMweb STOW-RS (POST /dicomweb/studies) with dicom-node's SRs."""
     require_extra("serve", "medclass serve")
+    if dicom_send_to or dicom_stow_url or dicom_spool:
+        require_extra("dicom", "medclass serve --dicom-send-to/--dicom-stow-url")
     from medclass.api.serve import serve as run_server
 
     run_server(
@@ -52,4 +79,7 @@ def serve(
         workers=workers,
         api_key_file=api_key_file,
         batching=(max_batch, batch_wait_ms),
+        dicom_send_to=dicom_send_to,
+        dicom_stow_url=dicom_stow_url,
+        dicom_spool=dicom_spool,
     )

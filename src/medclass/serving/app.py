@@ -42,9 +42,16 @@ def _metrics(app: FastAPI) -> None:
 
 
 def create_app(
-    predictor: Any, settings: ServeSettings | None = None, name: str = "medclass", explainer: Any = None
+    predictor: Any,
+    settings: ServeSettings | None = None,
+    name: str = "medclass",
+    explainer: Any = None,
+    dicom_node: Any = None,
 ) -> FastAPI:
     """The FastAPI app serving ``predictor`` (a loaded :class:`Predictor`) under ``settings``.
+
+    ``dicom_node`` (a :class:`~medclass.serving.dicom.node.DicomNode` on the same predictor) answers DICOMweb
+    STOW-RS at ``/dicomweb/studies``; its worker runs while the app does (None: that route answers 501).
 
     ``explainer(predictor, paths, targets, cache_dir=...) -> [(image_png_b64, heatmap_png_b64)]`` answers ``?explain=gradcam``
     (None: that option is refused with a 400).
@@ -58,9 +65,17 @@ def create_app(
         app.state.batcher = ModelBatcher(
             predictor, settings.max_batch, settings.batch_wait_ms, on_batch=app.state.batch_images.observe
         )
+        app.state.dicom_node = dicom_node
+        worker = None
+        if dicom_node is not None:
+            dicom_node.model_lock = app.state.batcher.lock  # one model, one forward pass at a time
+            worker = dicom_node.start_worker()
         app.state.ready = True
         yield
         app.state.ready = False
+        if worker is not None:
+            dicom_node.stop()
+            worker.join(timeout=30)
         app.state.batcher.close()
 
     app = FastAPI(title="medclass", lifespan=lifespan)
@@ -68,10 +83,11 @@ def create_app(
     _metrics(app)
     _handlers(app)
     _middleware(app, settings)
-    from medclass.serving import protocol, routes
+    from medclass.serving import protocol, routes, stow
 
     app.include_router(routes.router)
     app.include_router(protocol.router)
+    app.include_router(stow.router)
     return app
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,16 +96,29 @@ class DicomNode:
     build_results: ResultBuilder
     settings: NodeSettings = field(default_factory=NodeSettings)
     log: Callable[[str], None] = print
+    model_lock: AbstractContextManager = field(default_factory=threading.Lock)  # serve shares its model's
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
 
-    def handle_store(self, event) -> Dataset | int:
-        """Spool one received instance (or refuse it) and wake the worker; never raises."""
+    def handle_store(self, event) -> Dataset:
+        """The C-STORE handler: decode the received data set and :meth:`accept` it; never raises."""
         try:
             ds = event.dataset
             ds.file_meta = event.file_meta
-            uid = str(ds.SOPInstanceUID)
         except Exception as exc:  # a malformed data set: answer and keep serving
+            return self._refuse(
+                "(undecodable)", UNDECODABLE, f"data set cannot be decoded ({str(exc)[:200]})"
+            )
+        return self.accept(ds)
+
+    def accept(self, ds: Dataset) -> Dataset:
+        """Spool one received instance (or refuse it) and wake the worker: the one entry of C-STORE and
+        STOW-RS (``medclass serve``). The answer's ``Status`` is ``0x0000`` when the instance is in the spool
+        (or was received before); a refusal carries its code and the reason in ``ErrorComment``. Never raises.
+        """
+        try:
+            uid = str(ds.SOPInstanceUID)
+        except Exception as exc:  # a malformed element
             return self._refuse(
                 "(undecodable)", UNDECODABLE, f"data set cannot be decoded ({str(exc)[:200]})"
             )
@@ -112,7 +126,7 @@ class DicomNode:
             return self._refuse(repr(uid[:80]), UNDECODABLE, "invalid SOP Instance UID")
         if self.spool.known(uid):
             self.log(f"{uid}: already received, not reported again")
-            return 0x0000
+            return status(0x0000)
         try:
             reason = refusal(ds, self.settings.accept_modalities)
         except Exception as exc:  # a malformed element met while checking
@@ -125,7 +139,7 @@ class DicomNode:
             self.log(f"{uid}: cannot be spooled ({str(exc)[:200]})")
             return status(OUT_OF_RESOURCES, "cannot be spooled")
         self._wake.set()
-        return 0x0000
+        return status(0x0000)
 
     def _refuse(self, uid: str, code: int, reason: str) -> Dataset:
         """Log a refusal and answer it."""
@@ -137,7 +151,8 @@ class DicomNode:
         todo = [p for p in paths if not (self.spool.results_dir(p.stem) / "done").exists()]
         if not todo:
             return
-        result = self.predictor.predict_files([str(p) for p in todo])
+        with self.model_lock:
+            result = self.predictor.predict_files([str(p) for p in todo])
         findings = findings_of(result, self.predictor.meta, self.settings.flag_uncertain)
         for path, reason in result.failures.items():
             self.log(f"{Path(path).stem}: the model's reader cannot read it ({reason}); moved to failed/")
@@ -211,6 +226,12 @@ class DicomNode:
         self._stop.set()
         self._wake.set()
 
+    def start_worker(self) -> threading.Thread:
+        """Run :meth:`work` in a daemon thread (until :meth:`stop`); that thread."""
+        worker = threading.Thread(target=self.work, name="dicom-node-worker", daemon=True)
+        worker.start()
+        return worker
+
     def serve(self, host: str, port: int, ready: Callable[[], None] | None = None) -> None:
         """Listen on ``host:port`` and process the spool until :meth:`stop` (or Ctrl+C / SIGTERM in the caller)."""
         from pynetdicom import AE, AllStoragePresentationContexts, evt
@@ -224,8 +245,7 @@ class DicomNode:
         server = ae.start_server(
             (host, port), block=False, evt_handlers=[(evt.EVT_C_STORE, self.handle_store)]
         )
-        worker = threading.Thread(target=self.work, name="dicom-node-worker", daemon=True)
-        worker.start()
+        worker = self.start_worker()
         if ready is not None:
             ready()
         try:

@@ -93,9 +93,9 @@ class CStoreSender:
 class StowSender:
     """STOW-RS: one request per delivery to a DICOMweb service (the study URL is its root + ``/studies``)."""
 
-    def __init__(self, url: str, timeout: float = 30) -> None:
+    def __init__(self, url: str, timeout: float = 30, flag: str = "--stow-url") -> None:
         if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"--stow-url {url!r}: expected an http:// or https:// DICOMweb root")
+            raise ConfigError(f"{flag} {url!r}: expected an http:// or https:// DICOMweb root")
         self.url, self.timeout = url.rstrip("/"), timeout
 
     def __str__(self) -> str:

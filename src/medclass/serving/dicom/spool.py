@@ -39,8 +39,8 @@ def is_uid(value: str) -> bool:
 class Spool:
     """The spool folder (see the module docstring). Thread-safe: the C-STORE handlers add, one worker drains."""
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: str | Path, flag: str = "--spool") -> None:
+        self.root, self.flag = Path(root), flag
         self.incoming = self.root / "incoming"
         self.outbox = self.root / "outbox"
         self.failed = self.root / "failed"
@@ -54,10 +54,10 @@ class Spool:
     def _check_owner(self) -> None:
         """A folder that holds other things than a spool is refused (its files are never touched)."""
         if self.root.exists() and not self.root.is_dir():
-            raise ConfigError(f"--spool {self.root}: not a folder")
+            raise ConfigError(f"{self.flag} {self.root}: not a folder")
         if self.root.is_dir() and any(self.root.iterdir()) and not (self.root / SPOOL_MARKER).exists():
             raise ConfigError(
-                f"--spool {self.root}: a folder that is not a dicom-node spool (no {SPOOL_MARKER})"
+                f"{self.flag} {self.root}: a folder that is not a dicom-node spool (no {SPOOL_MARKER})"
             )
 
     def _read_reported(self) -> set[str]:
