@@ -1,6 +1,6 @@
 """DICOMweb STOW-RS in ``medclass serve`` (issue 24): real MR instances stored into serve with dicomweb-client
 come back as SRs in Orthanc (through dicom-node's pipeline), garbage parts are answered in FailedSOPSequence,
-a wrong content type with 415, and serve without a DICOM destination answers 501."""
+a wrong content type with 415, and serve without a DICOM destination answers 404 naming the flags."""
 
 from __future__ import annotations
 
@@ -100,12 +100,12 @@ def test_stow_rs_into_serve_sends_one_sr_per_instance_to_orthanc_equal_to_predic
             assert probabilities[f"Probability of {name}"] == pytest.approx(row[f"p_{name}"], abs=1e-5)
 
 
-def test_stow_rs_without_a_destination_answers_501_naming_the_flags(trained_run: Path) -> None:
+def test_stow_rs_without_a_destination_answers_404_naming_the_flags(trained_run: Path) -> None:
     app = build_app(trained_run)
     with TestClient(app) as client:
         response = client.post("/dicomweb/studies", content=stow_body([b"x"]), headers={"content-type": STOW})
         assert "/dicomweb/studies" in client.get("/openapi.json").json()["paths"]
-    assert response.status_code == 501, response.text
+    assert response.status_code == 404, response.text
     detail = response.json()["detail"]
     assert "--dicom-send-to" in detail and "--dicom-stow-url" in detail
 

@@ -51,7 +51,7 @@ def create_app(
     """The FastAPI app serving ``predictor`` (a loaded :class:`Predictor`) under ``settings``.
 
     ``dicom_node`` (a :class:`~medclass.serving.dicom.node.DicomNode` on the same predictor) answers DICOMweb
-    STOW-RS at ``/dicomweb/studies``; its worker runs while the app does (None: that route answers 501).
+    STOW-RS at ``/dicomweb/studies``; its worker runs while the app does (None: that route answers 404 naming the flags).
 
     ``explainer(predictor, paths, targets, cache_dir=...) -> [(image_png_b64, heatmap_png_b64)]`` answers ``?explain=gradcam``
     (None: that option is refused with a 400).

@@ -25,7 +25,7 @@ from medclass.serving.settings import ApiError
 router = APIRouter()
 DICOM_TYPE = "application/dicom"
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 413, 415, 501)
+    code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 415)
 }
 NO_DESTINATION = (
     "STOW-RS needs a destination for the reports: start serve with --dicom-send-to AE@HOST:PORT or "
@@ -152,7 +152,7 @@ async def _stow(request: Request, study: str | None) -> Response:
     state = request.app.state
     node = getattr(state, "dicom_node", None)
     if node is None:
-        raise ApiError(501, "dicomweb_unavailable", NO_DESTINATION)
+        raise ApiError(404, "dicomweb_unavailable", NO_DESTINATION)
     boundary = _boundary(request.headers.get("content-type", ""))
     settings = state.settings
     parts = await read_parts(request, boundary, settings.max_file_bytes, settings.max_files)
