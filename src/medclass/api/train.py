@@ -90,20 +90,34 @@ def fit_val_decision(checkpoint: Path, datamodule: MedDataModule, config: Config
     return fitted
 
 
-def finish_run(run_dir: Path, best: Path, config: Config, console: Console) -> None:
-    """The end-of-training figures that need the model, then (``evaluation.report``) report.html and summary.md.
+def finish_run(
+    run_dir: Path, best: Path, config: Config, console: Console, *, model_figures: bool = True
+) -> None:
+    """The end-of-training figures that need the model (single-label runs), then (``evaluation.report``)
+    report.html and summary.md.
 
     The run's results are already saved; a failure here is reported with the command that retries it, and
     does not turn a finished training into an error.
     """
     try:
-        write_model_figures(run_dir, best, console=console)
+        if model_figures:
+            write_model_figures(run_dir, best, console=console)
         if config.evaluation.report:
             build_report(run_dir, lambda _: None, console)
     except (MedclassError, OSError, ValueError) as exc:
         console.print(
             f"[bold yellow]report not written:[/] {escape(str(exc))}\n  retry with: medclass report {run_dir}"
         )
+
+
+def close_run(
+    run_dir: Path, best: Path, test_metrics: dict[str, Any] | None, loggers: Sequence[Any], console: Console
+) -> TrainResult:
+    """The run's artifacts to the trackers, the closing line, and the :class:`TrainResult`."""
+    log_run_artifacts(loggers, run_dir)
+    console.print(f"results in {run_dir}")
+    metrics = load_run(run_dir).metrics
+    return TrainResult(run_dir=run_dir, best_checkpoint=best, test_metrics=test_metrics, metrics=metrics)
 
 
 def train_other_process(config: Config, *, resume: bool, callbacks: Sequence[Any]) -> TrainResult:
@@ -196,17 +210,8 @@ def finish_multilabel(
             f"[bold]test[/] macro AUROC {fmt(test_metrics['macro_auroc']['value'])}  mAP "
             f"{fmt(test_metrics['map']['value'])}  per-label AUROC {per_label}  (n={test_metrics['n']})"
         )
-    if config.evaluation.report:
-        try:
-            build_report(run_dir, lambda _: None, console)
-        except (MedclassError, OSError, ValueError) as exc:
-            console.print(
-                f"[bold yellow]report not written:[/] {escape(str(exc))}\n  retry with: medclass report {run_dir}"
-            )
-    log_run_artifacts(loggers, run_dir)
-    console.print(f"results in {run_dir}")
-    metrics = load_run(run_dir).metrics
-    return TrainResult(run_dir=run_dir, best_checkpoint=best, test_metrics=test_metrics, metrics=metrics)
+    finish_run(run_dir, best, config, console, model_figures=False)
+    return close_run(run_dir, best, test_metrics, loggers, console)
 
 
 def train(
@@ -266,14 +271,4 @@ def train(
             f"AUROC {fmt(test_metrics.get('auroc'))}  (n={test_metrics['n']}, best checkpoint {best.name})"
         )
     finish_run(run_dir, best, config, console)
-    if config.evaluation.report:
-        try:
-            build_report(run_dir, lambda _: None, console)
-        except (MedclassError, OSError, ValueError) as exc:
-            console.print(
-                f"[bold yellow]report not written:[/] {escape(str(exc))}\n  retry with: medclass report {run_dir}"
-            )
-    log_run_artifacts(loggers, run_dir)
-    console.print(f"results in {run_dir}")
-    metrics = load_run(run_dir).metrics
-    return TrainResult(run_dir=run_dir, best_checkpoint=best, test_metrics=test_metrics, metrics=metrics)
+    return close_run(run_dir, best, test_metrics, loggers, console)
