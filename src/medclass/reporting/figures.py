@@ -8,7 +8,7 @@ a note (the report then says why it is missing) instead of stopping the others.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +37,18 @@ class Figures:
 
     paths: dict[str, Path] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+
+    def drawer(self, out: Path) -> Callable[[str, Callable[[Path], Path]], None]:
+        """``draw(name, make)``: call ``make(out / name.png)`` and record its path, or the reason it was skipped
+        (a ``ValueError`` or ``KeyError`` from missing inputs)."""
+
+        def draw(name: str, make: Callable[[Path], Path]) -> None:
+            try:
+                self.paths[name] = make(out / f"{name}.png")
+            except (ValueError, KeyError) as exc:
+                self.skipped[name] = str(exc).strip("'\"")
+
+        return draw
 
 
 def _first_column(table: pd.DataFrame, names: tuple[str, ...], what: str) -> str:
@@ -140,11 +152,7 @@ def write_run_figures(run: RunFiles) -> Figures:
     out = run.plots_dir
     figures = Figures()
 
-    def draw(name: str, make) -> None:
-        try:
-            figures.paths[name] = make(out / f"{name}.png")
-        except (ValueError, KeyError) as exc:
-            figures.skipped[name] = str(exc).strip("'\"")
+    draw = figures.drawer(out)
 
     def need(value, what: str):
         if value is None:

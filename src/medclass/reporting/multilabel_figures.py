@@ -180,11 +180,7 @@ def write_multilabel_figures(run: RunFiles) -> Figures:
     out = run.plots_dir
     figures = Figures()
 
-    def draw(name: str, make) -> None:
-        try:
-            figures.paths[name] = make(out / f"{name}.png")
-        except (ValueError, KeyError) as exc:
-            figures.skipped[name] = str(exc).strip("'\"")
+    draw = figures.drawer(out)
 
     if run.metrics is not None:
         draw("learning_curves", lambda p: plots.plot_learning_curves(run.metrics, p, run.best_epoch))
