@@ -69,6 +69,17 @@ def stopping_rule(epochs: object, monitor: object, patience: object, refit: obje
     return f"{epochs} epochs, {stop}" + (", then refit on train+val" if refit else "")
 
 
+class ProgressiveResizingConfig(Section):
+    """Train the first epochs on smaller images (fast.ai, FFCV): the side grows linearly from ``start_size`` to
+    ``data.image_size``, reached at the fraction ``full_size_from`` of the epochs. Validation and test always
+    use ``data.image_size``."""
+
+    start_size: Annotated[int, Field(ge=16)] = Field(64, description="Side of the first epoch's images (px).")
+    full_size_from: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.5, description="Fraction of the epochs after which every batch has data.image_size."
+    )
+
+
 class TrainerConfig(Section):
     """Loop length, early stopping, precision and devices."""
 
@@ -105,6 +116,9 @@ class TrainerConfig(Section):
     # recomputes only the raw model's).
     ema_decay: Annotated[float, Field(gt=0, lt=1)] | None = Field(
         None, description="EMA of the weights (None: off)."
+    )
+    progressive_resizing: ProgressiveResizingConfig | None = Field(
+        None, description="Smaller training images in the first epochs (None: off)."
     )
     refit: bool = Field(
         False,

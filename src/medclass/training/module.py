@@ -25,6 +25,7 @@ from medclass.runs import monitor_mode
 from medclass.training.callbacks import WeightsEMA
 from medclass.training.losses import ClassificationLoss, MultilabelLoss
 from medclass.training.optim import build_optimizer, build_scheduler, parameter_groups
+from medclass.training.resizing import epoch_image_size, resize_batch
 from medclass.transforms.pipelines import batch_mixer
 
 
@@ -128,6 +129,9 @@ class LitClassifier(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, targets = batch
+        side = self.training_image_size()
+        if side is not None:
+            images = resize_batch(images, side)
         # MixUp/CutMix: the loss takes the mixed (soft) labels, train accuracy the dominant original one.
         images, loss_targets = self.mixer(images, targets) if self.mixer else (images, targets)
         logits = self(images)
@@ -144,6 +148,19 @@ class LitClassifier(L.LightningModule):
         )
         self.log("train_accuracy", self.train_accuracy, on_step=False, on_epoch=True, prog_bar=True)
         return loss
+
+    def training_image_size(self) -> int | None:
+        """The side of this epoch's training images under ``trainer.progressive_resizing`` (None: it is off)."""
+        resizing = self.config.trainer.progressive_resizing
+        if resizing is None:
+            return None
+        return epoch_image_size(
+            self.current_epoch,
+            self.config.trainer.epochs,
+            resizing.start_size,
+            self.config.data.image_size,
+            resizing.full_size_from,
+        )
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, targets = batch

@@ -6,6 +6,7 @@ import math
 
 import torch
 from rich.console import Console
+from torch import nn
 
 from medclass.config import Config, config_to_dict
 from medclass.data.datamodule import MedDataModule
@@ -17,6 +18,7 @@ from medclass.models import create_model, freeze_backbone, model_args
 from medclass.models.pretrained import NONE, PretrainedWeights, published_weights, resolve_pretrained
 from medclass.training.losses import class_weights, label_pos_weight
 from medclass.training.module import LitClassifier
+from medclass.training.resizing import check_model_takes_size, epoch_image_size
 from medclass.transforms.pipelines import mix_alphas
 from medclass.utils.errors import ConfigError
 
@@ -113,6 +115,7 @@ def build_module(
     )
     if config.model.freeze == "backbone":
         freeze_backbone(model, True)
+    check_progressive_resizing(config, model)
     multilabel = datamodule.multilabel
     if multilabel:
         check_multilabel_settings(config)
@@ -147,6 +150,26 @@ def build_module(
     )
     module.use_channels_last(use_channels_last(config))
     return module
+
+
+def check_progressive_resizing(config: Config, model: nn.Module) -> None:
+    """Refuse ``trainer.progressive_resizing`` that cannot work: a start size not below ``data.image_size``, or a
+    model that needs one fixed input size.
+
+    Raises:
+        ConfigError: naming the key and what was expected.
+    """
+    resizing = config.trainer.progressive_resizing
+    if resizing is None:
+        return
+    full = config.data.image_size
+    if resizing.start_size >= full:
+        raise ConfigError(
+            f"trainer.progressive_resizing.start_size: {resizing.start_size} px is not below data.image_size "
+            f"({full} px); give a smaller start size or leave progressive resizing off"
+        )
+    first = epoch_image_size(0, config.trainer.epochs, resizing.start_size, full, resizing.full_size_from)
+    check_model_takes_size(model, config.data.channels, first)
 
 
 def untuned_label_rules(labels: list[str]) -> MultilabelDecision:
