@@ -40,7 +40,9 @@ def members_label_rule(specs: Sequence[ModelSpec], sources: Sequence[str]) -> st
     return rules[0]
 
 
-def split_label_predictions(predictor: Predictor, run_dir: Path, split: str) -> tuple[Predictions, np.ndarray]:
+def split_label_predictions(
+    predictor: Predictor, run_dir: Path, split: str
+) -> tuple[Predictions, np.ndarray]:
     """The predictions of the ``split`` rows of ``run_dir/splits.csv`` and their ``(N, K)`` targets.
 
     Raises:

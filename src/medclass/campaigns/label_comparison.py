@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from medclass.campaigns.comparison import Comparison, cost_columns, cost_cells, load_finished_run
+from medclass.campaigns.comparison import Comparison, cost_cells, cost_columns, load_finished_run
 from medclass.data.multilabel import label_matrix
 from medclass.evaluation.delong import delong_test
 from medclass.runs import TEST_PREDICTIONS_FILE, RunFiles
@@ -78,7 +78,9 @@ def label_scores(run: RunFiles, labels: Sequence[str]) -> tuple[pd.Index, np.nda
     columns = [f"p_{name}" for name in labels]
     missing = [c for c in ["path", "label", *columns] if table is None or c not in table.columns]
     if missing:
-        raise RunDirError(f"{path}: missing column(s) {missing}; expected path, label and p_<label> per label")
+        raise RunDirError(
+            f"{path}: missing column(s) {missing}; expected path, label and p_<label> per label"
+        )
     try:
         y_true = label_matrix(list(table["label"].fillna("").astype(str)), labels, str(path))
     except DataError as exc:
@@ -108,12 +110,16 @@ def paired_label_tests(
     order = paths_b.get_indexer(paths_a)
     y_b, p_b = y_b[order], p_b[order]
     if not np.array_equal(y_a, y_b, equal_nan=True):
-        raise DataError(f"{reference.run_dir} and {other.run_dir} give different labels to the same test images")
+        raise DataError(
+            f"{reference.run_dir} and {other.run_dir} give different labels to the same test images"
+        )
     tests: dict[str, dict[str, Any] | None] = {}
     for j, name in enumerate(labels):
         known = ~np.isnan(y_a[:, j])
         truth = y_a[known, j] == 1
-        tests[name] = delong_test(truth, p_a[known, j], p_b[known, j]) if 0 < truth.sum() < len(truth) else None
+        tests[name] = (
+            delong_test(truth, p_a[known, j], p_b[known, j]) if 0 < truth.sum() < len(truth) else None
+        )
     return tests
 
 
@@ -156,7 +162,9 @@ def compare_label_runs(runs: Mapping[str, Sequence[str | Path]]) -> Comparison:
         for metric in LABEL_METRICS:
             value, low, high = _figure(run.test_metrics.get(metric))
             row.update({metric: value, f"{metric}_ci_low": low, f"{metric}_ci_high": high})
-            long_rows.append({"variant": variant, "metric": metric, "value": value, "ci_low": low, "ci_high": high})
+            long_rows.append(
+                {"variant": variant, "metric": metric, "value": value, "ci_low": low, "ci_high": high}
+            )
         row.update(cost_columns([run], cost_cache))
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -207,7 +215,16 @@ def label_tables(comparison: Comparison) -> tuple[list[str], list[list[str]], li
     """The two tables of a multi-label comparison, cells formatted: ``(headers, rows)`` of the runs (macro and
     micro AUROC, mAP with CIs, cost) and of the labels (each run's AUROC, the difference to the best with its
     CI and DeLong's p-value)."""
-    run_headers = ["variant", "macro AUROC", "micro AUROC", "mAP", "best epoch", "params", "GMACs", "train time (s)"]
+    run_headers = [
+        "variant",
+        "macro AUROC",
+        "micro AUROC",
+        "mAP",
+        "best epoch",
+        "params",
+        "GMACs",
+        "train time (s)",
+    ]
     run_rows = [
         [
             str(row["variant"]),

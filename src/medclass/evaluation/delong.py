@@ -22,7 +22,9 @@ from scipy import stats
 __all__ = ["delong_test"]
 
 
-def _structural_components(positives: np.ndarray, negatives: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def _structural_components(
+    positives: np.ndarray, negatives: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
     """The AUROC and DeLong's placement values of one model: ``V10`` per positive (the share of negatives it
     outscores) and ``V01`` per negative (the share of positives that outscore it), ties counting one half."""
     m, n = len(positives), len(negatives)
@@ -60,7 +62,9 @@ def delong_test(
     y = np.asarray(y_true).astype(bool)
     a, b = np.asarray(scores_a, dtype=np.float64), np.asarray(scores_b, dtype=np.float64)
     if y.ndim != 1 or a.shape != y.shape or b.shape != y.shape:
-        raise ValueError(f"y_true, scores_a and scores_b must be (N,) alike, got {y.shape}, {a.shape}, {b.shape}")
+        raise ValueError(
+            f"y_true, scores_a and scores_b must be (N,) alike, got {y.shape}, {a.shape}, {b.shape}"
+        )
     m, n = int(y.sum()), int((~y).sum())
     if m == 0 or n == 0:
         raise ValueError(f"DeLong's test needs positives and negatives, got {m} and {n}")

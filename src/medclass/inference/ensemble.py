@@ -106,7 +106,11 @@ def combine(
     first = members[0][1]
     for (_, meta), source in zip(members[1:], sources[1:], strict=True):
         if meta.is_multilabel != first.is_multilabel:
-            kinds = ("a multi-label", "a single-label") if first.is_multilabel else ("a single-label", "a multi-label")
+            kinds = (
+                ("a multi-label", "a single-label")
+                if first.is_multilabel
+                else ("a single-label", "a multi-label")
+            )
             raise ConfigError(
                 f"ensemble: {sources[0]} is {kinds[0]} model and {source} {kinds[1]} one; ensemble runs of one "
                 "task type"
@@ -144,7 +148,9 @@ def combine(
         # The members' temperatures are inside the model; the ensemble's own threshold is fitted on val after.
         decision=Decision(positive_class=first.positive_class),
         # A multi-label ensemble's per-label thresholds are chosen on val after (0.5 until then).
-        multilabel=MultilabelDecision({name: LabelRule() for name in first.classes}) if first.is_multilabel else None,
+        multilabel=MultilabelDecision({name: LabelRule() for name in first.classes})
+        if first.is_multilabel
+        else None,
         config={**first.config, "model": {**first.config.get("model", {}), "name": ENSEMBLE_MODEL}},
         versions=first.versions,
     )
