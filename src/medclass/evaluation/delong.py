@@ -6,6 +6,10 @@ Written here because no maintained Python library offers it: scipy.stats, scikit
 no paired AUROC test (R's pROC ``roc.test`` is the reference implementation, outside Python); the PyPI
 snippets that copy the Sun & Xu code are unmaintained single-file packages.
 
+It reproduces the example of pROC's ``roc.test`` documentation (aSAH data, s100b against wfns: Z = -2.209,
+p = 0.02718) to the printed digits; the tests check it against the paper's pairwise definitions and a paired
+bootstrap.
+
 The AUROC counts a tie between a positive and a negative as one half (the Mann-Whitney convention, as
 :func:`sklearn.metrics.roc_auc_score`).
 """
