@@ -152,19 +152,6 @@ def test_evaluate_scores_the_run_and_another_labelled_set(shapes_run: Path, tmp_
     assert all(scored["per_label"][n]["auroc"]["value"] >= 0.95 for n in SHAPE_LABELS)
 
 
-@pytest.mark.parametrize("command", ["compare"])
-def test_commands_not_ready_for_multilabel_refuse_with_one_line(
-    shapes_run: Path, command, tmp_path, capsys
-) -> None:
-    args = [command, str(shapes_run)] + (
-        [str(shapes_run), "--out", str(tmp_path / "cmp")] if command == "compare" else []
-    )
-    assert run_app(args) == 2
-    err = capsys.readouterr().err
-    assert f"{command}: not available for multi-label models yet" in err and "Traceback" not in err
-    assert not (tmp_path / "cmp").exists()  # refused before anything is written
-
-
 def _html_table(html: str, table_id: str) -> list[list[str]]:
     body = re.search(rf'<table id="{table_id}">.*?<tbody>(.*?)</tbody>', html, re.S)
     assert body, table_id

@@ -5,6 +5,9 @@ Output folder (names: :mod:`medclass.runs.campaign_layout`)::
     comparison.csv        one row per variant: test metrics with CIs (or mean/std over seeds), best epoch,
                           parameters, GMACs, training time, McNemar against the best variant
     comparison.md         the same as a Markdown table with its legend
+    comparison_per_label.csv  multi-label runs: per variant and label, the AUROC with its CI and DeLong's test
+                          against the best run (by macro AUROC); comparison.csv then has macro/micro AUROC and
+                          mAP instead of the single-label metrics and McNemar columns
     comparison.html       the table and plots in one self-contained page (the run report's style)
     comparison_long.csv   variant, metric, value, ci_low, ci_high (what the bar plots show)
     plots/                bars_<metric>.png (with CIs), curves_<column>.png (learning curves overlaid)
@@ -23,15 +26,16 @@ from rich.console import Console
 from medclass.api.train import train
 from medclass.campaigns.compare_outputs import (
     best_value,
+    comparison_markdown,
     comparison_page,
     learning_curves,
     variant_names,
     write_comparison_tables,
 )
-from medclass.campaigns.comparison import Comparison, compare_runs, legend, to_markdown
+from medclass.campaigns.comparison import Comparison, compare_runs, legend, load_finished_run
 from medclass.campaigns.grid import load_grid, plan_runs, run_grid
+from medclass.campaigns.label_comparison import LABEL_METRICS, all_multilabel, compare_label_runs
 from medclass.config import apply_overrides, build_config
-from medclass.inference.checkpoint import refuse_multilabel_run
 from medclass.reporting.comparison_report import write_comparison_page
 from medclass.reporting.plots_campaigns import plot_comparison
 from medclass.runs import prepare_output_dir
@@ -83,8 +87,9 @@ def compare(
         The :class:`CompareResult`.
 
     Raises:
-        ConfigError: both or neither of run folders and a grid, or a bad grid; RunDirError / DataError: from
-        the runs (unfinished, tested on different images).
+        ConfigError: both or neither of run folders and a grid, a bad grid, or single- and multi-label runs
+        mixed; RunDirError / DataError: from the runs (unfinished, tested on different images, with different
+        labels).
     """
     console = console or default_console()
     if bool(run_dirs) == (experiments is not None):
@@ -93,8 +98,8 @@ def compare(
         raise ConfigError(
             "--set, --data and --repeats apply to a grid: use them with --experiments GRID.yaml"
         )
-    for run_dir in run_dirs or ():  # given run folders: before anything is written
-        refuse_multilabel_run(run_dir, "compare")
+    if run_dirs:  # given run folders: one task type, checked before anything is written
+        all_multilabel([load_finished_run(d) for d in run_dirs], "compare")
     layout = ComparisonLayout(Path(out) if out is not None else default_compare_dir(experiments))
     prepare_output_dir(layout.root, COMPARE_KIND, reuse=True, legacy=COMPARE_LEGACY_ENTRIES)
     tracking_config = None
@@ -107,14 +112,21 @@ def compare(
         runs = variant_names(run_dirs)
     if len(runs) < 2:
         raise ConfigError(f"compare needs at least two variants, got {len(runs)}")
-    for run_dir in (d for dirs in runs.values() for d in dirs):  # a grid's runs, once trained
-        refuse_multilabel_run(run_dir, "compare")
-    comparison = compare_runs(runs)
+    multilabel = all_multilabel([load_finished_run(d) for dirs in runs.values() for d in dirs], "compare")
+    comparison = compare_label_runs(runs) if multilabel else compare_runs(runs)
     tables = write_comparison_tables(comparison, layout)
-    written = plot_comparison(comparison.long, learning_curves(runs), layout.plots)
+    bars = {"metrics": LABEL_METRICS, "curve_columns": ("val_loss", "val_auroc")} if multilabel else {}
+    written = plot_comparison(comparison.long, learning_curves(runs), layout.plots, **bars)
     page = comparison_page(comparison)
     write_comparison_page(
-        layout.html, page.subtitle, page.headers, page.rows, page.best_rows, legend(comparison), written
+        layout.html,
+        page.subtitle,
+        page.headers,
+        page.rows,
+        page.best_rows,
+        page.legend or legend(comparison),
+        written,
+        page.sections,
     )
     if tracking_config is not None:
         log_summary(
@@ -124,7 +136,7 @@ def compare(
             metrics={f"best_test_{comparison.primary}": best_value(comparison)},
             files=[*tables, *written],
         )
-    console.print(to_markdown(comparison), markup=False, highlight=False)
+    console.print(comparison_markdown(comparison), markup=False, highlight=False)
     console.print(f"comparison written to {layout.table} and {layout.markdown}")
     return CompareResult(
         layout.root,

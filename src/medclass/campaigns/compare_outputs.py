@@ -21,6 +21,7 @@ from medclass.campaigns.comparison import (
     metric_cell,
     to_markdown,
 )
+from medclass.campaigns.label_comparison import label_legend, label_markdown, label_tables
 from medclass.runs import METRICS_FILE
 from medclass.runs.campaign_layout import ComparisonLayout
 
@@ -36,6 +37,8 @@ class ComparisonPage:
     headers: list[str]
     rows: list[list[str]]
     best_rows: list[bool]
+    legend: str = ""
+    sections: tuple[tuple[str, list[str], list[list[str]]], ...] = ()  # more (title, headers, rows) tables
 
 
 def variant_names(run_dirs: Sequence[str | Path]) -> dict[str, list[Path]]:
@@ -49,12 +52,23 @@ def variant_names(run_dirs: Sequence[str | Path]) -> dict[str, list[Path]]:
     return {name: [path] for name, path in zip(names, paths, strict=True)}
 
 
+def comparison_markdown(comparison: Comparison) -> str:
+    """The comparison as Markdown: the single-label table (McNemar), or a multi-label comparison's two tables
+    (per run, per label with DeLong's test)."""
+    return to_markdown(comparison) if comparison.per_label is None else label_markdown(comparison)
+
+
 def write_comparison_tables(comparison: Comparison, layout: ComparisonLayout) -> list[Path]:
-    """Write comparison.csv, comparison_long.csv and comparison.md; returns their paths in that order."""
+    """Write comparison.csv, comparison_long.csv and comparison.md (and for multi-label runs
+    comparison_per_label.csv); returns their paths in that order."""
     comparison.table.to_csv(layout.table, index=False, float_format="%.6g")
     comparison.long.to_csv(layout.long_table, index=False, float_format="%.6g")
-    layout.markdown.write_text(f"# Comparison\n\n{to_markdown(comparison)}")
-    return [layout.table, layout.long_table, layout.markdown]
+    layout.markdown.write_text(f"# Comparison\n\n{comparison_markdown(comparison)}")
+    written = [layout.table, layout.long_table, layout.markdown]
+    if comparison.per_label is not None:
+        comparison.per_label.to_csv(layout.per_label_table, index=False, float_format="%.6g")
+        written.append(layout.per_label_table)
+    return written
 
 
 def learning_curves(runs: Mapping[str, Sequence[str | Path]]) -> dict[str, pd.DataFrame]:
@@ -67,8 +81,19 @@ def learning_curves(runs: Mapping[str, Sequence[str | Path]]) -> dict[str, pd.Da
 
 
 def comparison_page(comparison: Comparison, metrics: Sequence[str] = PAGE_METRICS) -> ComparisonPage:
-    """The table of the HTML page, with the cells of the Markdown table (CIs, cost, McNemar vs the best)."""
+    """The table of the HTML page, with the cells of the Markdown table (CIs, cost, McNemar vs the best; for
+    multi-label runs the runs' table and the per-label table with DeLong's test)."""
     table = comparison.table
+    if comparison.per_label is not None:
+        run_headers, run_rows, label_headers, label_rows = label_tables(comparison)
+        return ComparisonPage(
+            f"{len(table)} multi-label runs, best by test macro AUROC: {comparison.best}",
+            run_headers,
+            run_rows,
+            [v == comparison.best for v in table["variant"]],
+            label_legend(comparison),
+            (("Per label: AUROC and DeLong's test against the best run", label_headers, label_rows),),
+        )
     headers = ["variant", *metrics, *TABLE_HEADER, f"McNemar p vs {comparison.best}"]
     rows = [
         [

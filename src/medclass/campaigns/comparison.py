@@ -56,6 +56,9 @@ class Comparison:
         best: the variant the others are tested against.
         primary: the metric that picked ``best``.
         repeats: runs per variant (the largest).
+        per_label: multi-label runs only (None for single-label ones): one row per variant and label, the
+            label's AUROC with its CI and DeLong's test against the best variant
+            (:mod:`medclass.campaigns.label_comparison`).
     """
 
     table: pd.DataFrame
@@ -63,6 +66,7 @@ class Comparison:
     best: str
     primary: str
     repeats: int
+    per_label: pd.DataFrame | None = None
 
 
 def load_finished_run(run_dir: str | Path) -> RunFiles:
@@ -79,7 +83,7 @@ def load_finished_run(run_dir: str | Path) -> RunFiles:
 def model_cost(run: RunFiles, cache: dict[str, tuple[int, int]] | None = None) -> tuple[int, int]:
     """``(parameters, MACs per image)`` of the model the run's config describes (weights are not needed)."""
     config = build_config(run.config, source=str(run.run_dir / CONFIG_FILE))
-    num_classes = len(run.test_metrics["classes"])
+    num_classes = len(run.test_metrics.get("classes") or run.test_metrics["labels"])  # labels: multi-label
     key = json.dumps(
         [config.model.model_dump(mode="json"), config.data.image_size, config.data.channels, num_classes]
     )
@@ -141,6 +145,21 @@ def _metric_ci(test: Mapping[str, Any], metric: str) -> tuple[float, float]:
     return (float(low) if low is not None else math.nan), (float(high) if high is not None else math.nan)
 
 
+def cost_columns(items: Sequence[RunFiles], cost_cache: dict[str, tuple[int, int]]) -> dict[str, Any]:
+    """The columns of a variant's row after its metrics: best epoch(s), parameters, GMACs, mean training time,
+    test images and the run folders."""
+    epochs = [r.best_epoch for r in items]
+    params, macs = model_cost(items[0], cost_cache)
+    return {
+        "best_epoch": epochs[0] if len(items) == 1 else "/".join(str(e) for e in epochs),
+        "params": params,
+        "gmacs": macs / 1e9,
+        "train_seconds": float(np.mean([pd.to_numeric(r.metrics["seconds"]).sum() for r in items])),
+        "n_test": int(items[0].test_metrics["n"]),
+        "run_dirs": ";".join(str(r.run_dir) for r in items),
+    }
+
+
 def compare_runs(
     runs: Mapping[str, Sequence[str | Path]], primary: str = PRIMARY_METRIC, metrics: Sequence[str] = METRICS
 ) -> Comparison:
@@ -179,13 +198,7 @@ def compare_runs(
             long_rows.append(
                 {"variant": variant, "metric": metric, "value": row[metric], "ci_low": low, "ci_high": high}
             )
-        epochs = [r.best_epoch for r in items]
-        row["best_epoch"] = epochs[0] if len(items) == 1 else "/".join(str(e) for e in epochs)
-        params, macs = model_cost(items[0], cost_cache)
-        row["params"], row["gmacs"] = params, macs / 1e9
-        row["train_seconds"] = float(np.mean([pd.to_numeric(r.metrics["seconds"]).sum() for r in items]))
-        row["n_test"] = int(items[0].test_metrics["n"])
-        row["run_dirs"] = ";".join(str(r.run_dir) for r in items)
+        row.update(cost_columns(items, cost_cache))
         rows.append(row)
     table = pd.DataFrame(rows)
     best = str(table.loc[table[primary].fillna(-math.inf).idxmax(), "variant"])

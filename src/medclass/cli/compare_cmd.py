@@ -41,7 +41,8 @@ def compare(
     data: DataOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Compare variants: test metrics with CIs, best epoch, parameters, GMACs, time, McNemar vs the best.
+    """Compare variants: test metrics with CIs, best epoch, parameters, GMACs, time, McNemar vs the best
+    (multi-label runs: per-label AUROC with DeLong's test vs the best by macro AUROC).
 
     With --experiments, runs the grid first (finished runs are kept, interrupted ones resumed); --data and
     --set apply to the grid's base config.

@@ -20,7 +20,8 @@ def ensemble(
         bool, typer.Option("--overwrite/--no-overwrite", help="Replace an existing ensemble folder.")
     ] = False,
 ) -> None:
-    """Average the runs' calibrated probabilities; test the ensemble against each run (CIs, McNemar)."""
+    """Average the runs' calibrated probabilities; test the ensemble against each run (CIs, McNemar; multi-label
+    runs: per-label sigmoid probabilities and thresholds, DeLong's test per label)."""
     from medclass.api.ensemble import ensemble as build_ensemble
 
     build_ensemble(run_dirs, out, overwrite=overwrite, console=console)

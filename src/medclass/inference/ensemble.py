@@ -10,6 +10,10 @@ of their own.
 
 Members must share the classes (same names, same order) and the preprocessing (image size, channels, resize,
 crop, window); only the normalisation statistics may differ.
+
+Multi-label members (all of them, or none) are averaged label by label: the mean of their sigmoid probabilities,
+returned as its logit ``log p - log(1 - p)``, so that the multi-label decision's sigmoid gives back the average;
+the ensemble's own per-label thresholds are chosen on val afterwards (``ModelSpec.multilabel``).
 """
 
 from __future__ import annotations
@@ -21,19 +25,21 @@ from typing import Any
 import torch
 from torch import nn
 
-from medclass.inference.decision import Decision
+from medclass.inference.decision import Decision, LabelRule, MultilabelDecision
 from medclass.inference.spec import ModelSpec
-from medclass.inference.torch_decision import torch_probabilities
+from medclass.inference.torch_decision import torch_label_probabilities, torch_probabilities
 from medclass.models import create_model
 from medclass.utils.errors import ConfigError, DataError
 from medclass.utils.io import atomic_write
 
 ENSEMBLE_MODEL = "ensemble"
 _EPS = 1e-12
+_LABEL_EPS = 1e-7  # keeps a float32 mean probability strictly inside (0, 1), so its logit is finite
 
 
 class EnsembleModel(nn.Module):
-    """Log of the mean calibrated probability of ``members`` (see the module docstring)."""
+    """Log of the mean calibrated probability of ``members``, or for multi-label members the logit of their
+    mean per-label probability (see the module docstring)."""
 
     medclass_head = None  # no single classifier head
 
@@ -57,6 +63,7 @@ class EnsembleModel(nn.Module):
             "temperatures", torch.as_tensor(args["temperatures"], dtype=torch.float32), persistent=False
         )
         self.one_logit = [int(m.get("num_classes", 2)) == 1 for m in args["members"]]
+        self.multilabel = bool(args.get("multilabel", False))
         self.medclass_args = dict(args)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -64,8 +71,15 @@ class EnsembleModel(nn.Module):
         total = torch.zeros((), dtype=x.dtype, device=x.device)
         for k, member in enumerate(self.members):
             logits = member((raw - self.member_mean[k]) / self.member_std[k]).float()
-            total = total + torch_probabilities(logits, self.temperatures[k], self.one_logit[k])
-        return torch.log((total / len(self.members)).clamp_min(_EPS))
+            if self.multilabel:
+                total = total + torch_label_probabilities(logits)
+            else:
+                total = total + torch_probabilities(logits, self.temperatures[k], self.one_logit[k])
+        mean = total / len(self.members)
+        if self.multilabel:
+            mean = mean.clamp(_LABEL_EPS, 1 - _LABEL_EPS)
+            return torch.log(mean) - torch.log1p(-mean)
+        return torch.log(mean.clamp_min(_EPS))
 
 
 def is_ensemble(model_args: dict[str, Any]) -> bool:
@@ -91,6 +105,16 @@ def combine(
         raise ConfigError(f"an ensemble needs at least two runs, got {len(members)}")
     first = members[0][1]
     for (_, meta), source in zip(members[1:], sources[1:], strict=True):
+        if meta.is_multilabel != first.is_multilabel:
+            kinds = (
+                ("a multi-label", "a single-label")
+                if first.is_multilabel
+                else ("a single-label", "a multi-label")
+            )
+            raise ConfigError(
+                f"ensemble: {sources[0]} is {kinds[0]} model and {source} {kinds[1]} one; ensemble runs of one "
+                "task type"
+            )
         if list(meta.classes) != list(first.classes):
             raise DataError(
                 f"{source}: classes {list(meta.classes)} differ from those of {sources[0]} {list(first.classes)}; "
@@ -114,6 +138,8 @@ def combine(
         "member_mean": [list(meta.preprocess.mean) for _, meta in members],
         "member_std": [list(meta.preprocess.std) for _, meta in members],
     }
+    if first.is_multilabel:
+        args["multilabel"] = True
     model = build_ensemble(args, [m for m, _ in members]).eval()
     spec = ModelSpec(
         model=args,
@@ -121,6 +147,10 @@ def combine(
         preprocess=first.preprocess,
         # The members' temperatures are inside the model; the ensemble's own threshold is fitted on val after.
         decision=Decision(positive_class=first.positive_class),
+        # A multi-label ensemble's per-label thresholds are chosen on val after (0.5 until then).
+        multilabel=MultilabelDecision({name: LabelRule() for name in first.classes})
+        if first.is_multilabel
+        else None,
         config={**first.config, "model": {**first.config.get("model", {}), "name": ENSEMBLE_MODEL}},
         versions=first.versions,
     )

@@ -17,6 +17,7 @@ def write_comparison_page(
     best_rows: Sequence[bool],
     legend: str,
     figures: Sequence[Path],
+    sections: Sequence[tuple[str, Sequence[str], Sequence[Sequence[str]]]] = (),
 ) -> Path:
     """Write the comparison as one self-contained HTML page.
 
@@ -27,10 +28,15 @@ def write_comparison_page(
         best_rows: which rows to highlight (the best variant).
         legend: what the columns mean.
         figures: PNG plots shown two to a row.
+        sections: more tables after the first, each ``(title, headers, rows)``.
     """
     body = (
         f"<h1>Comparison</h1><p class='sub'>{esc(subtitle)}</p>"
         + table(headers, rows, "comparison", ["best" if b else "" for b in best_rows])
+        + "".join(
+            f"<h2>{esc(title)}</h2>" + table(more_headers, more_rows, f"comparison-{k + 1}")
+            for k, (title, more_headers, more_rows) in enumerate(sections)
+        )
         + f"<p class='note'>{esc(legend)}</p><div class='figs'>"
         + "".join(image(f, f.stem.replace("_", " "), half=True) for f in figures)
         + "</div>"

@@ -11,6 +11,7 @@ Tune study (``medclass tune``, default ``runs/tune/<study>``)::
 Compare campaign (``medclass compare``, default ``runs/compare/<grid name>``)::
 
     comparison.csv  comparison.md  comparison.html  comparison_long.csv  plots/
+    comparison_per_label.csv                                   multi-label runs: per label, DeLong vs the best
     <variant>/seed-<seed>/                                     the run folders of a grid
 
 Ensemble (``medclass ensemble --out``): a run-like folder plus ``ensemble.json`` and ``ensemble_members.csv``.
@@ -47,6 +48,7 @@ COMPARISON_FILE = "comparison.csv"
 COMPARISON_MD_FILE = "comparison.md"
 COMPARISON_HTML_FILE = "comparison.html"
 COMPARISON_LONG_FILE = "comparison_long.csv"
+COMPARISON_PER_LABEL_FILE = "comparison_per_label.csv"  # multi-label runs only
 COMPARE_LEGACY_ENTRIES = (COMPARISON_FILE,)
 
 # --- ensemble ----------------------------------------------------------------------------------------------
@@ -126,6 +128,10 @@ class ComparisonLayout:
     @property
     def long_table(self) -> Path:
         return self.root / COMPARISON_LONG_FILE
+
+    @property
+    def per_label_table(self) -> Path:
+        return self.root / COMPARISON_PER_LABEL_FILE
 
     @property
     def plots(self) -> Path:
