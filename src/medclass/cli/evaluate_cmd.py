@@ -27,7 +27,8 @@ def evaluate(
         bool,
         typer.Option(
             "--all-epochs/--no-all-epochs",
-            help="Evaluate every kept epoch=NN.ckpt and write a per-epoch table (best macro-F1 marked).",
+            help="Evaluate every kept epoch=NN.ckpt and write a per-epoch table (best macro-F1 marked; "
+            "multi-label: best macro AUROC).",
         ),
     ] = False,
     out: Annotated[
