@@ -134,7 +134,7 @@ def test_evaluate_tta_and_mc_dropout_report_referral_by_macro_auroc(epochs_run: 
     assert len(curve) == 20 and curve["n_referred"].is_monotonic_increasing
 
 
-def test_a_model_without_dropout_or_an_operating_point_is_refused(
+def test_operating_point_and_predict_passes_are_refused_for_multilabel(
     epochs_run: Path, tmp_path: Path, capsys
 ) -> None:
     assert (
