@@ -75,3 +75,29 @@ def test_referral_point_rounds_half_up_and_keeps_one_case() -> None:
 def test_bad_shapes_are_named(correct: list, uncertainty: list) -> None:
     with pytest.raises(ValueError, match="equal-length, non-empty 1-D"):
         referral_curve(np.array(correct, dtype=bool), np.array(uncertainty))
+
+
+def test_label_referral_keeps_the_images_the_model_is_sure_of() -> None:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from medclass.evaluation.uncertainty import label_referral_curve
+
+    # Two labels; images 1 and 4 are mis-ranked on both, and they are the most uncertain ones.
+    y = np.array(
+        [[1, 0], [0, 1], [1, 1], [0, 0], [1, 0], [0, 1], [1, 1], [0, 0], [1, 0], [0, 1]], dtype=float
+    )
+    probs = np.where(y == 1, 0.8, 0.2)
+    probs[[1, 4]] = 1 - probs[[1, 4]]
+    uncertainty = np.array([0.1, 0.9, 0.2, 0.3, 0.8, 0.1, 0.2, 0.3, 0.1, 0.2])
+    curve = label_referral_curve(y, probs, ["a", "b"], uncertainty, [0.0, 0.1, 0.2])
+    assert curve["n_referred"].tolist() == [0, 1, 2] and curve["n_kept"].tolist() == [10, 9, 8]
+    assert np.isnan(curve["uncertainty_cutoff"].iat[0])
+    np.testing.assert_allclose(curve["uncertainty_cutoff"].iloc[1:], [0.9, 0.8])
+    for row in curve.itertuples():
+        kept = np.argsort(-uncertainty, kind="stable")[row.n_referred :]
+        auroc = np.mean([roc_auc_score(y[kept, j], probs[kept, j]) for j in range(2)])
+        ap = np.mean([average_precision_score(y[kept, j], probs[kept, j]) for j in range(2)])
+        assert row.macro_auroc == pytest.approx(auroc) and row.map == pytest.approx(ap)
+    assert curve["macro_auroc"].iat[0] < curve["macro_auroc"].iat[1] < curve["macro_auroc"].iat[2] == 1.0
+    with pytest.raises(ValueError, match="referral fraction 1"):
+        label_referral_curve(y, probs, ["a", "b"], uncertainty, [1.0])

@@ -14,9 +14,9 @@ from torch import nn
 from medclass.api import predict
 from medclass.assessment.referral import referral_evaluation
 from medclass.inference.checkpoint import load_for_inference
-from medclass.inference.decision import Decision
+from medclass.inference.decision import Decision, LabelRule, MultilabelDecision
 from medclass.inference.inputs import labelled_files
-from medclass.inference.passes import predictive_entropy, summarize_passes
+from medclass.inference.passes import predictive_entropy, summarize_label_passes, summarize_passes
 from medclass.inference.runner import Predictor
 from medclass.inference.stochastic import dropout_active, dropout_layers, stacked_logits
 from medclass.utils.errors import ConfigError
@@ -96,6 +96,19 @@ def test_mc_dropout_is_repeatable_with_a_seed() -> None:
 def test_predictive_entropy_bounds() -> None:
     probs = np.array([[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0.0]])
     np.testing.assert_allclose(predictive_entropy(probs), [0.0, math.log(3), math.log(2)])
+
+
+def test_label_passes_mean_each_label_and_rank_by_mean_binary_entropy() -> None:
+    # 2 passes, 2 images, 2 labels; image 0's passes agree at 0.5 (doubt, spread 0), image 1's disagree.
+    passes = np.array([[[0.5, 0.5], [0.9, 0.1]], [[0.5, 0.5], [0.7, 0.3]]])
+    rules = MultilabelDecision({"a": LabelRule(threshold=0.6), "b": LabelRule(threshold=0.2)})
+    summary = summarize_label_passes(passes, rules)
+    np.testing.assert_allclose(summary.probs, [[0.5, 0.5], [0.8, 0.2]])
+    assert summary.predicted.tolist() == [[False, True], [True, True]]
+    binary = [-(p * math.log(p) + (1 - p) * math.log(1 - p)) for p in (0.5, 0.8)]
+    np.testing.assert_allclose(summary.entropy, [binary[0], binary[1]])
+    np.testing.assert_allclose(summary.std, [0.0, 0.1])
+    assert summary.entropy[0] > summary.entropy[1]  # the doubtful image is referred first
 
 
 def test_summary_of_one_pass_is_that_pass_exactly() -> None:

@@ -5,7 +5,9 @@ The metrics JSON holds the plain metrics at the model's decision rule (argmax, o
 also ``at_0.5`` and ``at_threshold`` (the metrics at both thresholds) and ``operating_point`` (how the
 threshold was chosen, always on the validation split). When the images' groups (patients) are known (the
 ``group`` column of splits.csv or of a CSV given as ``--data``), the CIs resample groups and ``by_group`` holds
-the patient-level metrics. ``--mc-dropout N`` adds ``referral``. Without ``--out`` the JSON goes to
+the patient-level metrics. ``--mc-dropout N`` adds ``referral``. A multi-label model gets the JSON of
+``test_metrics.json`` (with ``tta`` and, with ``--mc-dropout N``, ``referral``: macro AUROC and mAP after
+referring the most uncertain images). Without ``--out`` the JSON goes to
 ``RUN_DIR/evaluations/<name>.json``.
 """
 
@@ -76,10 +78,12 @@ def evaluate(
         operating_point: binary only: choose a threshold with this rule (``youden``, ``sensitivity=0.95``,
             ``specificity=0.9``) on the run's validation split and report the metrics at it and at 0.5. The
             checkpoint is not changed.
-        mc_dropout: also report accuracy after referring the most uncertain 10% / 20% of images, from this
-            many Monte-Carlo dropout passes (under ``referral``).
+        mc_dropout: also report accuracy (multi-label: macro AUROC and mAP) after referring the most uncertain
+            10% / 20% of images, from this many Monte-Carlo dropout passes (under ``referral``; see
+            :func:`referral_evaluation`).
         tta: N > 0: score the mean probability of N test-time augmented views (the first is the image
-            itself, then flips and small shifts; see :meth:`Predictor.predict_cached`), recorded as ``tta``.
+            itself, then flips and small shifts; see :meth:`Predictor.predict_cached`; multi-label: the mean
+            of each label's sigmoid probability), recorded as ``tta``.
         console: where the text report goes.
         overwrite: replace ``out`` when it exists (otherwise that is an error, checked before any work).
 
@@ -87,7 +91,8 @@ def evaluate(
         The metrics dict (as written to ``out``).
 
     Raises:
-        ConfigError: a bad operating-point rule, or one for a model that is not binary.
+        ConfigError: a bad operating-point rule, or one for a model that is not binary; MC dropout of a
+            model without dropout.
         RunDirError, DataError: missing checkpoint, split or data (named).
     """
     console = console or default_console()
@@ -97,14 +102,17 @@ def evaluate(
         out = default_output(source, data, split, epoch)
     checkpoint = resolve_checkpoint(source, epoch)
     predictor = Predictor.load(checkpoint)
-    if predictor.meta.is_multilabel:
-        if operating_point or mc_dropout is not None or tta:
-            raise ConfigError(
-                "--operating-point, --mc-dropout and --tta: not available for multi-label models yet"
-            )
-        metrics = score_labelled_labels(source, checkpoint, predictor, data, split, bootstrap)
-        return finish_label_evaluation(metrics, out, console)
     predictor.check_mc_dropout(mc_dropout or 0)  # before any work: a model without dropout is refused
+    if predictor.meta.is_multilabel:
+        if operating_point:
+            raise ConfigError(
+                "--operating-point: not available for multi-label models yet (each label's threshold was "
+                "chosen on val with evaluation.operating_point at training)"
+            )
+        metrics = score_labelled_labels(source, checkpoint, predictor, data, split, bootstrap, tta)
+        if mc_dropout is not None:
+            metrics["referral"] = referral_evaluation(source, data, split, mc_dropout, epoch=epoch)
+        return finish_label_evaluation(metrics, out, console)
     meta = predictor.meta
     decision = meta.decision
     val = run_val_scores(source, predictor)
@@ -131,6 +139,13 @@ def finish_label_evaluation(metrics: dict[str, Any], out: Path | None, console: 
         f"macro AUROC {fmt(metrics['macro_auroc']['value'])}  micro AUROC {fmt(metrics['micro_auroc']['value'])}  "
         f"mAP {fmt(metrics['map']['value'])}  per-label AUROC {per_label}  (n={metrics['n']})"
     )
+    referral = metrics.get("referral")
+    if referral:
+        kept = "  ".join(
+            f"{p['fraction']:.0%} referred: macro AUROC {fmt(p['macro_auroc'])} mAP {fmt(p['map'])}"
+            for p in referral["points"]
+        )
+        console.print(f"MC dropout ({referral['passes']} passes, mean binary entropy)  {kept}")
     if metrics["skipped"]:
         console.print(f"[yellow]{len(metrics['skipped'])} unreadable file(s) skipped[/]")
     return _write_metrics(metrics, out, console)

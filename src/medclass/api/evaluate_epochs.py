@@ -13,9 +13,11 @@ from medclass.assessment.epochs import (
     epoch_summary,
     epoch_table_path,
     score_epochs,
+    selection_of,
     write_epoch_table,
 )
 from medclass.runs import RunLayout
+from medclass.training.describe import fmt
 from medclass.utils.console import default_console
 from medclass.utils.errors import RunDirError
 from medclass.utils.io import write_json
@@ -28,7 +30,8 @@ def evaluate_epochs(
     out: str | Path | None = None,
     console: Console | None = None,
 ) -> EpochTable:
-    """Evaluate every kept ``epoch=NN.ckpt`` of a run and mark the epoch with the best macro-F1.
+    """Evaluate every kept ``epoch=NN.ckpt`` of a run and mark the epoch with the best macro-F1 (a multi-label
+    run: the best macro AUROC).
 
     This is the X-ray seed protocol (test metrics of every saved epoch, best F1 picked). Choosing an epoch by
     its test score makes that score optimistic; the best checkpoint of the run was chosen on validation.
@@ -42,7 +45,8 @@ def evaluate_epochs(
 
     Returns:
         One row per epoch (``epoch, n, accuracy, balanced_accuracy, macro_f1, auroc, ece,
-        sensitivity_<class>..., specificity_<class>..., best_f1``), also written as CSV (see
+        sensitivity_<class>..., specificity_<class>..., best_f1``; a multi-label run: ``epoch, n, macro_auroc,
+        micro_auroc, map, auroc_<label>..., best_macro_auroc``), also written as CSV (see
         :func:`epoch_table_path`).
 
     Raises:
@@ -60,16 +64,23 @@ def evaluate_epochs(
             "to keep every epoch"
         )
 
-    def show(epoch: int, metrics: dict[str, Any]) -> None:
+    def show(epoch: int, row: dict[str, Any]) -> None:
+        if "macro_auroc" in row:
+            console.print(
+                f"epoch {epoch:3d}  macro AUROC {fmt(row['macro_auroc'])}  micro AUROC {fmt(row['micro_auroc'])}  "
+                f"mAP {fmt(row['map'])}"
+            )
+            return
         console.print(
-            f"epoch {epoch:3d}  accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
-            f"balanced accuracy {metrics['balanced_accuracy']:.4f}"
+            f"epoch {epoch:3d}  accuracy {row['accuracy']:.4f}  macro-F1 {row['macro_f1']:.4f}  "
+            f"balanced accuracy {row['balanced_accuracy']:.4f}"
         )
 
     table = score_epochs(run_dir, epochs, data, split, on_epoch=show)
     csv_path = epoch_table_path(run_dir, data, split)
     write_epoch_table(table, csv_path)
-    console.print(f"best macro-F1 at epoch {best_epoch(table)}; table written to {csv_path}")
+    selected = {"macro_f1": "macro-F1", "macro_auroc": "macro AUROC"}[selection_of(table)[0]]
+    console.print(f"best {selected} at epoch {best_epoch(table)}; table written to {csv_path}")
     if out is not None:
         write_json(out, epoch_summary(table, data, split))
     return table

@@ -48,13 +48,18 @@ def predict(
         prediction. ``table.attrs["dropout_layers"]`` counts the dropout layers MC dropout switched on.
 
     Raises:
-        ConfigError: a negative pass count or threshold.
+        ConfigError: a negative pass count or threshold; passes asked of a multi-label model.
     """
     if flag_uncertain is not None and flag_uncertain < 0:
         raise ConfigError(f"--flag-uncertain {flag_uncertain}: an entropy threshold must be >= 0 (nats)")
     if out is not None:
         prepare_output_file(out, overwrite=overwrite)
     predictor = Predictor.load(checkpoint)
+    if predictor.meta.is_multilabel and (mc_dropout or tta):
+        raise ConfigError(
+            "predict --mc-dropout / --tta: not available for multi-label models yet "
+            "(evaluate --mc-dropout / --tta handles them)"
+        )
     files = collect_files(inputs)
     if dicom_sr is not None:  # the dicom extra, imported only when asked (the core predict needs none)
         from medclass.reporting.model_card import model_card

@@ -22,7 +22,14 @@ from rich.console import Console
 from medclass.api.train import train
 from medclass.campaigns.search_space import SearchSpace, load_space
 from medclass.campaigns.trials import plot_plan
-from medclass.campaigns.tuning import StudySettings, TuneResult, checked_trials, objective_label, run_study
+from medclass.campaigns.tuning import (
+    StudySettings,
+    TuneResult,
+    checked_trials,
+    objective_label,
+    run_study,
+    task_objective,
+)
 from medclass.config import Config, build_config
 from medclass.reporting.plots_campaigns import write_study_plots
 from medclass.runs import prepare_output_dir
@@ -60,6 +67,9 @@ def tune(
 
     Args:
         base_tree: the base config tree (YAML + flags + ``--set``) that each trial's values are applied to.
+            The objective is the best ``trainer.monitor`` of each trial; on multi-label data without one it
+            is ``val_auroc``, the mean per-label AUROC on val (see
+            :func:`medclass.campaigns.tuning.task_objective`).
         space: the search space: a SPACE.yaml file or a :class:`SearchSpace`
             (:func:`medclass.campaigns.search_space.load_space`).
         out_dir: the output folder (see the module docstring; default ``runs/tune/<study_name>``).
@@ -92,6 +102,7 @@ def tune(
     out_dir = Path(out_dir) if out_dir is not None else TUNE_ROOT / study_name
     settings = StudySettings(n_trials, folds, sampler, storage, study_name, heartbeat_seconds, grace_seconds)
     base = build_config(dict(base_tree), source=source)
+    base_tree, base = task_objective(base_tree, base, source)  # multi-label data: mean AUROC by default
     n_trials = checked_trials(space, base_tree, settings, console)
     prepare_output_dir(out_dir, TUNE_KIND, reuse=True, legacy=TUNE_LEGACY_ENTRIES)
     result = run_study(train, base_tree, base, space, out_dir, settings, n_trials, source, console)

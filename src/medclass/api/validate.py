@@ -67,6 +67,7 @@ def validate(
 
     Raises:
         RunDirError: not a run folder, or ``out`` may not be written.
+        ConfigError: a multi-label run (not validated yet).
         ConfigError, DataError: a malformed ``--external``, a set with classes the model does not know, a
             subgroup column no manifest holds, unreadable sets (each named).
     """
@@ -78,6 +79,7 @@ def validate(
     check_output_dir(target, VALIDATION_KIND, overwrite=overwrite)
     checkpoint = resolve_checkpoint(run_dir)
     predictor = Predictor.load(checkpoint)
+    predictor.meta.require_single_label("validate")  # before the folder is claimed
     plan = plan_validation(run_dir, predictor, external, subgroups)
     if bootstrap is None:
         bootstrap = int(predictor.meta.config.get("evaluation", {}).get("bootstrap", 1000))

@@ -70,17 +70,19 @@ def score_labelled_labels(
     data: str | Path | None,
     split: str,
     bootstrap: int | None = None,
+    tta: int = 0,
 ) -> dict[str, Any]:
     """``evaluate`` of a multi-label model: its stored per-label rules scored on a labelled data set (``data``,
     the manifest or npz layouts of :mod:`medclass.data.multilabel`) or on the run's ``split`` rows, with CIs
-    over images (over groups when they are known).
+    over images (over groups when they are known); ``tta`` N > 0 scores each label's sigmoid probability
+    averaged over N test-time augmented views (recorded as ``tta``).
 
     Raises:
         DataError: none of the images is readable.
     """
     meta = predictor.meta
     paths, texts = labelled_files(source, meta, data, split)
-    result = predictor.predict_files(paths)
+    result = predictor.predict_files(paths, tta=tta)
     if not result.paths:
         first, reason = next(iter(result.failures.items()), ("-", "no file"))
         raise DataError(f"none of the {len(paths)} image(s) to evaluate is readable (e.g. {first}: {reason})")
@@ -102,6 +104,7 @@ def score_labelled_labels(
         checkpoint=str(checkpoint),
         data=str(data) if data is not None else None,
         split=split if data is None else None,
+        tta=tta,
         skipped=[{"path": p, "reason": r} for p, r in result.failures.items()],
     )
     return metrics

@@ -6,6 +6,7 @@ The folder's file names are those of :class:`medclass.runs.campaign_layout.Study
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,9 @@ from medclass.campaigns.study import (
     storage_url,
 )
 from medclass.campaigns.trials import best_trial, param_importances, write_tables
-from medclass.config import Config
+from medclass.config import Config, build_config, set_dotted
+from medclass.data.discovery import discover
+from medclass.data.test_data import label_options
 from medclass.runs import monitor_mode
 from medclass.runs.campaign_layout import StudyLayout
 from medclass.utils.errors import ConfigError
@@ -103,6 +106,34 @@ def checked_trials(
         )
         return space.grid_size()
     return settings.n_trials
+
+
+# The objective of a study on multi-label data unless trainer.monitor is given: the mean per-label AUROC on val.
+MULTILABEL_MONITOR = "val_auroc"
+
+
+def task_objective(
+    base_tree: Mapping[str, Any], base: Config, source: str = "config"
+) -> tuple[dict[str, Any], Config]:
+    """The base config with the task's default objective: on a multi-label data set (a CSV manifest or an
+    ``.npz`` read as multi-label) and without ``trainer.monitor`` in ``base_tree``, ``trainer.monitor =
+    val_auroc`` (the mean per-label AUROC on val: the loss of findings weighed by pos_weight or a focal term
+    does not rank models as their AUROC does); otherwise the config as given.
+
+    Raises:
+        DataError: the data set cannot be read (named, as train would say).
+    """
+    tree = dict(base_tree)
+    path = base.data.path
+    if (tree.get("trainer") or {}).get("monitor") is not None or path is None:
+        return tree, base
+    if Path(path).suffix.lower() not in (".csv", ".npz"):  # folders are single-label by layout
+        return tree, base
+    if not discover(path, label_options(base)).multilabel:
+        return tree, base
+    tree = json.loads(json.dumps(tree))  # a deep copy: the caller's tree is left as it was
+    set_dotted(tree, "trainer.monitor", MULTILABEL_MONITOR)
+    return tree, build_config(tree, source=source)
 
 
 def objective_label(monitor: str, folds: int) -> str:

@@ -27,7 +27,8 @@ def evaluate(
         bool,
         typer.Option(
             "--all-epochs/--no-all-epochs",
-            help="Evaluate every kept epoch=NN.ckpt and write a per-epoch table (best macro-F1 marked).",
+            help="Evaluate every kept epoch=NN.ckpt and write a per-epoch table (best macro-F1 marked; "
+            "multi-label: best macro AUROC).",
         ),
     ] = False,
     out: Annotated[
@@ -54,7 +55,8 @@ def evaluate(
         typer.Option(
             "--mc-dropout",
             min=0,
-            help="MC-dropout passes: also report accuracy when the most uncertain images are referred.",
+            help="MC-dropout passes: also report accuracy (multi-label: macro AUROC and mAP) when the most "
+            "uncertain images are referred.",
             show_default="0 (off)",
         ),
     ] = None,

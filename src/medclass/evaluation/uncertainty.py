@@ -3,13 +3,18 @@ in, numbers out); the uncertainty itself (MC dropout, TTA, predictive entropy) c
 ``medclass.inference``.
 
 - Referral (:func:`referral_curve`): refer the most uncertain cases to a human and measure the accuracy on
-  the rest, for every number of referred cases.
+  the rest, for every number of referred cases; for a multi-label model (:func:`label_referral_curve`) the
+  macro AUROC and mAP of the rest, at given referral fractions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
+
+from medclass.evaluation.multilabel import multilabel_scores
 
 
 def referral_curve(correct: np.ndarray, uncertainty: np.ndarray) -> pd.DataFrame:
@@ -76,3 +81,61 @@ def referral_point(curve: pd.DataFrame, fraction: float) -> dict[str, float | in
 def accuracy_at_referral(curve: pd.DataFrame, fraction: float) -> float:
     """Accuracy of the kept cases when ``fraction`` of all cases are referred (see :func:`referral_point`)."""
     return float(referral_point(curve, fraction)["accuracy"])
+
+
+def label_referral_curve(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    labels: Sequence[str],
+    uncertainty: np.ndarray,
+    fractions: Sequence[float],
+) -> pd.DataFrame:
+    """A multi-label model's referral: macro AUROC and mAP of the images kept when the most uncertain
+    ``fraction`` of all images (rounded half up, at most ``N - 1``) are referred, one row per fraction.
+
+    A full curve as :func:`referral_curve`'s would score every ``k`` (N times K AUROCs); the rows asked are
+    enough for the referral figures and a plotted curve.
+
+    Args:
+        y_true: ``(N, K)`` targets (1, 0, NaN uncertain), as :func:`multilabel_scores` reads them.
+        probs: ``(N, K)`` per-label probabilities.
+        labels: the K label names.
+        uncertainty: ``(N,)`` per-image uncertainty; higher is referred first (ties by input order).
+        fractions: the referral fractions, each in [0, 1).
+
+    Returns:
+        ``fraction, n_referred, fraction_referred, n_kept, macro_auroc, map, uncertainty_cutoff`` (macro AUROC
+        and mAP over the labels defined on the kept images, NaN when none is; the cutoff is the uncertainty
+        of the last referred image, NaN when none is referred).
+
+    Raises:
+        ValueError: a fraction outside [0, 1) or arrays of mismatched or empty shape.
+    """
+    uncertainty = np.asarray(uncertainty, dtype=np.float64)
+    n = len(uncertainty)
+    if uncertainty.ndim != 1 or n == 0 or len(probs) != n:
+        raise ValueError(f"uncertainty must be (N,) with N = {len(probs)} > 0, got shape {uncertainty.shape}")
+    order = np.argsort(-uncertainty, kind="stable")
+    rows = []
+    for fraction in fractions:
+        if not 0 <= fraction < 1:
+            raise ValueError(f"referral fraction {fraction}: must be in [0, 1)")
+        k = min(int(np.floor(fraction * n + 0.5)), n - 1)
+        kept = np.sort(order[k:])
+        scores = multilabel_scores(y_true[kept], probs[kept], labels, np.full(len(labels), 0.5))
+        rows.append(
+            {
+                "fraction": float(fraction),
+                "n_referred": k,
+                "fraction_referred": k / n,
+                "n_kept": n - k,
+                "macro_auroc": _value(scores["macro_auroc"]),
+                "map": _value(scores["map"]),
+                "uncertainty_cutoff": float(uncertainty[order[k - 1]]) if k else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _value(figure: dict[str, float | None]) -> float:
+    return np.nan if figure["value"] is None else float(figure["value"])

@@ -24,7 +24,7 @@ from medclass.data.multilabel import encode
 from medclass.inference.bundle import OnnxModule, is_bundle, load_bundle
 from medclass.inference.checkpoint import load_for_inference
 from medclass.inference.inputs import CachedImages, eval_transform, load_images
-from medclass.inference.passes import summarize_passes
+from medclass.inference.passes import summarize_label_passes, summarize_passes
 from medclass.inference.spec import ModelSpec
 from medclass.inference.stochastic import dropout_active, dropout_layers, stacked_logits
 from medclass.transforms.pipelines import TrainTransform, eval_safe_augment
@@ -47,7 +47,8 @@ class Predictions:
         failures: unreadable file -> reason.
         logits: ``(N, K')`` raw outputs of a single plain pass (None for several passes).
         entropy, std: predictive entropy (nats) and spread of the predicted class's probability over the
-            passes (None for a single plain pass).
+            passes (None for a single plain pass); multi-label: the mean over labels of each label's binary
+            predictive entropy and of its spread (see :func:`summarize_label_passes`).
         passes: forward passes per image.
         dropout_layers: dropout modules switched on by MC dropout.
     """
@@ -203,8 +204,6 @@ class Predictor:
         if mc_dropout < 0 or tta < 0:
             raise ConfigError(f"--mc-dropout {mc_dropout} / --tta {tta}: pass counts must be >= 0")
         self.check_mc_dropout(mc_dropout)
-        if (mc_dropout or tta) and self.meta.multilabel is not None:
-            raise ConfigError("--mc-dropout / --tta: not available for multi-label models yet")
         plain = self._dataset(images, eval_transform(self.meta))
         if not (mc_dropout or tta):
             logits = self.logits(DataLoader(plain, batch_size=batch_size))
@@ -265,8 +264,12 @@ class Predictor:
             else:
                 logits = np.zeros((draws * views, 0, len(self.classes)), dtype=np.float32)
         self.model.eval()
-        pass_probs = np.stack([self.meta.decision.probabilities(run) for run in logits])
-        summary = summarize_passes(pass_probs, self.meta.decision)
+        labels = self.meta.multilabel
+        if labels is not None:  # per-label sigmoids averaged over the passes
+            summary = summarize_label_passes(np.stack([labels.probabilities(run) for run in logits]), labels)
+        else:
+            pass_probs = np.stack([self.meta.decision.probabilities(run) for run in logits])
+            summary = summarize_passes(pass_probs, self.meta.decision)
         return Predictions(
             images.paths,
             summary.probs,
