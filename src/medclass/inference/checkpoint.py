@@ -15,7 +15,7 @@ from torch import nn
 from medclass.inference.ensemble import build_ensemble, is_ensemble
 from medclass.inference.spec import ModelSpec
 from medclass.models import create_model
-from medclass.runs import RunLayout, resolve_checkpoint
+from medclass.runs import resolve_checkpoint
 from medclass.utils.errors import WeightsError
 
 
@@ -68,15 +68,3 @@ def load_for_inference(path: str | Path, epoch: int | None = None) -> tuple[nn.M
         ) from None
     model.eval()
     return model, meta
-
-
-def refuse_multilabel_run(run_dir: str | Path, command: str) -> None:
-    """Refuse, before any work, a run folder whose best checkpoint is a multi-label model, for a command that does
-    not handle them yet (a folder without one is left to the command's own checks).
-
-    Raises:
-        ConfigError: see :meth:`ModelSpec.require_single_label`.
-    """
-    best = RunLayout(Path(run_dir)).best_checkpoint
-    if best.is_file():
-        ModelSpec.from_dict(read_checkpoint(best)["medclass"]).require_single_label(command)

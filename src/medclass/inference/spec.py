@@ -128,7 +128,7 @@ class ModelSpec(BaseModel):
         if self.multilabel is not None:
             raise ConfigError(
                 f"{command}: not available for multi-label models yet; train, evaluate, report, predict, "
-                "explain, export and serve handle them"
+                "explain, compare, ensemble, tune, export and serve handle them"
             )
 
     @property
