@@ -60,7 +60,7 @@ class Listed(Dataset):
             return self.transform(image.convert("RGB")), label
 
 
-def data_sets(args: argparse.Namespace) -> tuple[Dataset, Dataset, int]:
+def data_sets(args: argparse.Namespace) -> tuple[Dataset, Dataset, list[str]]:
     if args.splits is not None:
         table = pd.read_csv(args.splits)
         classes = sorted(table["label"].astype(str).unique())
@@ -71,11 +71,11 @@ def data_sets(args: argparse.Namespace) -> tuple[Dataset, Dataset, int]:
         return (
             Listed(train, classes, transforms(size, True)),
             Listed(test, classes, transforms(size, False)),
-            len(classes),
+            classes,
         )
     train = datasets.ImageFolder(args.train, transform=transforms(args.image_size, True), loader=_rgb)
     test = datasets.ImageFolder(args.test, transform=transforms(args.image_size, False), loader=_rgb)
-    return train, test, len(train.classes)
+    return train, test, train.classes
 
 
 def _rgb(path: str) -> Image.Image:
@@ -94,15 +94,18 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--predictions", type=Path, help="write each test image's true and predicted class here"
+    )
     args = parser.parse_args()
     if args.splits is None and (args.train is None or args.test is None):
         parser.error("give --train and --test, or --splits")
     torch.manual_seed(0)
-    train, test, n_classes = data_sets(args)
+    train, test, classes = data_sets(args)
     loader = DataLoader(
         train, args.batch_size, shuffle=True, num_workers=args.workers, drop_last=len(train) > args.batch_size
     )
-    model = torchvision.models.resnet18(num_classes=n_classes)
+    model = torchvision.models.resnet18(num_classes=len(classes))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, 1e-3, epochs=args.epochs, steps_per_epoch=len(loader)
@@ -118,11 +121,23 @@ def main() -> None:
         print(f"epoch {epoch + 1}/{args.epochs}: {(time.perf_counter() - start) / 60:.1f} min", flush=True)
     minutes = (time.perf_counter() - start) / 60
     model.eval()
-    correct = 0
+    predicted: list[int] = []
     with torch.inference_mode():
-        for images, labels in DataLoader(test, 64, num_workers=args.workers):
-            correct += int((model(images).argmax(1) == labels).sum())
+        for images, _ in DataLoader(test, 64, num_workers=args.workers):
+            predicted += model(images).argmax(1).tolist()
+    truth = [label for _, label in _items(test)]
+    correct = sum(p == t for p, t in zip(predicted, truth, strict=True))
     print(f"test accuracy {correct / len(test):.4f} (n={len(test)}), training {minutes:.1f} min")
+    if args.predictions is not None:
+        rows = [
+            (str(path), classes[t], classes[p]) for (path, t), p in zip(_items(test), predicted, strict=True)
+        ]
+        pd.DataFrame(rows, columns=["path", "label", "prediction"]).to_csv(args.predictions, index=False)
+
+
+def _items(data: Dataset) -> list[tuple[Path, int]]:
+    """(path, class index) of every image, in the data set's order."""
+    return data.items if isinstance(data, Listed) else [(Path(p), t) for p, t in data.samples]
 
 
 if __name__ == "__main__":
