@@ -64,6 +64,13 @@ def test_a_one_epoch_run_with_the_recipe(phantom_data: Path, tmp_path: Path) -> 
     assert (out / "refit" / "metrics.csv").is_file() and (out / "test_metrics.json").is_file()
 
 
+def test_fast_runs_the_loop_like_one_cycle_budget_at_96_px() -> None:
+    config = build_config(recipe_tree("fast"))
+    assert (config.model.name, config.data.image_size, config.trainer.epochs) == ("resnet18", 96, 8)
+    assert config.scheduler.name == "onecycle" and config.trainer.patience is None
+    assert config.loss.label_smoothing == 0.1 and config.evaluation.calibrate
+
+
 def test_finetune_trains_the_head_first_then_every_layer_at_discriminative_rates() -> None:
     config = build_config(recipe_tree("finetune"))
     assert config.model.pretrained is True and config.model.freeze == "backbone"
@@ -81,4 +88,6 @@ def test_recipes_lists_each_recipe_with_what_it_scored(capsys) -> None:
     assert run_app(["recipes", "finetune"]) == 0
     assert "backbone_lr_scale: 0.1" in capsys.readouterr().out
     assert run_app(["recipes", "fastest"]) == 2
-    assert "Available: accurate, finetune" in capsys.readouterr().err
+    assert "Did you mean fast? Available: accurate, fast, finetune" in " ".join(
+        capsys.readouterr().err.split()
+    )
