@@ -3,9 +3,10 @@
 # on the 4-class brain tumour MRI Training folder with an 80/10/10 duplicate-aware split (split.seed 42): the
 # loop trains on train+val (90%) as it has no validation split, medclass on train (80%) and chooses on val; both
 # test on the same 571 images. Every medclass command starts with a cold cache, so its minutes are the whole
-# command as a first run pays them. Run it on an idle machine (about 1.5 h on 2 CPU cores for every step).
+# command as a first run pays them. Run it on an idle machine: about 1.5 h on 2 CPU cores for the default steps
+# (`loop-settings`, medclass with the loop's settings, is one more).
 #   benchmarks/time_to_accuracy.sh OUT_DIR
-#   STEPS="loop fast" benchmarks/time_to_accuracy.sh OUT_DIR      (only those steps; a finished one is kept)
+#   STEPS="loop fast96" benchmarks/time_to_accuracy.sh OUT_DIR      (only those steps; a finished one is kept)
 # Then: medclass evaluate OUT_DIR/NAME --all-epochs (per-epoch test accuracy) and
 #   python benchmarks/time_to_accuracy.py OUT_DIR --png docs/time_to_accuracy.png
 set -uo pipefail
@@ -16,9 +17,11 @@ out="$(realpath -m "${1:-runs/bench-time-to-accuracy}")"
 medclass=$root/.venv/bin/medclass
 split=(--val-frac 0.1 --test-frac 0.1 --set split.seed=42)
 common=(--data "$data" "${split[@]}" --seed 0 --set trainer.progress_bar=false --set checkpoint.every_epoch=true)
-# The loop's settings in medclass terms: one-cycle over a fixed number of epochs, its augmentation.
-loop_like=(--set trainer.patience=null --set scheduler.name=onecycle --set augment.preset=none
-  --set augment.hflip=0.5 --set augment.rotation=10 --set augment.translate=0.05)
+# A fixed budget spent in full (one-cycle, no early stopping), as the loop does, and the loop's augmentation.
+budget=(--set trainer.patience=null --set scheduler.name=onecycle)
+loop_augment=(--set augment.preset=none --set augment.hflip=0.5 --set augment.rotation=10
+  --set augment.translate=0.05)
+fast=("${budget[@]}" "${loop_augment[@]}" --image-size 96 --epochs 8 --set loss.label_smoothing=0.1)  # = --recipe fast
 
 timed() {  # timed NAME COMMAND...: run it, append "NAME: M min S s" to times.txt, keep its start time
   local name=$1 start end rc
@@ -44,17 +47,19 @@ touch "$out/times.txt"
 # The loop reads the same split from the file `medclass split` writes (the same seed and fractions as the runs).
 [[ -e "$out/splits.csv" ]] || "$medclass" split "$data" --val-frac 0.1 --test-frac 0.1 --seed 42 \
   --out "$out/splits.csv" >/dev/null
-for step in ${STEPS:-loop loop-settings fast96 accurate96x16 progressive128}; do
+for step in ${STEPS:-loop fast96 prog96 default128p accurate96x16}; do
   case $step in
     loop)
       mkdir -p "$out/loop"
       [[ -e "$out/loop/predictions_test.csv" ]] || timed loop "$root/.venv/bin/python" benchmarks/hand_loop.py \
         --splits "$out/splits.csv" --predictions "$out/loop/predictions_test.csv" ;;
-    loop-settings) train "$step" "${loop_like[@]}" --image-size 128 --epochs 8 --set data.channels=3 ;;
-    fast96) train "$step" "${loop_like[@]}" --image-size 96 --epochs 8 --set loss.label_smoothing=0.1 ;;
-    accurate96x16) train "$step" "${loop_like[@]}" --image-size 96 --epochs 16 --set loss.label_smoothing=0.1 ;;
-    progressive128) train "$step" "${loop_like[@]}" --image-size 128 --epochs 8 --set loss.label_smoothing=0.1 \
+    fast96) train "$step" "${fast[@]}" ;;
+    prog96) train "$step" "${fast[@]}" --set trainer.progressive_resizing.start_size=64 ;;
+    accurate96x16) train "$step" "${fast[@]}" --epochs 16 ;;
+    default128p) train "$step" "${budget[@]}" --image-size 128 --epochs 10 --set loss.label_smoothing=0.1 \
       --set trainer.progressive_resizing.start_size=64 ;;
+    loop-settings) train "$step" "${budget[@]}" "${loop_augment[@]}" --image-size 128 --epochs 8 \
+      --set data.channels=3 ;;
     *) echo "unknown step: $step" >&2; exit 2 ;;
   esac
 done
