@@ -49,6 +49,11 @@ def plot(rows: list[tuple[str, float, float, float, float]], png: Path) -> None:
     ax.set_xlabel("whole command, minutes (2 CPU cores)")
     ax.set_ylabel("test accuracy (95% bootstrap CI)")
     ax.set_title("4-class brain MRI, from scratch: accuracy against training time")
+    save_figure(fig, ax, png)
+
+
+def save_figure(fig: plt.Figure, ax: plt.Axes, png: Path) -> None:
+    """Grid, tight layout, ``png`` written at 120 dpi (its folder made), the figure closed."""
     ax.grid(alpha=0.3)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)

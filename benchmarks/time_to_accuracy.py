@@ -24,10 +24,8 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import yaml
-from ablation_table import (
-    correct,
-    wall_minutes,
-)  # the readers of times.txt and predictions (a sibling script)
+from ablation_table import correct, wall_minutes  # the readers of times.txt and predictions (sibling script)
+from plot_recipe_accuracy import save_figure  # the figure finish of the recipe plot (a sibling script)
 
 from medclass.evaluation.stats import mcnemar_test
 
@@ -142,11 +140,7 @@ def plot(out: Path, png: Path) -> None:
         "each epoch's checkpoint)",
         fontsize=10,
     )
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    save_figure(fig, ax, png)
 
 
 def main() -> None:
