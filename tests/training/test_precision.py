@@ -1,23 +1,42 @@
-"""``trainer.precision: auto``: bf16-mixed on a GPU that supports bfloat16, 16-mixed on an older one, fp32 on CPU."""
+"""``trainer.precision: auto``: bf16-mixed on a GPU that supports bfloat16, 16-mixed on an older one; on a CPU
+bf16-mixed where it has bfloat16 instructions, fp32 elsewhere."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from medclass.training import fit
 from medclass.training.fit import resolve_precision
 
 
 @pytest.mark.parametrize(
-    ("cuda", "bf16", "expected"),
-    [(True, True, "bf16-mixed"), (True, False, "16-mixed"), (False, False, "32-true")],
+    ("cuda", "bf16", "cpu_bf16", "expected"),
+    [
+        (True, True, False, "bf16-mixed"),
+        (True, False, True, "16-mixed"),
+        (False, False, False, "32-true"),
+        (False, False, True, "bf16-mixed"),
+    ],
 )
-def test_auto_precision_follows_the_gpu_capability(
-    cuda: bool, bf16: bool, expected: str, monkeypatch: pytest.MonkeyPatch
+def test_auto_precision_follows_the_device_capability(
+    cuda: bool, bf16: bool, cpu_bf16: bool, expected: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    monkeypatch.setattr(fit, "cpu_has_native_bf16", lambda: cpu_bf16)
     assert resolve_precision("auto") == expected
+
+
+@pytest.mark.parametrize("probe", ["_is_avx512_bf16_supported", "_is_amx_tile_supported"])
+def test_either_cpu_instruction_set_counts_and_a_missing_probe_means_no(
+    probe: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.delattr(torch.cpu, name, raising=False)
+    assert not fit.cpu_has_native_bf16()
+    monkeypatch.setattr(torch.cpu, probe, lambda: True, raising=False)
+    assert fit.cpu_has_native_bf16()
 
 
 def test_explicit_precision_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -92,7 +92,9 @@ class TrainerConfig(Section):
     )
     grad_clip_norm: Annotated[float, Field(gt=0)] | None = None
     precision: Literal["auto", "32", "16-mixed", "bf16-mixed"] = Field(
-        "auto", description="auto: bf16-mixed on a CUDA GPU that supports it, else 16-mixed; 32 on CPU."
+        "auto",
+        description="auto: bf16-mixed on a CUDA GPU that supports it, else 16-mixed; on a CPU bf16-mixed where it "
+        "has bfloat16 instructions (AVX512-BF16, AMX), else 32.",
     )
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     devices: int | Literal["auto"] = Field(

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from medclass.config import Config
 from medclass.inference.decision import Decision
+from medclass.training.fit import resolve_precision
 from medclass.transforms.pipelines import describe_augment
 
 
@@ -43,13 +44,14 @@ def describe_choices(
         f"(distance <= {dup['near_distance']}), {report['duplicate_policy']}"
     )
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    precision = resolve_precision(config.trainer.precision)
     ema = f" | EMA of the weights (decay {config.trainer.ema_decay:g})" if config.trainer.ema_decay else ""
     console.print(
         f"[bold]model[/] {config.model.name} ({config.data.channels} channel(s), {config.data.image_size} px, "
         f"pretrained: {config.model.pretrained_source or config.model.pretrained}) | {config.optim.name} "
         f"lr {config.optim.lr:g} "
         f"wd {config.optim.weight_decay:g} | {config.scheduler.name} | batch {config.data.batch_size} | "
-        f"{config.trainer.stopping_rule()}{ema} | {device}, {num_workers} loader workers"
+        f"{config.trainer.stopping_rule()}{ema} | {device} {precision}, {num_workers} loader workers"
     )
     console.print(f"[bold]augment[/] {describe_augment(config.augment)}", highlight=False)
 
