@@ -18,6 +18,7 @@ shorter run).
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import matplotlib
@@ -58,9 +59,22 @@ def settings(run: Path) -> str:
     if config["loss"].get("label_smoothing"):
         words.append(f"smoothing {config['loss']['label_smoothing']}")
     words.append(f"{data['channels']} channel{'s' if data['channels'] > 1 else ''}")
+    precision = trained_precision(run)
+    if precision:
+        words.append(precision)
     if config.get("recipe"):
         words.insert(0, f"recipe {config['recipe']}")
     return ", ".join(words)
+
+
+def trained_precision(run: Path) -> str | None:
+    """The precision the run trained at, as its run line printed it (``cpu bf16-mixed``) in ``OUT/NAME.log``;
+    None for a log from before the run line named it (those runs trained at 32-bit on the CPU)."""
+    log = run.parent / f"{run.name}.log"
+    found = (
+        re.search(r"\| (?:cpu|cuda) (\S+), \d+ loader workers", log.read_text()) if log.is_file() else None
+    )
+    return found.group(1) if found else None
 
 
 def labels_of(run: Path) -> pd.Series:

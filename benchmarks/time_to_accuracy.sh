@@ -7,6 +7,8 @@
 # (`loop-settings`, medclass with the loop's settings, is one more).
 #   benchmarks/time_to_accuracy.sh OUT_DIR
 #   STEPS="loop fast96" benchmarks/time_to_accuracy.sh OUT_DIR      (only those steps; a finished one is kept)
+# The medclass steps train at trainer.precision auto (bf16-mixed on a CPU with bfloat16 instructions since
+# 2026-12-07; the runs of 2026-12-06 trained at 32 bits); `fast96-fp32` pins 32 bits for the side-by-side.
 # Then: medclass evaluate OUT_DIR/NAME --all-epochs (per-epoch test accuracy) and
 #   python benchmarks/time_to_accuracy.py OUT_DIR --png docs/time_to_accuracy.png
 set -uo pipefail
@@ -53,7 +55,8 @@ for step in ${STEPS:-loop fast96 prog96 default128p accurate96x16}; do
       mkdir -p "$out/loop"
       [[ -e "$out/loop/predictions_test.csv" ]] || timed loop "$root/.venv/bin/python" benchmarks/hand_loop.py \
         --splits "$out/splits.csv" --predictions "$out/loop/predictions_test.csv" ;;
-    fast96) train "$step" "${fast[@]}" ;;
+    fast96) train "$step" "${fast[@]}" ;;  # precision auto: bf16-mixed on a CPU with bfloat16 instructions
+    fast96-fp32) train "$step" "${fast[@]}" --set trainer.precision=32 ;;
     prog96) train "$step" "${fast[@]}" --set trainer.progressive_resizing.start_size=64 ;;
     accurate96x16) train "$step" "${fast[@]}" --epochs 16 ;;
     default128p) train "$step" "${budget[@]}" --image-size 128 --epochs 10 --set loss.label_smoothing=0.1 \
