@@ -18,7 +18,7 @@ from medclass.assessment.validation import ValScores, choose_on_val, fit_on_val
 from medclass.evaluation.scoring import score
 from medclass.inference.decision import Decision, decide, probabilities
 from medclass.inference.passes import predictive_entropy
-from medclass.inference.runner import Predictor
+from medclass.inference.runner import Predictions, Predictor
 from medclass.inference.spec import ModelSpec
 from medclass.utils.errors import ConfigError, DataError, RunDirError
 
@@ -124,3 +124,15 @@ def test_the_prediction_table_keeps_the_input_order_and_flags_by_the_one_rule(fo
     assert list(readable["uncertain"]) == list(readable["entropy"] > limit)
     assert readable["uncertain"].any() and not readable["uncertain"].all()
     assert "uncertain" not in prediction_table(result, files, CLASSES).columns
+
+
+def test_a_label_named_as_an_uncertainty_column_is_refused_when_they_are_asked() -> None:
+    probs = np.array([[0.9, 0.2], [0.4, 0.6]])
+    files = ["a.png", "b.png"]
+    result = Predictions(files, probs, probs >= 0.5, {})
+    assert prediction_table(result, files, ["entropy", "b"])["entropy"].tolist() == [1, 0]  # its decision
+    with pytest.raises(ConfigError, match="label 'entropy' has the name of predict's uncertainty column"):
+        prediction_table(result, files, ["entropy", "b"], flag_uncertain=0.3)
+    result.entropy, result.std, result.label_std = np.zeros(2), np.zeros(2), np.zeros((2, 2))
+    with pytest.raises(ConfigError, match="label 'std_b'"):
+        prediction_table(result, files, ["std_b", "b"])

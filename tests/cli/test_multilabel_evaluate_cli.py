@@ -5,6 +5,7 @@ square and a bar switch on. The figures are checked against scikit-learn on the 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +13,13 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
+from torch.utils.data import DataLoader, TensorDataset
 
 from medclass.cli.app import run_app
 from medclass.data.multilabel import label_matrix
 from medclass.data.synthetic import make_shapes_multilabel
 from medclass.inference import runner as runner_module
+from medclass.inference.inputs import load_images
 from medclass.inference.runner import Predictor
 
 FAST = [
@@ -134,7 +137,127 @@ def test_evaluate_tta_and_mc_dropout_report_referral_by_macro_auroc(epochs_run: 
     assert len(curve) == 20 and curve["n_referred"].is_monotonic_increasing
 
 
-def test_operating_point_and_predict_passes_are_refused_for_multilabel(
+def _binary_entropy(p: np.ndarray) -> np.ndarray:
+    return -(p * np.log(p) + (1 - p) * np.log(1 - p))
+
+
+def _explicit_mc_passes(run: Path, paths: list[str], passes: int) -> np.ndarray:
+    """``(passes, N, K)`` sigmoid probabilities, pass p with the dropout modules on and torch seeded ``p``
+    before its batches of 64 (a DataLoader, which draws its base seed from torch first, as predict's does)."""
+    predictor = Predictor.load(run)
+    model = predictor.model.eval()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.train()
+    images = load_images(paths, predictor.meta)
+    inputs = TensorDataset(images.tensor(range(len(paths)), predictor.meta))
+    runs = []
+    for p in range(passes):
+        torch.manual_seed(p)
+        with torch.no_grad():
+            logits = torch.cat([model(x) for (x,) in DataLoader(inputs, batch_size=64)])
+        runs.append(torch.sigmoid(logits.double()).numpy())
+    return np.stack(runs)
+
+
+def test_predict_mc_dropout_averages_each_labels_passes_and_decides_at_its_threshold(
+    epochs_run: Path, tmp_path: Path
+) -> None:
+    paths, _, labels = _split(epochs_run)
+    out = tmp_path / "mc.csv"
+    assert run_app(["predict", str(epochs_run), *paths, "--mc-dropout", "6", "--out", str(out)]) == 0
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table.columns) == [
+        "path", "prediction", *(f"p_{n}" for n in labels), *labels, "entropy", "std",
+        *(f"std_{n}" for n in labels), "error",
+    ]  # fmt: skip
+    runs = _explicit_mc_passes(epochs_run, paths, 6)
+    mean = runs.mean(axis=0)
+    np.testing.assert_allclose(table[[f"p_{n}" for n in labels]], mean, atol=2e-6)
+    np.testing.assert_allclose(table[[f"std_{n}" for n in labels]], runs.std(axis=0), atol=2e-6)
+    np.testing.assert_allclose(table["std"], runs.std(axis=0).mean(axis=1), atol=2e-6)
+    np.testing.assert_allclose(table["entropy"], _binary_entropy(mean).mean(axis=1), atol=2e-6)
+    thresholds = Predictor.load(epochs_run).meta.multilabel.thresholds
+    assert np.array_equal(table[labels].to_numpy(), (mean >= thresholds).astype(int))
+    assert table["prediction"].tolist() == [
+        "|".join(n for n, on in zip(labels, row, strict=True) if on) for row in mean >= thresholds
+    ]
+    plain = Predictor.load(epochs_run).predict_files(paths).probs
+    assert (runs.std(axis=0) > 1e-3).any() and not np.allclose(mean, plain, atol=1e-3)  # the passes differ
+
+
+def test_predict_tta_agrees_with_evaluate_and_flag_uncertain_uses_the_mean_binary_entropy(
+    epochs_run: Path, tmp_path: Path, capsys
+) -> None:
+    paths, y, labels = _split(epochs_run)
+    # A copy whose training augmentation flips images, so the views differ (the fixture trains without).
+    run = tmp_path / "run"
+    shutil.copytree(epochs_run, run, ignore=shutil.ignore_patterns("epoch=*"))
+    state = torch.load(run / "checkpoints" / "best.ckpt", weights_only=False)
+    state["medclass"]["config"]["augment"]["hflip"] = 0.5
+    torch.save(state, run / "checkpoints" / "best.ckpt")
+    out = tmp_path / "tta.csv"
+    assert run_app(["predict", str(run), *paths, "--tta", "3", "--out", str(out)]) == 0
+    table = pd.read_csv(out, keep_default_na=False)
+    probs = table[[f"p_{n}" for n in labels]].to_numpy()
+    assert (table[[f"std_{n}" for n in labels]] > 0).any().any()
+    np.testing.assert_allclose(table["entropy"], _binary_entropy(probs).mean(axis=1), atol=2e-6)
+    thresholds = Predictor.load(run).meta.multilabel.thresholds
+    assert np.array_equal(table[labels].to_numpy(), (probs >= thresholds - 1e-6).astype(int))
+    metrics = tmp_path / "tta.json"
+    assert run_app(["evaluate", str(run), "--tta", "3", "--bootstrap", "0", "--out", str(metrics)]) == 0
+    scored = json.loads(metrics.read_text())["macro_auroc"]["value"]
+    assert scored == pytest.approx(_macro(y, probs), abs=1e-5)
+    plain = Predictor.load(run).predict_files(paths).probs
+    assert not np.allclose(probs, plain, atol=1e-3)  # the views count
+
+    # --flag-uncertain X: a row is flagged when its mean binary entropy exceeds X, with passes or alone.
+    cutoff = float(np.median(table["entropy"]))
+    flagged = tmp_path / "flag.csv"
+    args = ["predict", str(run), *paths, "--tta", "3", "--flag-uncertain", str(cutoff), "--out", str(flagged)]
+    assert run_app(args) == 0
+    flags = pd.read_csv(flagged, keep_default_na=False)
+    assert flags["uncertain"].tolist() == (flags["entropy"] > cutoff).tolist()
+    assert 0 < flags["uncertain"].sum() < len(flags)
+    alone = tmp_path / "alone.csv"
+    assert run_app(["predict", str(run), *paths, "--flag-uncertain", "0.4", "--out", str(alone)]) == 0
+    single = pd.read_csv(alone, keep_default_na=False)
+    np.testing.assert_allclose(single["entropy"], _binary_entropy(plain).mean(axis=1), atol=2e-6)
+    assert "std" not in single and single["uncertain"].tolist() == (single["entropy"] > 0.4).tolist()
+    capsys.readouterr()
+    for bad in (["--flag-uncertain", "-0.1"], ["--mc-dropout", "-2"], ["--tta", "-1"]):
+        assert run_app(["predict", str(run), paths[0], *bad]) == 2, bad
+        assert "Traceback" not in capsys.readouterr().err
+
+
+def test_serve_mc_dropout_answers_per_label_as_predict_does(epochs_run: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from medclass.api import predict
+    from medclass.api.serve import build_app
+
+    paths, _, labels = _split(epochs_run)
+    files = paths[:6]
+    expected = predict(epochs_run, files, mc_dropout=5)
+    uploads = [("file", (Path(p).name, Path(p).read_bytes(), "image/png")) for p in files]
+    with TestClient(build_app(epochs_run)) as client:
+        body = client.post("/v1/predict?mc_dropout=5", files=uploads).json()
+        explain = client.post("/v1/predict?explain=gradcam", files=uploads[:1])
+    assert explain.status_code == 400 and "multi-label" in explain.json()["detail"]
+    assert len(body["results"]) == len(files)
+    for result, (_, row) in zip(body["results"], expected.iterrows(), strict=True):
+        assert result["passes"] == 5 and result["prediction"] == row["prediction"]
+        assert result["entropy"] == pytest.approx(row["entropy"], abs=1e-6)
+        assert result["std"] == pytest.approx(row["std"], abs=1e-6)
+        assert result["uncertain"] == bool(row["entropy"] > np.log(2) / 2)
+        assert list(result["labels"]) == labels
+        for name in labels:
+            assert result["labels"][name]["probability"] == pytest.approx(row[f"p_{name}"], abs=1e-6)
+            assert result["labels"][name]["positive"] == bool(row[name])
+            assert result["labels"][name]["std"] == pytest.approx(row[f"std_{name}"], abs=1e-6)
+
+
+def test_operating_point_and_dicom_sr_are_refused_for_multilabel(
     epochs_run: Path, tmp_path: Path, capsys
 ) -> None:
     assert (
@@ -142,8 +265,8 @@ def test_operating_point_and_predict_passes_are_refused_for_multilabel(
         == 2
     )
     assert "--operating-point: not available for multi-label models" in capsys.readouterr().err
-    assert run_app(["predict", str(epochs_run), str(tmp_path), "--mc-dropout", "2"]) == 2
-    assert "predict --mc-dropout / --tta: not available for multi-label" in capsys.readouterr().err
+    assert run_app(["predict", str(epochs_run), str(tmp_path), "--dicom-sr", str(tmp_path / "sr")]) == 2
+    assert "predict --dicom-sr: not available for multi-label models" in capsys.readouterr().err
 
 
 def test_validate_refuses_a_multilabel_run_by_name(epochs_run: Path, tmp_path: Path, capsys) -> None:

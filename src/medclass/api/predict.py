@@ -34,7 +34,8 @@ def predict(
         mc_dropout: N > 0: average N passes with the dropout layers active (batch-norm stays in eval mode).
         tta: N > 0: average N test-time augmented views (the first is the image itself; then flips and
             small shifts from the eval-safe part of the training augmentation).
-        flag_uncertain: mark rows whose predictive entropy (nats) exceeds this in an ``uncertain`` column.
+        flag_uncertain: mark rows whose predictive entropy (nats) exceeds this in an ``uncertain`` column
+            (a multi-label model: the mean over its labels of each label's binary entropy).
         seed: seed of the dropout masks and augmentations.
         overwrite: replace ``out`` (and ``dicom_sr``'s files) when they exist (otherwise that is an error,
             checked before any work).
@@ -46,20 +47,20 @@ def predict(
         (written to ``out`` as CSV). ``entropy`` and ``std`` (of the predicted class's probability over the
         passes) come with ``mc_dropout``/``tta``; ``flag_uncertain`` alone adds the entropy of the plain
         prediction. ``table.attrs["dropout_layers"]`` counts the dropout layers MC dropout switched on.
+        A multi-label model: ``path, prediction, p_<label>..., <label>..., [entropy, std, std_<label>...,]
+        [uncertain,] error``, the decisions at the stored per-label thresholds applied to the mean
+        probabilities over the passes (see :func:`medclass.assessment.predictions.prediction_table`).
 
     Raises:
-        ConfigError: a negative pass count or threshold; passes asked of a multi-label model.
+        ConfigError: a negative pass count or threshold; ``dicom_sr`` for a multi-label model.
     """
     if flag_uncertain is not None and flag_uncertain < 0:
         raise ConfigError(f"--flag-uncertain {flag_uncertain}: an entropy threshold must be >= 0 (nats)")
     if out is not None:
         prepare_output_file(out, overwrite=overwrite)
     predictor = Predictor.load(checkpoint)
-    if predictor.meta.is_multilabel and (mc_dropout or tta):
-        raise ConfigError(
-            "predict --mc-dropout / --tta: not available for multi-label models yet "
-            "(evaluate --mc-dropout / --tta handles them)"
-        )
+    if dicom_sr is not None:  # the SR's finding is one class per image
+        predictor.meta.require_single_label("predict --dicom-sr")
     files = collect_files(inputs)
     if dicom_sr is not None:  # the dicom extra, imported only when asked (the core predict needs none)
         from medclass.reporting.model_card import model_card

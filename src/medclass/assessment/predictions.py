@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from medclass.inference.decision import uncertain
-from medclass.inference.passes import predictive_entropy
+from medclass.inference.passes import mean_binary_entropy, predictive_entropy
 from medclass.inference.runner import Predictions
 from medclass.utils.errors import ConfigError
 
@@ -29,16 +30,27 @@ def prediction_table(
     (MC dropout, TTA); ``flag_uncertain`` alone adds the entropy of the plain prediction, and ``uncertain``
     marks rows whose entropy (nats) exceeds it (:func:`medclass.inference.decision.uncertain`, the one rule).
     With ``mc_dropout``, ``table.attrs["dropout_layers"]`` counts the dropout layers switched on.
+
+    A multi-label model: ``path, prediction, p_<label>..., <label>..., [entropy, std, std_<label>...,]
+    [uncertain,] error``: ``entropy`` is the mean over the labels of each label's binary entropy
+    (:func:`medclass.inference.passes.mean_binary_entropy`), ``std`` the mean over the labels of each label's
+    spread over the passes and ``std_<label>`` that label's spread.
+
+    Raises:
+        ConfigError: a label whose decision column would take the name of an uncertainty column.
     """
-    if flag_uncertain is not None and result.predicted.ndim == 2:
-        raise ConfigError(
-            "--flag-uncertain: the entropy rule is for single-label models; not for a multi-label one"
-        )
+    multilabel = result.predicted.ndim == 2
     table = result.table(list(classes))
-    if result.entropy is not None:
-        table["entropy"], table["std"] = result.entropy, result.std
-    elif flag_uncertain is not None:
-        table["entropy"] = predictive_entropy(result.probs)
+    uncertainty = _uncertainty_columns(result, list(classes), flag_uncertain is not None, multilabel)
+    added = {*uncertainty, *(["uncertain"] if flag_uncertain is not None else [])}
+    clash = sorted(added & set(classes)) if multilabel else []
+    if clash:
+        raise ConfigError(
+            f"label '{clash[0]}' has the name of predict's uncertainty column '{clash[0]}'; "
+            "leave out --mc-dropout, --tta and --flag-uncertain for this model"
+        )
+    for name, values in uncertainty.items():
+        table[name] = values
     if flag_uncertain is not None:
         table["uncertain"] = uncertain(table["entropy"].to_numpy(), len(classes), flag_uncertain)
     table["error"] = ""
@@ -49,3 +61,18 @@ def prediction_table(
     if mc_dropout:
         table.attrs["dropout_layers"] = result.dropout_layers
     return table
+
+
+def _uncertainty_columns(
+    result: Predictions, classes: list[str], flagging: bool, multilabel: bool
+) -> dict[str, np.ndarray]:
+    """``entropy`` and the spreads of several passes; with a flag alone, the entropy of the plain prediction."""
+    if result.entropy is None:
+        if not flagging:
+            return {}
+        entropy_of = mean_binary_entropy if multilabel else predictive_entropy
+        return {"entropy": entropy_of(result.probs)}
+    columns = {"entropy": result.entropy, "std": result.std}
+    if multilabel and result.label_std is not None:
+        columns.update({f"std_{name}": result.label_std[:, j] for j, name in enumerate(classes)})
+    return columns

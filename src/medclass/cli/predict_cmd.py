@@ -24,7 +24,8 @@ def predict(
         typer.Option(
             "--mc-dropout",
             min=0,
-            help="N stochastic passes with dropout on (batch-norm stays in eval); adds entropy and std.",
+            help="N stochastic passes with dropout on (batch-norm stays in eval); adds entropy and std "
+            "(multi-label: also std_<label>).",
         ),
     ] = 0,
     tta: Annotated[
@@ -40,7 +41,8 @@ def predict(
         typer.Option(
             "--flag-uncertain",
             min=0.0,
-            help="Mark rows whose predictive entropy (nats; ln 2 = 0.693 is a coin toss) exceeds this.",
+            help="Mark rows whose predictive entropy (nats; ln 2 = 0.693 is a coin toss) exceeds this "
+            "(multi-label: the mean of the labels' binary entropies).",
             show_default="off",
         ),
     ] = None,

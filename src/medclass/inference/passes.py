@@ -31,6 +31,16 @@ def binary_entropy(probs: np.ndarray) -> np.ndarray:
     return np.maximum(-(p * logs_p + q * logs_q), 0.0)
 
 
+def mean_binary_entropy(probs: np.ndarray) -> np.ndarray:
+    """A multi-label image's uncertainty: the mean over its labels of each label's :func:`binary_entropy`, in
+    nats, ``(N,)`` (0 when every label is certain, ``ln 2`` when every label is a coin toss).
+
+    For one label it is exactly a binary model's predictive entropy, so both task types rank and flag cases by
+    the same quantity.
+    """
+    return binary_entropy(probs).mean(axis=1)
+
+
 @dataclass
 class PassSummary:
     """Summary of N stochastic passes over N images.
@@ -43,12 +53,15 @@ class PassSummary:
             label's binary predictive entropy (see :func:`summarize_label_passes`).
         std: ``(N,)`` standard deviation over the passes of the predicted class's probability; multi-label:
             the mean over labels of each label's standard deviation.
+        label_std: multi-label only: ``(N, K)`` each label's standard deviation over the passes (None for a
+            single-label model).
     """
 
     probs: np.ndarray
     predicted: np.ndarray
     entropy: np.ndarray
     std: np.ndarray
+    label_std: np.ndarray | None = None
 
 
 def summarize_passes(pass_probs: np.ndarray, decision: Decision | None = None) -> PassSummary:
@@ -69,17 +82,19 @@ def summarize_label_passes(pass_probs: np.ndarray, decision: MultilabelDecision)
     """Mean, per-label decisions, uncertainty and spread of a multi-label model's ``(P, N, K)`` per-pass sigmoid
     probabilities (TTA averages the views' probabilities; the mean is taken as in :func:`summarize_passes`).
 
-    The uncertainty of an image is the mean over its labels of the binary predictive entropy of each label's
-    mean probability: for one label it is exactly a binary model's predictive entropy (so the referral of both
-    task types ranks by the same quantity), and, unlike the spread over the passes, it also counts a label whose
-    passes agree on a probability near its threshold (aleatoric doubt), which the spread scores 0.
+    The uncertainty of an image is :func:`mean_binary_entropy` of its labels' mean probabilities: for one label
+    it is exactly a binary model's predictive entropy (so the referral of both task types ranks by the same
+    quantity), and, unlike the spread over the passes, it also counts a label whose passes agree on a
+    probability near its threshold (aleatoric doubt), which the spread scores 0.
     """
     probs, deviation = _mean_of_passes(pass_probs)
+    label_std = deviation.std(axis=0)
     return PassSummary(
         probs=probs,
         predicted=decision.decide(probs),
-        entropy=binary_entropy(probs).mean(axis=1),
-        std=deviation.std(axis=0).mean(axis=1),
+        entropy=mean_binary_entropy(probs),
+        std=label_std.mean(axis=1),
+        label_std=label_std,
     )
 
 

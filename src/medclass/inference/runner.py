@@ -49,6 +49,7 @@ class Predictions:
         entropy, std: predictive entropy (nats) and spread of the predicted class's probability over the
             passes (None for a single plain pass); multi-label: the mean over labels of each label's binary
             predictive entropy and of its spread (see :func:`summarize_label_passes`).
+        label_std: multi-label, several passes: ``(N, K)`` each label's spread over the passes (else None).
         passes: forward passes per image.
         dropout_layers: dropout modules switched on by MC dropout.
     """
@@ -62,6 +63,7 @@ class Predictions:
     std: np.ndarray | None = None
     passes: int = 1
     dropout_layers: int = 0
+    label_std: np.ndarray | None = None
 
     def table(self, classes: Sequence[str]) -> pd.DataFrame:
         """``path, prediction, confidence, p_<class>...``: confidence is the probability of the predicted class.
@@ -279,4 +281,5 @@ class Predictor:
             std=summary.std,
             passes=draws * views,
             dropout_layers=len(layers),
+            label_std=summary.label_std,
         )

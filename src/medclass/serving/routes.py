@@ -15,6 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from medclass.config.schema import IMAGE_EXTENSIONS
 from medclass.data.multilabel import encode
+from medclass.inference.decision import uncertain
+from medclass.inference.runner import Predictions
 from medclass.serving.schemas import (
     ErrorResponse,
     FileResult,
@@ -140,10 +142,7 @@ def _results(state: Any, saved: list[tuple[str, str]], mc_dropout: int, folder: 
     for path, reason in result.failures.items():
         raise ApiError(422, "unreadable_image", reason.splitlines()[0][:300], name_of[path])
     if predictor.meta.is_multilabel:
-        return [
-            label_result(name_of[p], predictor.classes, result.probs[i], result.predicted[i])
-            for i, p in enumerate(result.paths)
-        ]
+        return [label_result(name_of[p], predictor.classes, result, i) for i, p in enumerate(result.paths)]
     classes, decision = predictor.classes, predictor.meta.decision
     above = decision.above_threshold(result.probs)
     flagged = None if result.entropy is None else decision.uncertain(result.entropy, len(classes))
@@ -169,15 +168,27 @@ def _results(state: Any, saved: list[tuple[str, str]], mc_dropout: int, folder: 
     return out
 
 
-def label_result(file: str, labels: list[str], probs: Any, positive: Any) -> LabelFileResult:
-    """A multi-label model's answer for one file: each label's probability and decision."""
+def label_result(file: str, labels: list[str], result: Predictions, i: int) -> LabelFileResult:
+    """A multi-label model's answer for the ``i``-th file of ``result``: each label's probability and decision
+    (the mean over the passes with MC dropout, with the uncertainty of :class:`LabelFileResult`)."""
+    probs, positive, spread = result.probs[i], result.predicted[i], result.label_std
+    entropy = None if result.entropy is None else float(result.entropy[i])
     return LabelFileResult(
         file=file,
         prediction=encode(np.asarray(positive, dtype=np.float64), labels),
         labels={
-            name: LabelDecision(probability=float(p), positive=bool(on))
-            for name, p, on in zip(labels, probs, positive, strict=True)
+            name: LabelDecision(
+                probability=float(probs[j]),
+                positive=bool(positive[j]),
+                std=None if spread is None else float(spread[i, j]),
+            )
+            for j, name in enumerate(labels)
         },
+        entropy=entropy,
+        std=None if result.std is None else float(result.std[i]),
+        # The one uncertainty rule with its default limit: each label is a binary decision (half of ln 2).
+        uncertain=None if entropy is None else bool(uncertain(entropy, 2)),
+        passes=result.passes,
     )
 
 
@@ -211,10 +222,8 @@ async def predict(
         raise ApiError(400, "invalid_request", f"mc_dropout {mc_dropout}: at most {settings.max_mc_dropout}")
     if explain not in (None, "gradcam"):
         raise ApiError(400, "invalid_request", f"explain={explain}: the only method is 'gradcam'")
-    if state.predictor.meta.is_multilabel and (mc_dropout or explain):
-        raise ApiError(
-            400, "invalid_request", "mc_dropout and explain are not available for multi-label models yet"
-        )
+    if state.predictor.meta.is_multilabel and explain:
+        raise ApiError(400, "invalid_request", "explain is not available for multi-label models yet")
     try:
         state.predictor.check_mc_dropout(mc_dropout)
     except ConfigError as exc:

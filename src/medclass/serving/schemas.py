@@ -33,8 +33,11 @@ class FileResult(BaseModel):
 class LabelDecision(BaseModel):
     """One label of a multi-label model's answer."""
 
-    probability: float
+    probability: float = Field(description="the label's sigmoid probability (with ?mc_dropout=N: the mean)")
     positive: bool = Field(description="the probability reaches the label's threshold (chosen on val)")
+    std: float | None = Field(
+        None, description="spread of the probability over the passes, with ?mc_dropout=N"
+    )
 
 
 class LabelFileResult(BaseModel):
@@ -43,6 +46,13 @@ class LabelFileResult(BaseModel):
     file: str
     prediction: str = Field(description="the positive labels joined by '|' (empty: no finding)")
     labels: dict[str, LabelDecision]
+    entropy: float | None = Field(
+        None, description="mean over the labels of each label's binary entropy (nats), with ?mc_dropout=N"
+    )
+    std: float | None = Field(
+        None, description="mean over the labels of each label's std, with ?mc_dropout=N"
+    )
+    uncertain: bool | None = Field(None, description="entropy above half of ln 2, with ?mc_dropout=N")
     passes: int = 1
 
 
