@@ -91,7 +91,9 @@ def test_the_ensemble_applies_each_members_label_temperatures_before_the_mean() 
 
     def member(seed: int, temperatures: list[float]) -> tuple[nn.Module, ModelSpec]:
         torch.manual_seed(seed)
-        rules = {n: LabelRule(0.5, "youden", temperature=t) for n, t in zip(labels, temperatures, strict=True)}
+        rules = {
+            n: LabelRule(0.5, "youden", temperature=t) for n, t in zip(labels, temperatures, strict=True)
+        }
         spec = ModelSpec(
             model={"name": "cnn"}, classes=labels, preprocess=PREPROCESS, multilabel=MultilabelDecision(rules)
         )
