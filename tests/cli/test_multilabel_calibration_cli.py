@@ -6,6 +6,7 @@ calibrated probabilities and each label's val ECE before and after in test_metri
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +88,30 @@ def test_predict_and_the_bundle_give_the_same_calibrated_probabilities(
     exported = Predictor.load(bundle).predict_files(files)
     assert np.abs(exported.probs - probs).max() < 1e-5
     assert exported.predicted.tolist() == predicted[LABELS].astype(bool).to_numpy().tolist()
+
+
+def test_the_report_has_a_reliability_diagram_and_the_temperature_of_each_label(
+    calibrated_run: Path, tmp_path: Path
+) -> None:
+    # The report's calibration section and figure, drawn from the run's files (the whole report of a multi-label
+    # run is built in test_multilabel_train_cli.py).
+    from medclass.reporting.multilabel_figures import label_scores, plot_label_reliability
+    from medclass.reporting.multilabel_report import calibration_section
+    from medclass.reporting.run_report_results import _Figs
+    from medclass.runs import load_run
+
+    run = load_run(calibrated_run)
+    metrics = json.loads((calibrated_run / "test_metrics.json").read_text())
+    html = calibration_section(run, _Figs(run, None))
+    table = re.search(r'<table id="label-calibration">.*?<tbody>(.*?)</tbody>', html, re.S)
+    assert table, "no label-calibration table"
+    rows = [
+        re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.group(1))
+    ]
+    for row, name in zip(rows, LABELS, strict=True):
+        block = metrics["per_label"][name]["calibration"]
+        figures = [f"{block[key]:.3f}" for key in ("temperature", "val_ece_before", "val_ece_after")]
+        assert row[:4] == [name, *figures]
+    temperatures = {n: metrics["per_label"][n]["calibration"]["temperature"] for n in LABELS}
+    figure = plot_label_reliability(label_scores(run), tmp_path / "label_reliability.png", temperatures)
+    assert figure.stat().st_size > 1000
