@@ -186,7 +186,7 @@ def fit_label_temperatures(logits: ArrayLike, y_true: ArrayLike) -> list[tuple[f
             fitted.append(
                 (
                     1.0,
-                    "separable (every positive scores above every negative): no temperature to fit, kept at 1",
+                    "separable (every positive above every negative): no temperature to fit, kept at 1",
                 )
             )
             continue

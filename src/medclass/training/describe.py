@@ -77,7 +77,7 @@ def describe_label_decision(rules: MultilabelDecision, console: Console) -> None
             "[bold]calibration[/] per-label temperature on val ("
             + ", ".join(
                 f"{escape(name)} {rule.temperature:.3f} ECE {fmt(rule.ece_before)} -> {fmt(rule.ece_after)}"
-                + (f" [{escape(rule.temperature_kept)}]" if rule.temperature_kept else "")
+                + (f" ({escape(rule.temperature_kept)})" if rule.temperature_kept else "")
                 for name, rule in rules.rules.items()
             )
             + ")",
