@@ -1,6 +1,6 @@
 """`evaluation.calibrate: true` on multi-label data from the CLI: a temperature per label fitted on val (the shapes
 set with 12% of its labels flipped, so that no label is separable on val and every temperature is fitted),
-stored in the checkpoint, applied by predict and by the exported bundle alike, with the thresholds chosen on the
+stored in the checkpoint, applied by predict, evaluate, the exported bundle and serve alike, with the thresholds chosen on the
 calibrated probabilities and each label's val ECE before and after in test_metrics.json."""
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def test_a_temperature_per_label_is_fitted_stored_and_reported(calibrated_run: P
         assert (~decided[~truth[:, j]]).mean() == pytest.approx(rules[name]["specificity"]), name
 
 
-def test_predict_and_the_bundle_give_the_same_calibrated_probabilities(
+def test_predict_the_bundle_and_serve_give_the_same_calibrated_probabilities(
     calibrated_run: Path, tmp_path: Path
 ) -> None:
     from medclass.api import predict
@@ -88,6 +88,27 @@ def test_predict_and_the_bundle_give_the_same_calibrated_probabilities(
     exported = Predictor.load(bundle).predict_files(files)
     assert np.abs(exported.probs - probs).max() < 1e-5
     assert exported.predicted.tolist() == predicted[LABELS].astype(bool).to_numpy().tolist()
+
+    from fastapi.testclient import TestClient
+
+    from medclass.api.serve import build_app
+
+    uploads = [("file", (Path(p).name, Path(p).read_bytes(), "image/png")) for p in files]
+    with TestClient(build_app(bundle)) as client:
+        served = client.post("/v1/predict", files=uploads).json()["results"]
+    served_probs = [[result["labels"][n]["probability"] for n in LABELS] for result in served]
+    assert np.abs(np.array(served_probs) - probs).max() < 1e-5
+
+
+def test_evaluate_scores_with_the_stored_temperatures(calibrated_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "again.json"
+    assert run_app(["evaluate", str(calibrated_run), "--out", str(out), "--bootstrap", "0"]) == 0
+    again = json.loads(out.read_text())["per_label"]
+    trained = json.loads((calibrated_run / "test_metrics.json").read_text())["per_label"]
+    for name in LABELS:
+        assert again[name]["calibration"] == trained[name]["calibration"]
+        assert again[name]["ece"] == pytest.approx(trained[name]["ece"])
+        assert again[name]["auroc"]["value"] == pytest.approx(trained[name]["auroc"]["value"])
 
 
 def test_the_report_has_a_reliability_diagram_and_the_temperature_of_each_label(
