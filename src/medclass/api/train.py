@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from medclass.api.model_figures import write_model_figures
-from medclass.assessment.multilabel import fit_label_rules, label_rule_of, score_multilabel_test_split
+from medclass.assessment.multilabel import fit_label_rules, score_multilabel_test_split
 from medclass.assessment.scoring import score_training_test_split
 from medclass.assessment.validation import ValDecision, fit_on_val, training_val_scores
 from medclass.config import Config, save_config
@@ -33,7 +33,7 @@ from medclass.runs import (
     resolve_run_dir,
 )
 from medclass.training.checkpoint import checkpoint_epoch, store_decision, store_label_rules
-from medclass.training.describe import describe_choices, describe_decision, fmt
+from medclass.training.describe import describe_choices, describe_decision, describe_label_decision, fmt
 from medclass.training.fit import fit
 from medclass.training.refit import refit_model
 from medclass.training.setup import build_module, positive_class_of, run_normalization, start_weights
@@ -196,11 +196,7 @@ def finish_multilabel(
     then the test split scored into test_metrics.json and predictions_test.csv."""
     rules = fit_label_rules(best, datamodule, config)
     store_label_rules(best, rules)
-    console.print(
-        "per-label thresholds chosen on val ("
-        + ", ".join(f"{name} {rule.threshold:.3g}" for name, rule in rules.rules.items())
-        + f"; {label_rule_of(config)})"
-    )
+    describe_label_decision(rules, console)
     test_metrics = score_multilabel_test_split(best, datamodule, config, run_dir, checkpoint_epoch(best))
     if test_metrics is not None:
         per_label = "  ".join(

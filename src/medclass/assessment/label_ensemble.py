@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from medclass.assessment.multilabel import operating_points, write_label_predictions
+from medclass.assessment.multilabel import add_label_calibration, operating_points, write_label_predictions
 from medclass.data.multilabel import label_matrix
 from medclass.evaluation.bootstrap import BOOTSTRAP_SEED
 from medclass.evaluation.groups import group_codes
-from medclass.evaluation.multilabel import choose_label_rules, multilabel_scores
+from medclass.evaluation.multilabel import fit_label_decision, multilabel_scores
 from medclass.evaluation.operating_points import DEFAULT_REPORT_RULE
 from medclass.inference.decision import MultilabelDecision
 from medclass.inference.inputs import image_groups_of_table, labelled_files
@@ -66,7 +66,7 @@ def fit_run_label_rules(predictor: Predictor, run_dir: Path, rule: str) -> Multi
     """
     result, y_true = split_label_predictions(predictor, run_dir, "val")
     try:
-        return MultilabelDecision(choose_label_rules(y_true, result.probs, predictor.classes, rule, "val"))
+        return fit_label_decision(result.logits, y_true, predictor.classes, rule)
     except ValueError as exc:
         raise DataError(f"{run_dir / SPLITS_FILE}: per-label thresholds: {exc}") from None
 
@@ -87,6 +87,7 @@ def score_run_label_test_split(predictor: Predictor, run_dir: Path, bootstrap: i
         clusters=None if groups is None else group_codes(groups),
     )
     metrics["operating_points"] = operating_points(rules)
+    add_label_calibration(metrics, rules)
     metrics.update(split="test", best_epoch=None)
     write_label_predictions(run_dir / TEST_PREDICTIONS_FILE, result, y_true, predictor.classes)
     return metrics

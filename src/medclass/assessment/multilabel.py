@@ -14,7 +14,7 @@ from medclass.data.datamodule import MedDataModule
 from medclass.data.multilabel import encode, label_matrix
 from medclass.evaluation.bootstrap import BOOTSTRAP_SEED
 from medclass.evaluation.groups import group_codes
-from medclass.evaluation.multilabel import choose_label_rules, multilabel_scores
+from medclass.evaluation.multilabel import fit_label_decision, multilabel_scores
 from medclass.evaluation.operating_points import DEFAULT_REPORT_RULE
 from medclass.inference.decision import MultilabelDecision
 from medclass.inference.inputs import image_groups, image_groups_of_table, label_options_of, labelled_files
@@ -31,7 +31,8 @@ def label_rule_of(config: Config) -> str:
 
 
 def fit_label_rules(checkpoint: Path, datamodule: MedDataModule, config: Config) -> MultilabelDecision:
-    """Each label's threshold chosen on the validation split with the best checkpoint.
+    """Each label's temperature (``evaluation.calibrate``) and then its threshold, chosen on the validation
+    split with the best checkpoint (see :func:`medclass.evaluation.multilabel.fit_label_decision`).
 
     Raises:
         ConfigError: a bad ``evaluation.operating_point``.
@@ -41,11 +42,24 @@ def fit_label_rules(checkpoint: Path, datamodule: MedDataModule, config: Config)
     val = predictor.predict_cached(split_images(datamodule, "val"), batch_size=config.data.batch_size)
     rule = label_rule_of(config)
     try:
-        rules = choose_label_rules(datamodule.targets["val"], val.probs, predictor.classes, rule, "val")
+        return fit_label_decision(
+            val.logits,
+            datamodule.targets["val"],
+            predictor.classes,
+            rule,
+            calibrate=config.evaluation.calibrate,
+        )
     except ValueError as exc:
         error = ConfigError if "operating point" in str(exc) else DataError
         raise error(f"evaluation.operating_point / per-label thresholds: {exc}") from None
-    return MultilabelDecision(rules)
+
+
+def add_label_calibration(metrics: dict[str, Any], rules: MultilabelDecision) -> dict[str, Any]:
+    """``metrics`` (of :func:`multilabel_scores`) with each label's ``calibration`` block in ``per_label``: its
+    temperature and its ECE on val before and after it (see :meth:`LabelRule.calibration`)."""
+    for name, rule in rules.rules.items():
+        metrics["per_label"][name]["calibration"] = rule.calibration()
+    return metrics
 
 
 def operating_points(rules: MultilabelDecision) -> dict[str, Any]:
@@ -100,6 +114,7 @@ def score_labelled_labels(
         clusters=None if groups is None else group_codes(groups),
     )
     metrics["operating_points"] = operating_points(meta.multilabel)
+    add_label_calibration(metrics, meta.multilabel)
     metrics.update(
         checkpoint=str(checkpoint),
         data=str(data) if data is not None else None,
@@ -145,6 +160,7 @@ def score_multilabel_test_split(
         clusters=None if groups is None else group_codes(groups),
     )
     metrics["operating_points"] = operating_points(rules)
+    add_label_calibration(metrics, rules)
     metrics.update(checkpoint=str(checkpoint), split="test", best_epoch=best_epoch)
     write_json(run_dir / TEST_METRICS_FILE, metrics)
     write_label_predictions(run_dir / TEST_PREDICTIONS_FILE, result, y_true, labels)

@@ -28,7 +28,11 @@ class EvaluationConfig(Section):
         description="Binary: the positive class of sensitivity, PPV and thresholds (default: the class named "
         "like tumour/tb/pneumonia/abnormal/yes/positive/malignant, else the minority class).",
     )
-    calibrate: bool = Field(False, description="Fit temperature scaling on the validation split.")
+    calibrate: bool = Field(
+        False,
+        description="Fit temperature scaling on the validation split (multi-label data: one temperature per "
+        "label, each by its binary cross-entropy, before the per-label thresholds).",
+    )
     report: bool = Field(True, description="Write report.html at the end of training.")
     group_aggregate: Literal["mean", "max"] = Field(
         "mean",

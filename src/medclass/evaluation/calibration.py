@@ -28,6 +28,7 @@ from medclass.inference.decision import decide
 __all__ = [
     "calibration_slope_intercept",
     "expected_calibration_error",
+    "fit_label_temperatures",
     "fit_temperature",
     "reliability_curve",
 ]
@@ -140,6 +141,72 @@ def fit_temperature(logits: ArrayLike, y_true: ArrayLike) -> float:
 
     result = minimize_scalar(nll, bounds=_LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-6})
     return float(np.exp(result.x))
+
+
+def fit_label_temperatures(logits: ArrayLike, y_true: ArrayLike) -> list[tuple[float, str | None]]:
+    """One temperature per label of a multi-label head: ``T_k`` minimising the binary cross-entropy of
+    ``sigmoid(logit_k / T_k)`` on the label's known values (NaN targets, uncertain, are left out).
+
+    The fitter is :func:`fit_temperature` itself: ``sigmoid(z / T)`` is the second column of
+    ``softmax([0, z] / T)``, so the softmax NLL of the two-column logits ``[0, z]`` is the label's binary
+    cross-entropy and one bounded search serves both task types.
+
+    Args:
+        logits: raw ``(N, K)`` outputs (before the sigmoid).
+        y_true: ``(N, K)`` targets: 1 positive, 0 negative, NaN uncertain.
+
+    Returns:
+        Per label ``(temperature, None)``, or ``(1.0, reason)`` for a label that cannot be fitted (no known
+        value, only positive or only negative images, or separable scores, whose cross-entropy has no
+        minimum): the temperature is kept and the reason says why.
+
+    Raises:
+        ValueError: logits and targets of different shapes, or logits that are not finite.
+    """
+    z = np.asarray(logits, dtype=float)
+    y = np.asarray(y_true, dtype=float)
+    if z.ndim != 2 or z.shape != y.shape or z.shape[0] == 0:
+        raise ValueError(f"logits and y_true must both be (N, K) with N >= 1, got {z.shape} and {y.shape}")
+    fitted: list[tuple[float, str | None]] = []
+    for k in range(z.shape[1]):
+        known = ~np.isnan(y[:, k])
+        truth = y[known, k] == 1
+        if not truth.any() or truth.all():
+            what = (
+                f"only {'positive' if truth.any() else 'negative'} images"
+                if known.any()
+                else "no known value"
+            )
+            fitted.append((1.0, f"{what}: a temperature cannot be fitted, kept at 1"))
+            continue
+        scores = z[known, k]
+        if scores[truth].min() > scores[~truth].max():
+            # Every positive above every negative: the cross-entropy keeps falling as T -> 0 and has no minimum;
+            # the search would stop at its bound (T = 0.01) and turn every probability into 0 or 1.
+            fitted.append(
+                (
+                    1.0,
+                    "separable (every positive above every negative): no temperature to fit, kept at 1",
+                )
+            )
+            continue
+        two_columns = np.stack([np.zeros(int(known.sum())), scores], axis=1)
+        fitted.append((fit_temperature(two_columns, truth.astype(np.int64)), None))
+    return fitted
+
+
+def label_calibration_error(truth: ArrayLike, probs: ArrayLike, n_bins: int = 15) -> float | None:
+    """The ECE of one label: :func:`expected_calibration_error` of its own ``[absent, present]`` probabilities
+    ``probs`` against ``truth`` (1/0, NaN uncertain: left out); None without a known value."""
+    y = np.asarray(truth, dtype=float)
+    p = np.asarray(probs, dtype=float)
+    known = ~np.isnan(y)
+    if not known.any():
+        return None
+    present = p[known]
+    return expected_calibration_error(
+        (y[known] == 1).astype(np.int64), np.stack([1 - present, present], axis=1), n_bins
+    )
 
 
 # Predicted probabilities are clipped to [1e-6, 1 - 1e-6] before their log-odds are taken, so that a saturated

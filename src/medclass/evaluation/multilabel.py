@@ -19,11 +19,17 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from medclass.evaluation.bootstrap import _AucPlan, _draw_counts, _interval
-from medclass.evaluation.calibration import expected_calibration_error
+from medclass.evaluation.calibration import fit_label_temperatures, label_calibration_error
 from medclass.evaluation.thresholds import choose_threshold
-from medclass.inference.decision import ECE_BINS, LabelRule, decide_labels
+from medclass.inference.decision import (
+    ECE_BINS,
+    LabelRule,
+    MultilabelDecision,
+    decide_labels,
+    label_probabilities,
+)
 
-__all__ = ["choose_label_rules", "multilabel_scores"]
+__all__ = ["choose_label_rules", "fit_label_decision", "multilabel_scores"]
 
 _CELLS_PER_CHUNK = 2_000_000
 
@@ -66,6 +72,35 @@ def choose_label_rules(
             specificity=float((~predicted & ~truth).sum() / (~truth).sum()),
         )
     return rules
+
+
+def fit_label_decision(
+    logits: ArrayLike,
+    y_true: ArrayLike,
+    labels: Sequence[str],
+    rule: str,
+    calibrate: bool = False,
+    split: str = "val",
+) -> MultilabelDecision:
+    """A multi-label model's decision fitted on held-out logits: with ``calibrate`` a temperature per label
+    first (:func:`~medclass.evaluation.calibration.fit_label_temperatures`), then each label's threshold by
+    ``rule`` on the calibrated probabilities, as the single-label path chooses its threshold after the
+    temperature. Each label records its ECE on ``split`` before and after its temperature.
+
+    Raises:
+        ValueError: as :func:`choose_label_rules`.
+    """
+    y, z = _check(y_true, logits, labels)
+    fitted = fit_label_temperatures(z, y) if calibrate else [(1.0, None)] * len(labels)
+    temperatures = np.array([t for t, _ in fitted])
+    probs = label_probabilities(z, temperatures)
+    raw = label_probabilities(z)
+    rules = choose_label_rules(y, probs, labels, rule, split)
+    for j, (name, (temperature, kept)) in enumerate(zip(labels, fitted, strict=True)):
+        rules[name].temperature, rules[name].temperature_kept = float(temperature), kept
+        rules[name].ece_before = label_calibration_error(y[:, j], raw[:, j], ECE_BINS)
+        rules[name].ece_after = label_calibration_error(y[:, j], probs[:, j], ECE_BINS)
+    return MultilabelDecision(rules)
 
 
 class _ApPlan:
@@ -217,13 +252,7 @@ def multilabel_scores(
             "specificity": figure("specificity", j),
             "threshold": float(t[j]),
             # Label-wise calibration: the label's own [absent, present] probabilities, as a binary model's ECE.
-            "ece": expected_calibration_error(
-                (y[known, j] == 1).astype(np.int64),
-                np.stack([1 - p[known, j], p[known, j]], axis=1),
-                ECE_BINS,
-            )
-            if known.any()
-            else None,
+            "ece": label_calibration_error(y[:, j], p[:, j], ECE_BINS),
             "n_positive": int((y[known, j] == 1).sum()),
             "n_known": int(known.sum()),
         }

@@ -38,6 +38,8 @@ EMBEDDED_KEYS = (
     "quantize",
     "spec",
     "meta",
+    "task",
+    "labels",
 )
 ONNX_DTYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(float16)": "float16"}
 MAX_LISTED = 4

@@ -102,15 +102,21 @@ def decide(probs: ArrayLike, threshold: float | None = None, positive_index: int
     return np.where(positive, positive_index, 1 - positive_index).astype(np.int64)
 
 
-def label_probabilities(logits: ArrayLike) -> np.ndarray:
-    """Per-label probabilities of a multi-label head's ``(N, K)`` logits: an independent sigmoid per column.
+def label_probabilities(logits: ArrayLike, temperatures: ArrayLike | None = None) -> np.ndarray:
+    """Per-label probabilities of a multi-label head's ``(N, K)`` logits: an independent sigmoid per column,
+    of ``logit / temperatures[k]`` when per-label temperatures ``(K,)`` are given.
 
     Raises:
-        ValueError: ``logits`` is not 2-D.
+        ValueError: ``logits`` is not 2-D, or the temperatures are not ``K`` positive finite numbers.
     """
     z = np.asarray(logits, dtype=np.float64)
     if z.ndim != 2:
         raise ValueError(f"logits must be (N, K), got shape {z.shape}")
+    if temperatures is not None:
+        t = np.asarray(temperatures, dtype=np.float64)
+        if t.shape != (z.shape[1],) or not np.all(np.isfinite(t)) or np.any(t <= 0):
+            raise ValueError(f"temperatures must be {z.shape[1]} positive finite numbers, got {t.tolist()}")
+        z = z / t[None, :]
     # exp of a large negative z overflows; this form is exact and finite for every float.
     return np.where(z >= 0, 1.0 / (1.0 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1.0 + np.exp(-np.abs(z))))
 
@@ -217,7 +223,11 @@ class LabelRule:
         rule: the operating-point rule it was chosen by (``"youden"``, ``"sensitivity=0.95"``; None: 0.5).
         chosen_on: the split it was chosen on.
         n: images of that split with a known value of this label.
-        sensitivity, specificity: of this label at ``threshold`` on that split.
+        sensitivity, specificity: of this label at ``threshold`` on that split (after the temperature).
+        temperature: the label's probability is ``sigmoid(logit / temperature)`` (1.0: not calibrated; a
+            description written before label-wise calibration loads with 1.0).
+        ece_before, ece_after: the label's ECE on that split at temperature 1 and at ``temperature``.
+        temperature_kept: why calibration kept the temperature at 1 for this label (None: fitted, or not asked).
     """
 
     threshold: float = 0.5
@@ -226,11 +236,30 @@ class LabelRule:
     n: int = 0
     sensitivity: float | None = None
     specificity: float | None = None
+    temperature: float = 1.0
+    ece_before: float | None = None
+    ece_after: float | None = None
+    temperature_kept: str | None = None
+
+    def calibration(self) -> dict[str, Any]:
+        """The label's ``calibration`` block of a multi-label metrics JSON (the keys of a single-label model's
+        :meth:`Decision.calibration`, plus ``temperature_kept`` when calibration left this label at 1)."""
+        block = {
+            "temperature": self.temperature,
+            "fitted_on": self.chosen_on if self.temperature != 1.0 else None,
+            f"{self.chosen_on}_ece_before": self.ece_before,
+            f"{self.chosen_on}_ece_after": self.ece_after,
+            "n_bins": ECE_BINS,
+        }
+        if self.temperature_kept is not None:
+            block["temperature_kept"] = self.temperature_kept
+        return block
 
 
 @dataclass
 class MultilabelDecision:
-    """How a multi-label model decides: a sigmoid per label, then each label's own threshold.
+    """How a multi-label model decides: a sigmoid per label (at the label's temperature), then each label's own
+    threshold.
 
     Attributes:
         rules: label name -> :class:`LabelRule`, in the order of the model's outputs.
@@ -248,9 +277,14 @@ class MultilabelDecision:
         """``(K,)`` thresholds in output order."""
         return np.array([rule.threshold for rule in self.rules.values()], dtype=np.float64)
 
+    @property
+    def temperatures(self) -> np.ndarray:
+        """``(K,)`` per-label temperatures in output order."""
+        return np.array([rule.temperature for rule in self.rules.values()], dtype=np.float64)
+
     def probabilities(self, logits: ArrayLike) -> np.ndarray:
-        """Per-label probabilities (see :func:`label_probabilities`)."""
-        return label_probabilities(logits)
+        """Per-label probabilities at each label's temperature (see :func:`label_probabilities`)."""
+        return label_probabilities(logits, self.temperatures)
 
     def decide(self, probs: ArrayLike) -> np.ndarray:
         """``(N, K)`` per-label decisions (see :func:`decide_labels`)."""

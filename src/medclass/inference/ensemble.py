@@ -11,7 +11,8 @@ of their own.
 Members must share the classes (same names, same order) and the preprocessing (image size, channels, resize,
 crop, window); only the normalisation statistics may differ.
 
-Multi-label members (all of them, or none) are averaged label by label: the mean of their sigmoid probabilities,
+Multi-label members (all of them, or none) are averaged label by label: the mean of their sigmoid probabilities
+(each member's at its own per-label temperatures, ``label_temperatures``; an ensemble saved before them: 1),
 returned as its logit ``log p - log(1 - p)``, so that the multi-label decision's sigmoid gives back the average;
 the ensemble's own per-label thresholds are chosen on val afterwards (``ModelSpec.multilabel``).
 """
@@ -62,6 +63,13 @@ class EnsembleModel(nn.Module):
         self.register_buffer(
             "temperatures", torch.as_tensor(args["temperatures"], dtype=torch.float32), persistent=False
         )
+        n_outputs = int(args.get("num_classes", 1))
+        label_temperatures = args.get("label_temperatures") or [[1.0] * n_outputs for _ in args["members"]]
+        self.register_buffer(
+            "label_temperatures",
+            torch.as_tensor(label_temperatures, dtype=torch.float32).reshape(len(args["members"]), 1, -1),
+            persistent=False,
+        )
         self.one_logit = [int(m.get("num_classes", 2)) == 1 for m in args["members"]]
         self.multilabel = bool(args.get("multilabel", False))
         self.medclass_args = dict(args)
@@ -72,7 +80,7 @@ class EnsembleModel(nn.Module):
         for k, member in enumerate(self.members):
             logits = member((raw - self.member_mean[k]) / self.member_std[k]).float()
             if self.multilabel:
-                total = total + torch_label_probabilities(logits)
+                total = total + torch_label_probabilities(logits, self.label_temperatures[k])
             else:
                 total = total + torch_probabilities(logits, self.temperatures[k], self.one_logit[k])
         mean = total / len(self.members)
@@ -140,12 +148,14 @@ def combine(
     }
     if first.is_multilabel:
         args["multilabel"] = True
+        args["label_temperatures"] = [meta.multilabel.temperatures.tolist() for _, meta in members]
     model = build_ensemble(args, [m for m, _ in members]).eval()
     spec = ModelSpec(
         model=args,
         classes=list(first.classes),
         preprocess=first.preprocess,
-        # The members' temperatures are inside the model; the ensemble's own threshold is fitted on val after.
+        # The members' temperatures (per label for multi-label members) are inside the model; the ensemble's own
+        # threshold is fitted on val after.
         decision=Decision(positive_class=first.positive_class),
         # A multi-label ensemble's per-label thresholds are chosen on val after (0.5 until then).
         multilabel=MultilabelDecision({name: LabelRule() for name in first.classes})

@@ -69,7 +69,7 @@ class ModelSpec(BaseModel):
             description (``name: ensemble``).
         classes: class names; index i is logit i.
         preprocess: see :class:`Preprocess`.
-        decision: the fitted decision rule (of a multi-label model: the temperature only).
+        decision: the fitted decision rule (a multi-label model keeps its temperatures per label in ``multilabel``).
         multilabel: a multi-label model's per-label rules (``classes`` are then its label names, each output
             a sigmoid); absent (None) for a single-label model, whose stored form is then unchanged.
         config: the resolved run config.

@@ -23,7 +23,7 @@ def torch_probabilities(
     return torch.softmax(scaled, dim=1)
 
 
-def torch_label_probabilities(logits: torch.Tensor) -> torch.Tensor:
-    """``(N, K)`` independent per-label probabilities of a multi-label head: ``sigmoid(z)`` per column (the torch
-    twin of :func:`medclass.inference.decision.label_probabilities`)."""
-    return torch.sigmoid(logits)
+def torch_label_probabilities(logits: torch.Tensor, temperatures: torch.Tensor | None = None) -> torch.Tensor:
+    """``(N, K)`` independent per-label probabilities of a multi-label head: ``sigmoid(z / T_k)`` per column (the
+    torch twin of :func:`medclass.inference.decision.label_probabilities`; no temperatures: ``sigmoid(z)``)."""
+    return torch.sigmoid(logits if temperatures is None else logits / temperatures)

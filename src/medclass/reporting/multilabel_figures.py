@@ -1,6 +1,6 @@
 """The figures and tables of a multi-label run's report, from its saved files: per-label ROC and precision-recall
-curves (one figure each, a line per label), the co-occurrence of errors between labels and the most confident
-errors of each label as thumbnails.
+curves (one figure each, a line per label), a reliability diagram per label (one figure, a panel per label), the
+co-occurrence of errors between labels and the most confident errors of each label as thumbnails.
 
 The scores come from ``predictions_test.csv`` (``label`` holds each image's labels as text, ``p_<label>`` the
 probabilities, one 0/1 column per label the decisions at the stored thresholds); the label list is the one in
@@ -30,11 +30,15 @@ from medclass.reporting.plots_common import (
     styled,
     wrap_label,
 )
+from medclass.reporting.plots_eval import draw_reliability
 from medclass.runs import TEST_PREDICTIONS_FILE, RunFiles
 
 ROC_FIGURE = "label_roc"
 PR_FIGURE = "label_pr"
 ERRORS_FIGURE = "label_errors"
+RELIABILITY_FIGURE = "label_reliability"
+# Panels per row of the per-label reliability figure.
+RELIABILITY_COLUMNS = 3
 # Thumbnails of the most confident errors shown per label (one row of the figure per label).
 ERRORS_PER_LABEL = 6
 
@@ -136,6 +140,41 @@ def plot_label_curves(scores: LabelScores, path: str | os.PathLike, kind: str) -
     return save_figure(fig, path)
 
 
+@styled
+def plot_label_reliability(
+    scores: LabelScores, path: str | os.PathLike, temperatures: dict[str, float] | None = None
+) -> Path:
+    """A reliability diagram per label (the single-label diagram of
+    :func:`medclass.reporting.plots_eval.plot_reliability_diagram`, one panel each) of the label's own
+    ``[absent, present]`` probabilities, so each panel's ECE is the label's ``ece`` in test_metrics.json;
+    uncertain images are left out. ``temperatures``: shown in the panel title where not 1.
+
+    Raises:
+        ValueError: no label has a known test value.
+    """
+    drawn = [j for j in range(len(scores.labels)) if (~np.isnan(scores.truth[:, j])).any()]
+    if not drawn:
+        raise ValueError("no label has a known test value")
+    columns = min(RELIABILITY_COLUMNS, len(drawn))
+    rows = -(-len(drawn) // columns)
+    fig = new_figure(4.6 * columns, 5.2 * rows)
+    panels = np.atleast_1d(fig.subfigures(rows, columns)).ravel()
+    for panel, j in zip(panels, drawn, strict=False):
+        name = scores.labels[j]
+        known = ~np.isnan(scores.truth[:, j])
+        present = scores.probs[known, j]
+        temperature = (temperatures or {}).get(name, 1.0)
+        subject = wrap_label(name, 24, 1) + (f", T = {temperature:.3g}" if temperature != 1.0 else "")
+        draw_reliability(
+            panel,
+            (scores.truth[known, j] == 1).astype(np.int64),
+            np.stack([1 - present, present], axis=1),
+            subject=subject,
+            legend=panel is panels[0],
+        )
+    return save_figure(fig, path)
+
+
 def confident_errors(scores: LabelScores, per_label: int = ERRORS_PER_LABEL) -> list[tuple[str, int, str]]:
     """``(label, row, kind)`` of the most confident errors of each label, most confident first: a false
     positive (``FP``) by its probability, a false negative (``FN``) by one minus it."""
@@ -189,10 +228,16 @@ def write_multilabel_figures(run: RunFiles) -> Figures:
     try:
         scores = label_scores(run)
     except ValueError as exc:
-        for name in (ROC_FIGURE, PR_FIGURE, ERRORS_FIGURE):
+        for name in (ROC_FIGURE, PR_FIGURE, RELIABILITY_FIGURE, ERRORS_FIGURE):
             figures.skipped[name] = str(exc)
         return figures
+    per_label = run.test_metrics.get("per_label") or {}
+    temperatures = {
+        name: float((block.get("calibration") or {}).get("temperature", 1.0))
+        for name, block in per_label.items()
+    }
     draw(ROC_FIGURE, lambda p: plot_label_curves(scores, p, "roc"))
     draw(PR_FIGURE, lambda p: plot_label_curves(scores, p, "pr"))
+    draw(RELIABILITY_FIGURE, lambda p: plot_label_reliability(scores, p, temperatures))
     draw(ERRORS_FIGURE, lambda p: plot_label_errors(run, scores, p))
     return figures

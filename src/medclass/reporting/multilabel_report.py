@@ -1,6 +1,6 @@
 """The HTML report of a multi-label run (``"task": "multilabel"`` in test_metrics.json): the per-label table
 (AUROC, AP, sensitivity and specificity at each label's threshold, with CIs) and macro/micro AUROC and mAP,
-ROC and precision-recall curves per label, the co-occurrence of errors between labels and the most confident
+ROC and precision-recall curves per label, a reliability diagram per label with its temperature, the co-occurrence of errors between labels and the most confident
 errors of each label. The data, config, model and training sections are the single-label report's.
 """
 
@@ -13,6 +13,7 @@ from medclass.reporting.html_kit import esc, fmt, page, table
 from medclass.reporting.multilabel_figures import (
     ERRORS_FIGURE,
     PR_FIGURE,
+    RELIABILITY_FIGURE,
     ROC_FIGURE,
     error_cooccurrence,
     label_scores,
@@ -30,6 +31,7 @@ from medclass.runs import RunFiles
 SECTIONS = (
     ("metrics", "Per-label metrics"),
     ("curves", "ROC / PR"),
+    ("calibration", "Calibration"),
     ("errors", "Errors"),
     ("data", "Data"),
     ("config", "Config"),
@@ -116,6 +118,44 @@ def per_label_section(run: RunFiles) -> str:
     return "".join(parts)
 
 
+def calibration_section(run: RunFiles, figs: _Figs) -> str:
+    """The reliability diagram of each label on test and, per label, the temperature fitted on val with the
+    label's val ECE before and after it (``evaluation.calibrate``)."""
+    per_label = (run.test_metrics or {}).get("per_label") or {}
+    blocks = {name: block.get("calibration") or {} for name, block in per_label.items()}
+    fitted = {name: c for name, c in blocks.items() if c.get("fitted_on") or c.get("temperature_kept")}
+    if fitted:
+        rows = [
+            [
+                name,
+                fmt(c.get("temperature"), 3),
+                *(fmt(value) for key, value in c.items() if key.endswith(("_ece_before", "_ece_after"))),
+                c.get("temperature_kept") or "",
+            ]
+            for name, c in blocks.items()
+        ]
+        text = table(
+            ["label", "temperature", "val ECE before", "val ECE after", "kept at 1 because"],
+            rows,
+            "label-calibration",
+        )
+    else:
+        text = (
+            "<p class='note'>No temperature scaling (evaluation.calibrate: false): each label's probability is "
+            "the sigmoid of its logit.</p>"
+        )
+    return (
+        "<h2 id='calibration'>Calibration per label</h2>"
+        + figs(
+            RELIABILITY_FIGURE,
+            "Reliability diagram per label",
+            "Per label, test images binned by the confidence of the label's decision at 0.5 (its probability, "
+            "or one minus it); bars: the share decided right per bin. The ECE is the label's in the table above.",
+        )
+        + text
+    )
+
+
 def error_cooccurrence_block(run: RunFiles) -> str:
     """The label x label table of how often one label's error comes with another's, or why it is missing."""
     try:
@@ -169,6 +209,7 @@ def render_multilabel_report(run: RunFiles, figures: Figures | None = None) -> s
         + figs(ROC_FIGURE, "ROC curves per label", half=True)
         + figs(PR_FIGURE, "Precision-recall curves per label", half=True)
         + "</div>",
+        calibration_section(run, figs),
         "<h2 id='errors'>Errors</h2>"
         + error_cooccurrence_block(run)
         + "<h3>Most confident errors per label</h3>"

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure, SubFigure
 from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
@@ -277,6 +278,25 @@ def plot_reliability_diagram(
     Raises:
         ValueError: bad shapes (named), probabilities outside [0, 1], or ``n_bins < 1``.
     """
+    fig = new_figure(5.4, 6.0)
+    draw_reliability(fig, y_true, probs, n_bins)
+    return save_figure(fig, path)
+
+
+def draw_reliability(
+    container: Figure | SubFigure,
+    y_true: ArrayLike,
+    probs: ArrayLike,
+    n_bins: int = 15,
+    subject: str = "Reliability diagram",
+    legend: bool = True,
+) -> None:
+    """Draw the two panels of :func:`plot_reliability_diagram` into ``container`` (a figure, or one panel of a
+    grid of them), titled ``subject (ECE = ..., n bins, N images)``.
+
+    Raises:
+        ValueError: as :func:`plot_reliability_diagram`.
+    """
     y, p = _check_scores(y_true, probs)
     curve = reliability_curve(y, p, n_bins)  # the binning of the ECE reported in test_metrics.json
     ece = expected_calibration_error(y, p, n_bins)
@@ -286,8 +306,7 @@ def plot_reliability_diagram(
     filled = counts > 0
     centers, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
 
-    fig = new_figure(5.4, 6.0)
-    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.08})
+    top, bottom = container.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.08})
     top.bar(
         centers[filled],
         accuracy[filled],
@@ -315,12 +334,12 @@ def plot_reliability_diagram(
     top.set_xlim(0, 1)
     top.set_ylim(0, 1.02)
     top.set_ylabel("accuracy")
-    top.set_title(f"Reliability diagram (ECE = {ece:.3f}, {int(n_bins)} bins, {y.size} images)")
-    top.legend(loc="upper left", frameon=False)
+    top.set_title(f"{subject} (ECE = {ece:.3f}, {int(n_bins)} bins, {y.size} images)")
+    if legend:
+        top.legend(loc="upper left", frameon=False)
     top.grid(True)
     bottom.bar(centers, counts, width=width, color="0.55", edgecolor="0.2", linewidth=0.5)
     bottom.set_ylabel("images")
     integer_ticks(bottom.yaxis)
     bottom.set_xlabel("confidence (top-label probability)")
     bottom.grid(True, axis="y")
-    return save_figure(fig, path)

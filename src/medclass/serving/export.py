@@ -126,19 +126,22 @@ def bundle_info(
     if meta.is_multilabel:
         info.update(label_rules(meta))
         info["outputs"]["meaning"] = (
-            "raw logits, one per label; probability = sigmoid(logit) per label; the label is positive when its "
-            "probability >= labels[name].threshold"
+            "raw logits, one per label; probability = sigmoid(logit / labels[name].temperature) per label; the "
+            "label is positive when its probability >= labels[name].threshold"
         )
     return info
 
 
 def label_rules(meta: ModelSpec) -> dict[str, Any]:
     """The per-label rule a multi-label bundle's ``medclass.json`` adds at the top level: ``task`` and each
-    label's ``threshold`` (and the rule it was chosen by) under ``labels``."""
+    label's ``threshold`` (and the rule it was chosen by) and ``temperature`` under ``labels``."""
     rules = meta.multilabel.rules
     return {
         "task": "multilabel",
-        "labels": {name: {"threshold": rule.threshold, "rule": rule.rule} for name, rule in rules.items()},
+        "labels": {
+            name: {"threshold": rule.threshold, "rule": rule.rule, "temperature": rule.temperature}
+            for name, rule in rules.items()
+        },
     }
 
 

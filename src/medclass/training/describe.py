@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from medclass.config import Config
-from medclass.inference.decision import Decision
+from medclass.inference.decision import Decision, MultilabelDecision
 from medclass.training.fit import resolve_precision
 from medclass.transforms.pipelines import describe_augment
 
@@ -69,3 +69,26 @@ def describe_decision(decision: Decision, console: Console) -> None:
             f"P({escape(str(decision.positive_class))}) (val sensitivity {decision.sensitivity:.3f}, specificity "
             f"{decision.specificity:.3f}); predict decides with it"
         )
+
+
+def describe_label_decision(rules: MultilabelDecision, console: Console) -> None:
+    """Print a multi-label model's per-label temperatures (when calibrated, with each label's val ECE before and
+    after) and thresholds chosen on the validation split."""
+    if any(rule.temperature != 1.0 or rule.temperature_kept for rule in rules.rules.values()):
+        console.print(
+            "[bold]calibration[/] per-label temperature on val ("
+            + ", ".join(
+                f"{escape(name)} {rule.temperature:.3f} ECE {fmt(rule.ece_before)} -> {fmt(rule.ece_after)}"
+                + (f" ({escape(rule.temperature_kept)})" if rule.temperature_kept else "")
+                for name, rule in rules.rules.items()
+            )
+            + ")",
+            highlight=False,
+        )
+    first = next(iter(rules.rules.values()))
+    console.print(
+        "per-label thresholds chosen on val ("
+        + ", ".join(f"{escape(name)} {rule.threshold:.3g}" for name, rule in rules.rules.items())
+        + f"; {first.rule})",
+        highlight=False,
+    )

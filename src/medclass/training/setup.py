@@ -196,8 +196,6 @@ def check_multilabel_settings(config: Config) -> None:
         problems.append("augment mixup/cutmix mix one class per image; turn them off")
     if config.trainer.refit:
         problems.append("trainer.refit is not available for multi-label models yet")
-    if config.evaluation.calibrate:
-        problems.append("evaluation.calibrate fits one softmax temperature; not for per-label sigmoids")
     if problems:
         raise ConfigError("multi-label data: " + "; ".join(problems))
 
