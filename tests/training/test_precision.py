@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from medclass.config import Config
 from medclass.training import fit
+from medclass.training.module import LitClassifier
 from medclass.training.fit import resolve_precision
 
 
@@ -43,3 +45,20 @@ def test_explicit_precision_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert resolve_precision("16-mixed") == "16-mixed" and resolve_precision("32") == "32"
+
+
+def test_validation_scores_in_full_precision_while_training_autocasts() -> None:
+    """Val loss and metrics (early stopping, best checkpoint, tune's objective) are those of the fp32 model that
+    evaluate and predict run, also when the training steps run under bf16 autocast."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+    module = LitClassifier(model, Config.model_validate({}), num_classes=2)
+    seen: list[torch.dtype] = []
+    model[1].register_forward_hook(lambda _m, _i, output: seen.append(output.dtype))
+    images, targets = torch.randn(8, 1, 4, 4), torch.tensor([0, 1] * 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        module(images)  # the training path: autocast applies
+        module.validation_step((images, targets), 0)
+    assert seen == [torch.bfloat16, torch.float32]
+    expected = torch.nn.functional.cross_entropy(model(images), targets)
+    assert module.val_loss.compute().item() == pytest.approx(expected.item(), abs=1e-6)

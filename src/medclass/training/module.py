@@ -164,7 +164,10 @@ class LitClassifier(L.LightningModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, targets = batch
-        logits = self(images)
+        # Scored as inference runs the model, in full precision whatever trainer.precision trains at: early
+        # stopping, the best checkpoint and tune's objective then agree with evaluate and predict.
+        with torch.autocast(images.device.type, enabled=False):
+            logits = self(images.float())
         loss = self.criterion(logits, targets)  # the L2 term is a training device, not part of val loss
         probs = torch_label_probabilities(logits) if self.multilabel else torch_probabilities(logits)
         self.val_metrics.update(probs, metric_targets(targets))
