@@ -157,7 +157,9 @@ def _noisy_site(root: Path) -> Path:
     rng = np.random.default_rng(0)
     for path in sorted((root / "images").glob("*.png")):
         pixels = np.asarray(Image.open(path), dtype=float)
-        Image.fromarray(np.clip(pixels + rng.normal(0, 110, pixels.shape), 0, 255).astype(np.uint8)).save(path)
+        Image.fromarray(np.clip(pixels + rng.normal(0, 110, pixels.shape), 0, 255).astype(np.uint8)).save(
+            path
+        )
     return manifest
 
 
@@ -184,8 +186,8 @@ def test_validate_scores_a_multilabel_run_label_by_label(epochs_run: Path, tmp_p
     saved = json.loads((out / "validation.json").read_text())
     assert saved["task"] == "multilabel" and saved["labels"] == result["labels"]
     labels = saved["labels"]
-    thresholds = [saved["operating_points"][name]["threshold"] for name in labels]
     predictor = Predictor.load(epochs_run)
+    thresholds = list(predictor.meta.multilabel.thresholds)  # the stored ones predict/export/serve use
     paths, y_internal, _ = _split(epochs_run)
     table = pd.read_csv(external)
     sites = {
@@ -203,6 +205,7 @@ def test_validate_scores_a_multilabel_run_label_by_label(epochs_run: Path, tmp_p
                 figure = block["per_label"][name][measure]
                 assert figure["value"] == pytest.approx(value, abs=1e-6), (site, name, measure)
                 assert figure["ci_low"] <= figure["value"] <= figure["ci_high"]
+            assert block["per_label"][name]["threshold"] == pytest.approx(thresholds[labels.index(name)])
         assert block["macro_auroc"]["value"] == pytest.approx(_macro(y, probs), abs=1e-6)
         assert block["micro_auroc"]["value"] == pytest.approx(
             roc_auc_score(y.ravel(), probs.ravel()), abs=1e-6
