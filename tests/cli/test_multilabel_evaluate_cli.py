@@ -178,10 +178,20 @@ def _sklearn_figures(y: np.ndarray, probs: np.ndarray, thresholds: list[float]) 
 
 def test_validate_scores_a_multilabel_run_label_by_label(epochs_run: Path, tmp_path: Path) -> None:
     external = _noisy_site(tmp_path / "hosp")
+    # A subgroup column made of the disc label itself: inside each subgroup the disc has one class only.
+    table = pd.read_csv(external)
+    internal_rows = pd.read_csv(epochs_run / "splits.csv", keep_default_na=False).query("split == 'test'")
+    pd.DataFrame(
+        {
+            "path": [str(external.parent / p) for p in table["path"]] + list(internal_rows["path"]),
+            "disc_shown": list(table["disc"].map({1: "yes", 0: "no"}))
+            + ["yes" if "disc" in t.split("|") else "no" for t in internal_rows["label"]],
+        }
+    ).to_csv(tmp_path / "groups.csv", index=False)
     out = tmp_path / "validation"
     result = validate(
-        epochs_run, external=[f"hosp={external}"], subgroups=["site"], out=out, bootstrap=200,
-        console=Console(file=io.StringIO()),
+        epochs_run, external=[f"hosp={external}"], subgroups=["site", str(tmp_path / "groups.csv")], out=out,
+        bootstrap=200, console=Console(file=io.StringIO()),
     )  # fmt: skip
     saved = json.loads((out / "validation.json").read_text())
     assert saved["task"] == "multilabel" and saved["labels"] == result["labels"]
@@ -189,7 +199,6 @@ def test_validate_scores_a_multilabel_run_label_by_label(epochs_run: Path, tmp_p
     predictor = Predictor.load(epochs_run)
     thresholds = list(predictor.meta.multilabel.thresholds)  # the stored ones predict/export/serve use
     paths, y_internal, _ = _split(epochs_run)
-    table = pd.read_csv(external)
     sites = {
         "internal": (y_internal, predictor.predict_files(paths).probs),
         "hosp": (
@@ -218,6 +227,14 @@ def test_validate_scores_a_multilabel_run_label_by_label(epochs_run: Path, tmp_p
             groups["per_label"][labels[0]]["auroc"]["value"]
             == block["per_label"][labels[0]]["auroc"]["value"]
         )
+    by_disc = saved["label_subgroups"]["columns"]["disc_shown"]["groups"]
+    assert (
+        by_disc["yes"]["per_label"]["disc"]["not_estimable"] == "no negative image of disc in this subgroup"
+    )
+    assert by_disc["no"]["per_label"]["disc"]["not_estimable"] == "no positive image of disc in this subgroup"
+    assert by_disc["no"]["per_label"]["disc"]["auroc"]["value"] is None
+    assert by_disc["no"]["per_label"]["bar"]["auroc"]["value"] is not None  # the other labels still are
+    assert by_disc["no"]["n"] + by_disc["yes"]["n"] == len(paths) + len(table)
     hosp_auroc = [saved["label_sites"]["hosp"]["per_label"][n]["auroc"]["value"] for n in labels]
     assert min(hosp_auroc) < 1.0  # the noisy site is not perfect, so the comparison above means something
     gaps = saved["label_transfer"]["sites"]["hosp"]
