@@ -255,6 +255,8 @@ def test_validate_scores_a_multilabel_run_label_by_label(epochs_run: Path, tmp_p
         for item in checklist["items"].values():
             answer = item["answer"].lower() if item["filled"] else ""
             assert not any(word in answer for word in ("confusion", "argmax", "softmax", "classes")), answer
+    card = (out / "model_card.md").read_text()
+    assert "multi-label image classifier" in card and "argmax" not in card
     assert saved["checklists"]["stard_ai"]["items"]["31"]["filled"]  # the accuracy estimates are per label
 
 
