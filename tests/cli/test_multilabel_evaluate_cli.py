@@ -1,9 +1,10 @@
 """Multi-label runs through `evaluate --all-epochs`, `evaluate --mc-dropout / --tta`, `tune` (mean AUROC the
-default objective) and `validate` (refused by name), on the synthetic shapes set whose labels a disc, a hollow
+default objective) and `validate` (label by label), on the synthetic shapes set whose labels a disc, a hollow
 square and a bar switch on. The figures are checked against scikit-learn on the model's own probabilities."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -12,9 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
+from rich.console import Console
 from sklearn.metrics import average_precision_score, roc_auc_score
 from torch.utils.data import DataLoader, TensorDataset
 
+from medclass.api.validate import validate
 from medclass.cli.app import run_app
 from medclass.data.multilabel import label_matrix
 from medclass.data.synthetic import make_shapes_multilabel
@@ -269,12 +273,139 @@ def test_operating_point_and_dicom_sr_are_refused_for_multilabel(
     assert "predict --dicom-sr: not available for multi-label models" in capsys.readouterr().err
 
 
-def test_validate_refuses_a_multilabel_run_by_name(epochs_run: Path, tmp_path: Path, capsys) -> None:
+def _noisy_site(root: Path) -> Path:
+    """A second shapes set (other seed, the one-column-per-label layout) with noise added: another "site" on
+    which the model ranks well but loses specificity at its thresholds."""
+    manifest = make_shapes_multilabel(root, n=40, size=32, seed=7, layout="columns")
+    rng = np.random.default_rng(0)
+    for path in sorted((root / "images").glob("*.png")):
+        pixels = np.asarray(Image.open(path), dtype=float)
+        Image.fromarray(np.clip(pixels + rng.normal(0, 110, pixels.shape), 0, 255).astype(np.uint8)).save(
+            path
+        )
+    return manifest
+
+
+def _sklearn_figures(y: np.ndarray, probs: np.ndarray, thresholds: list[float]) -> list[dict[str, float]]:
+    decided = probs >= np.asarray(thresholds)
+    return [
+        {
+            "auroc": roc_auc_score(y[:, j], probs[:, j]),
+            "average_precision": average_precision_score(y[:, j], probs[:, j]),
+            "sensitivity": float(decided[y[:, j] == 1, j].mean()),
+            "specificity": float(1 - decided[y[:, j] == 0, j].mean()),
+        }
+        for j in range(y.shape[1])
+    ]
+
+
+def test_validate_scores_a_multilabel_run_label_by_label(epochs_run: Path, tmp_path: Path) -> None:
+    external = _noisy_site(tmp_path / "hosp")
+    # A subgroup column made of the disc label itself: inside each subgroup the disc has one class only.
+    table = pd.read_csv(external)
+    internal_rows = pd.read_csv(epochs_run / "splits.csv", keep_default_na=False).query("split == 'test'")
+    pd.DataFrame(
+        {
+            "path": [str(external.parent / p) for p in table["path"]] + list(internal_rows["path"]),
+            "disc_shown": list(table["disc"].map({1: "yes", 0: "no"}))
+            + ["yes" if "disc" in t.split("|") else "no" for t in internal_rows["label"]],
+        }
+    ).to_csv(tmp_path / "groups.csv", index=False)
     out = tmp_path / "validation"
-    assert run_app(["validate", str(epochs_run), "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert "validate: not available for multi-label models yet" in err and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1 and not out.exists()
+    result = validate(
+        epochs_run, external=[f"hosp={external}"], subgroups=["site", str(tmp_path / "groups.csv")], out=out,
+        bootstrap=200, console=Console(file=io.StringIO()),
+    )  # fmt: skip
+    saved = json.loads((out / "validation.json").read_text())
+    assert saved["task"] == "multilabel" and saved["labels"] == result["labels"]
+    labels = saved["labels"]
+    predictor = Predictor.load(epochs_run)
+    thresholds = list(predictor.meta.multilabel.thresholds)  # the stored ones predict/export/serve use
+    paths, y_internal, _ = _split(epochs_run)
+    sites = {
+        "internal": (y_internal, predictor.predict_files(paths).probs),
+        "hosp": (
+            table[labels].to_numpy(float),
+            predictor.predict_files([str(external.parent / p) for p in table["path"]]).probs,
+        ),
+    }
+    for site, (y, probs) in sites.items():
+        block = saved["label_sites"][site]
+        assert block["n"] == len(y)
+        for name, expected in zip(labels, _sklearn_figures(y, probs, thresholds), strict=True):
+            for measure, value in expected.items():
+                figure = block["per_label"][name][measure]
+                assert figure["value"] == pytest.approx(value, abs=1e-6), (site, name, measure)
+                assert figure["ci_low"] <= figure["value"] <= figure["ci_high"]
+            assert block["per_label"][name]["threshold"] == pytest.approx(thresholds[labels.index(name)])
+        assert block["macro_auroc"]["value"] == pytest.approx(_macro(y, probs), abs=1e-6)
+        assert block["micro_auroc"]["value"] == pytest.approx(
+            roc_auc_score(y.ravel(), probs.ravel()), abs=1e-6
+        )
+        assert block["map"]["value"] == pytest.approx(_macro(y, probs, average_precision_score), abs=1e-6)
+        for key in ("macro_auroc", "micro_auroc", "map"):
+            assert block[key]["ci_low"] <= block[key]["value"] <= block[key]["ci_high"]
+        groups = saved["label_subgroups"]["columns"]["site"]["groups"][site]
+        assert (
+            groups["per_label"][labels[0]]["auroc"]["value"]
+            == block["per_label"][labels[0]]["auroc"]["value"]
+        )
+    by_disc = saved["label_subgroups"]["columns"]["disc_shown"]["groups"]
+    assert (
+        by_disc["yes"]["per_label"]["disc"]["not_estimable"] == "no negative image of disc in this subgroup"
+    )
+    assert by_disc["no"]["per_label"]["disc"]["not_estimable"] == "no positive image of disc in this subgroup"
+    assert by_disc["no"]["per_label"]["disc"]["auroc"]["value"] is None
+    assert by_disc["no"]["per_label"]["bar"]["auroc"]["value"] is not None  # the other labels still are
+    assert by_disc["no"]["n"] + by_disc["yes"]["n"] == len(paths) + len(table)
+    hosp_auroc = [saved["label_sites"]["hosp"]["per_label"][n]["auroc"]["value"] for n in labels]
+    assert min(hosp_auroc) < 1.0  # the noisy site is not perfect, so the comparison above means something
+    gaps = saved["label_transfer"]["sites"]["hosp"]
+    for name in labels:
+        gap = gaps["per_label"][name]["specificity"]
+        internal = saved["label_sites"]["internal"]["per_label"][name]["specificity"]["value"]
+        assert gap["difference"] == pytest.approx(
+            saved["label_sites"]["hosp"]["per_label"][name]["specificity"]["value"] - internal
+        )
+        assert gap["ci_low"] <= gap["difference"] <= gap["ci_high"]
+    assert gaps["verdict"] == "breaks"  # the noise makes every label positive far more often
+    assert saved["shortcuts"] is None and "shortcuts" in saved["not_for_multilabel"]
+    assert saved["external"] is None and saved["decision_curve"] is None
+    assert len(pd.read_csv(out / "predictions.csv")) == len(paths) + len(table)
+    assert (out / saved["figures"]["label_roc"]).is_file() and (out / "dossier.md").is_file()
+    # The dossier claims nothing a multi-label run does not have (one class per image, a confusion matrix).
+    for checklist in saved["checklists"].values():
+        for item in checklist["items"].values():
+            answer = item["answer"].lower() if item["filled"] else ""
+            assert not any(word in answer for word in ("confusion", "argmax", "softmax", "classes")), answer
+    card = (out / "model_card.md").read_text()
+    assert "multi-label image classifier" in card and "argmax" not in card
+    assert saved["checklists"]["stard_ai"]["items"]["31"]["filled"]  # the accuracy estimates are per label
+
+
+def test_validate_refuses_an_unknown_label_or_a_missing_label_column(
+    manifest: Path, epochs_run: Path, tmp_path: Path, capsys
+) -> None:
+    table = pd.read_csv(manifest, keep_default_na=False)
+    table["path"] = [str(manifest.parent / p) for p in table["path"]]
+    unknown = table.copy()
+    unknown.loc[2, "labels"] = "disc|nodule"
+    unknown.to_csv(tmp_path / "unknown.csv", index=False)
+    columns = table[["path"]].assign(bar=1, square=0)  # the disc column is missing
+    columns.to_csv(tmp_path / "columns.csv", index=False)
+    expected = {
+        "unknown.csv": "line 4, column 'labels': 'nodule' is not a label of the model",
+        "columns.csv": "no column for the model's label(s) 'disc'",
+    }
+    for name, message in expected.items():
+        out = tmp_path / f"validation-{name}"
+        assert (
+            run_app(["validate", str(epochs_run), "--external", f"b={tmp_path / name}", "--out", str(out)])
+            == 2
+        )
+        err = capsys.readouterr().err
+        assert message in err and str(tmp_path / name) in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1 and not out.exists()
 
 
 def test_tune_on_multilabel_data_maximises_the_mean_val_auroc(manifest: Path, tmp_path: Path) -> None:

@@ -15,12 +15,14 @@ from typing import Any
 from rich.console import Console
 
 from medclass import __version__
+from medclass.assessment.label_validation import label_validation_results
 from medclass.assessment.shortcuts import screen_shortcuts
 from medclass.assessment.site_validation import ValidationPlan, plan_validation, validation_results
 from medclass.evaluation.bootstrap import BOOTSTRAP_SEED
 from medclass.explain.model_maps import default_class_maps
 from medclass.inference.runner import Predictor
 from medclass.reporting.dossier import checklist_status, write_dossier
+from medclass.reporting.label_validation_figures import plot_label_roc_by_site
 from medclass.reporting.plots_validation import write_validation_figures
 from medclass.runs import (
     SPLITS_FILE,
@@ -29,7 +31,12 @@ from medclass.runs import (
     removed_if_unstarted,
     resolve_checkpoint,
 )
-from medclass.runs.validation_layout import VALIDATION_KIND, ValidationLayout, default_validation_dir
+from medclass.runs.validation_layout import (
+    LABEL_ROC_FIGURE,
+    VALIDATION_KIND,
+    ValidationLayout,
+    default_validation_dir,
+)
 from medclass.utils.console import default_console
 from medclass.utils.errors import RunDirError
 from medclass.utils.io import write_json
@@ -52,6 +59,10 @@ def validate(
 ) -> dict[str, Any]:
     """Validate a trained run: internal test split and external sites, subgroups, decision curves, sample size.
 
+    A multi-label run is validated label by label (``task``, ``labels``, ``label_sites``, ``label_transfer``,
+    ``label_subgroups``; the single-label sections it has no meaning for are null, with the reason in
+    ``not_for_multilabel``).
+
     Args:
         run_dir: the run folder (its best checkpoint, with the stored preprocessing, temperature and threshold).
         external: ``NAME=DATA`` items: DATA is a labelled folder (any layout medclass reads) or a CSV manifest.
@@ -67,9 +78,9 @@ def validate(
 
     Raises:
         RunDirError: not a run folder, or ``out`` may not be written.
-        ConfigError: a multi-label run (not validated yet).
-        ConfigError, DataError: a malformed ``--external``, a set with classes the model does not know, a
-            subgroup column no manifest holds, unreadable sets (each named).
+        ConfigError, DataError: a malformed ``--external``, a set with classes the model does not know (a
+            multi-label model: a set that is not a multi-label manifest or npz, a label the model does not know,
+            a label column missing), a subgroup column no manifest holds, unreadable sets (each named).
     """
     console = console or default_console()
     run_dir = Path(run_dir)
@@ -79,8 +90,8 @@ def validate(
     check_output_dir(target, VALIDATION_KIND, overwrite=overwrite)
     checkpoint = resolve_checkpoint(run_dir)
     predictor = Predictor.load(checkpoint)
-    predictor.meta.require_single_label("validate")  # before the folder is claimed
-    plan = plan_validation(run_dir, predictor, external, subgroups)
+    multilabel = predictor.meta.is_multilabel
+    plan = plan_validation(run_dir, predictor, external, subgroups)  # before the folder is claimed
     if bootstrap is None:
         bootstrap = int(predictor.meta.config.get("evaluation", {}).get("bootstrap", 1000))
     claimed = prepare_output_dir(target, VALIDATION_KIND, overwrite=overwrite, protected=plan.data_folders)
@@ -93,10 +104,23 @@ def validate(
     ):
         names = ", ".join(f"{s.name} ({len(s.paths)} images)" for s in plan.sites)
         console.print(f"validating {run_dir} on {names}")
-        results, _ = validation_results(plan, predictor, bootstrap, layout)
-        figures = write_validation_figures(results, layout.figures)
         screens = None
-        if shortcuts:
+        if multilabel:
+            results, sites = label_validation_results(plan, predictor, bootstrap, layout)
+            figures = {
+                "label_roc": plot_label_roc_by_site(
+                    results["labels"],
+                    {site.name: (site.truth, site.result.probs) for site in sites},
+                    predictor.meta.multilabel.thresholds,
+                    layout.figure(LABEL_ROC_FIGURE),
+                )
+            }
+            if shortcuts:
+                console.print("the shortcut screens are single-label only: skipped (see not_for_multilabel)")
+        else:
+            results, _ = validation_results(plan, predictor, bootstrap, layout)
+            figures = write_validation_figures(results, layout.figures)
+        if shortcuts and not multilabel:
             console.print("screening for shortcuts (metadata, masked anatomy, explanation outside the body)")
             screens = _shortcuts(plan, predictor, layout, bootstrap)
         validation = {
@@ -106,7 +130,7 @@ def validate(
             "run": str(run_dir),
             "checkpoint": str(checkpoint),
             "classes": list(predictor.classes),
-            "decision": _decision_block(predictor),
+            "decision": None if multilabel else _decision_block(predictor),
             "bootstrap": bootstrap,
             **results,
             "shortcuts": screens,
@@ -117,7 +141,7 @@ def validate(
         write_dossier(run_dir, layout.root, validation)  # before the status: it draws the flow figure cited
         validation["checklists"] = checklist_status(run_dir, layout.root, validation)
         write_json(layout.results, validation)
-    _print_summary(validation, layout, console)
+    (_print_label_summary if multilabel else _print_summary)(validation, layout, console)
     return validation
 
 
@@ -184,4 +208,26 @@ def _print_summary(validation: dict[str, Any], layout: ValidationLayout, console
         if isinstance(screen, dict) and "verdict" in screen:
             colour = "yellow" if screen.get("flagged") else "default"
             console.print(f"[{colour}]  shortcut screen {name}: {screen['verdict']}[/]")
+    console.print(f"validation written to {layout.root} (dossier: {layout.dossier.name})")
+
+
+def _print_label_summary(validation: dict[str, Any], layout: ValidationLayout, console: Console) -> None:
+    """A multi-label validation in a few lines: each site's macro AUROC and mAP, what transfers and breaks,
+    subgroup warnings."""
+    for name, site in validation["label_sites"].items():
+        macro = site["macro_auroc"]
+        ci = "" if macro["ci_low"] is None else f" (95% CI {macro['ci_low']:.3f}-{macro['ci_high']:.3f})"
+        value = "n/a" if macro["value"] is None else f"{macro['value']:.3f}"
+        per_label = ", ".join(
+            f"{label} {'n/a' if block['auroc']['value'] is None else format(block['auroc']['value'], '.3f')}"
+            for label, block in site["per_label"].items()
+        )
+        console.print(f"  {name}: n={site['n']}, macro AUROC {value}{ci}; per-label AUROC {per_label}")
+    for line in validation["label_transfer"]["summary"]:
+        console.print(f"  {line}")
+    for line in validation["warnings"]:
+        console.print(f"[yellow]  {line}[/]")
+    for analysis in ((validation["label_subgroups"] or {}).get("columns") or {}).values():
+        for line in analysis["warnings"]:
+            console.print(f"[yellow]  {line}[/]")
     console.print(f"validation written to {layout.root} (dossier: {layout.dossier.name})")

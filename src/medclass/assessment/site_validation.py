@@ -29,6 +29,7 @@ from medclass.assessment.external import (
 )
 from medclass.assessment.subgroups import subgroup_analysis
 from medclass.data.attributes import attribute_columns, image_key, read_attributes
+from medclass.data.multilabel import check_manifest_labels
 from medclass.data.splits import read_splits
 from medclass.evaluation.decision_curve import decision_curve
 from medclass.evaluation.sample_size import HALVING_RULE, precision_of
@@ -125,7 +126,9 @@ def plan_validation(
     meta = predictor.meta
     sites, warnings = [], []
     data_config = meta.config.get("data", {})
-    if not read_splits(run_dir / SPLITS_FILE, meta.classes).query("split == 'test'").empty:
+    # A multi-label row's label is a set of names (read as targets later), not one class.
+    split_classes = None if meta.is_multilabel else meta.classes
+    if not read_splits(run_dir / SPLITS_FILE, split_classes).query("split == 'test'").empty:
         paths, labels = labelled_files(run_dir, meta, None, "test")
         internal_source = _manifest(data_config.get("test_path")) or _manifest(data_config.get("path"))
         sites.append(SitePlan(INTERNAL_SITE, str(run_dir / SPLITS_FILE), paths, labels, internal_source))
@@ -133,8 +136,10 @@ def plan_validation(
         warnings.append(
             f"{run_dir / SPLITS_FILE}: the run has no test split; only the external sets are scored"
         )
-    fitted_on = _fitted_images(run_dir, meta.classes)
+    fitted_on = _fitted_images(run_dir, split_classes)
     for name, data in parse_external(external):
+        if meta.is_multilabel:
+            _check_multilabel_set(name, data, meta.classes)
         paths, labels = labelled_files(run_dir, meta, data, "test")
         sites.append(SitePlan(name, data, paths, labels, _manifest(data)))
         shared = sum(image_key(p) in fitted_on for p in paths)
@@ -160,7 +165,24 @@ def plan_validation(
     return plan
 
 
-def _fitted_images(run_dir: Path, classes: list[str]) -> set[str]:
+def _check_multilabel_set(name: str, data: str, labels: list[str]) -> None:
+    """A multi-label model is scored on a multi-label manifest (its labels checked, in one line) or ``.npz``.
+
+    Raises:
+        ConfigError: another layout (a class-per-folder folder has one class per image).
+        DataError: a manifest naming a label the model does not know, or lacking a label's column.
+    """
+    suffix = Path(data).suffix.lower()
+    if suffix == ".csv" and Path(data).is_file():
+        check_manifest_labels(data, labels)
+    elif suffix != ".npz":
+        raise ConfigError(
+            f"--external {name}={data}: a multi-label model is validated on a multi-label CSV manifest (a "
+            "'labels' column or one 0/1 column per label) or a MedMNIST .npz, not a folder (docs/multilabel.md)"
+        )
+
+
+def _fitted_images(run_dir: Path, classes: list[str] | None) -> set[str]:
     """The images the run was trained or tuned on (train and val rows of splits.csv), by real path."""
     table = read_splits(run_dir / SPLITS_FILE, classes)
     return {image_key(p) for p in table.loc[table["split"].isin(["train", "val"]), "path"]}

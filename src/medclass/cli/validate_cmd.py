@@ -19,7 +19,8 @@ def validate(
         typer.Option(
             "--external",
             help="NAME=DATA: an external labelled set (a folder in any layout medclass reads, or a CSV "
-            "manifest) scored as site NAME; repeat for several sites.",
+            "manifest; a multi-label run: a multi-label manifest or .npz) scored as site NAME; repeat for "
+            "several sites.",
             show_default="none: the run's test split only",
         ),
     ] = None,

@@ -19,6 +19,7 @@ uncertain).
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,3 +307,37 @@ def label_statistics(matrix: np.ndarray, names: Sequence[str]) -> dict[str, obje
         "co_occurrence": {a: {b: int(both[i, j]) for j, b in enumerate(names)} for i, a in enumerate(names)},
         "no_finding": int((~known.any(axis=1) & ~uncertain.any(axis=1)).sum()),
     }
+
+
+def check_manifest_labels(path: str | Path, names: Sequence[str]) -> None:
+    """Refuse, in one line, a multi-label CSV manifest that a model with labels ``names`` cannot be scored on:
+    a ``labels`` column naming a label the model does not know, or (the one-column-per-label layout) a model
+    label without its column. Other columns are left alone (they may be subgroup columns such as ``sex``).
+
+    Raises:
+        DataError: naming the file, the line and the label.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = [cell.strip() for cell in next(reader, [])]
+            lowered = [cell.lower() for cell in header]
+            if LABELS_COLUMN in lowered:
+                column = lowered.index(LABELS_COLUMN)
+                for line, row in enumerate(reader, start=2):
+                    for part in (row[column] if column < len(row) else "").split(SEPARATOR):
+                        name = part.strip().removesuffix(UNCERTAIN_MARK)
+                        if name and name not in names:
+                            raise DataError(
+                                f"{path}: line {line}, column 'labels': {name!r} is not a label of the model "
+                                f"({', '.join(names)})"
+                            )
+                return
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read the CSV manifest: {exc}") from None
+    missing = [name for name in names if name not in header]
+    if missing:
+        raise DataError(
+            f"{path}: no column for the model's label(s) {', '.join(repr(m) for m in missing)}; a multi-label "
+            f"manifest has a 'labels' column or one 0/1 column per label ({', '.join(names)})"
+        )

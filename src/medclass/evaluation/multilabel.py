@@ -29,9 +29,12 @@ from medclass.inference.decision import (
     label_probabilities,
 )
 
-__all__ = ["choose_label_rules", "fit_label_decision", "multilabel_scores"]
+__all__ = ["GAP_MEASURES", "choose_label_rules", "fit_label_decision", "label_gaps", "multilabel_scores"]
 
 _CELLS_PER_CHUNK = 2_000_000
+# The per-label figures whose gap between two sets :func:`label_gaps` measures (average precision is left out:
+# it moves with the prevalence, so a gap between sites of different prevalence is not a loss of performance).
+GAP_MEASURES = ("auroc", "sensitivity", "specificity")
 
 
 def _check(y_true: ArrayLike, probs: ArrayLike, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -181,6 +184,28 @@ def _figures(
         }
 
 
+def _resampled_figures(
+    y: np.ndarray, p: np.ndarray, t: np.ndarray, bootstrap: int, seed: int, codes: np.ndarray | None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Every figure on the images as they are (``(1,)`` or ``(1, K)``) and on ``bootstrap`` resamples of whole
+    images (of whole groups with ``codes``): ``(point, drawn)``, ``drawn`` ``(B,)`` or ``(B, K)`` per figure."""
+    n = len(y)
+    point = _figures(np.ones((1, n)), y, p, t)
+    samples: dict[str, list[np.ndarray]] = {name: [] for name in point}
+    if bootstrap > 0 and n > 0:
+        rng = np.random.default_rng(seed)
+        units = n if codes is None else int(codes.max()) + 1
+        chunk = max(1, min(bootstrap, _CELLS_PER_CHUNK // max(n, 1)))
+        for start in range(0, bootstrap, chunk):
+            counts = _draw_counts(rng, [np.arange(units)], units, min(chunk, bootstrap - start))
+            if codes is not None:
+                counts = counts[:, codes]  # an image counts as often as its group was drawn
+            for name, values in _figures(counts, y, p, t).items():
+                samples[name].append(values)
+    drawn = {name: np.concatenate(values) if values else np.empty((0,)) for name, values in samples.items()}
+    return point, drawn
+
+
 def _point(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
@@ -222,20 +247,8 @@ def multilabel_scores(
     y, p = _check(y_true, probs, labels)
     t = np.asarray(thresholds, dtype=np.float64)
     n = len(y)
-    point = _figures(np.ones((1, n)), y, p, t)
-    samples: dict[str, list[np.ndarray]] = {name: [] for name in point}
     codes = None if clusters is None else np.asarray(clusters, dtype=np.int64)
-    if bootstrap > 0 and n > 0:
-        rng = np.random.default_rng(seed)
-        units = n if codes is None else int(codes.max()) + 1
-        chunk = max(1, min(bootstrap, _CELLS_PER_CHUNK // max(n, 1)))
-        for start in range(0, bootstrap, chunk):
-            counts = _draw_counts(rng, [np.arange(units)], units, min(chunk, bootstrap - start))
-            if codes is not None:
-                counts = counts[:, codes]  # an image counts as often as its group was drawn
-            for name, values in _figures(counts, y, p, t).items():
-                samples[name].append(values)
-    drawn = {name: np.concatenate(values) if values else np.empty((0,)) for name, values in samples.items()}
+    point, drawn = _resampled_figures(y, p, t, bootstrap, seed, codes)
 
     def figure(name: str, column: int | None = None) -> dict[str, float | None]:
         value = point[name][0] if column is None else point[name][0, column]
@@ -276,3 +289,63 @@ def multilabel_scores(
             "unit": "image" if codes is None else "group",
         }
     return result
+
+
+def label_gaps(
+    reference: tuple[ArrayLike, ArrayLike],
+    site: tuple[ArrayLike, ArrayLike],
+    labels: Sequence[str],
+    thresholds: ArrayLike,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    clusters: tuple[ArrayLike | None, ArrayLike | None] = (None, None),
+) -> dict[str, Any]:
+    """The gap (``site - reference``) of each label's AUROC, sensitivity and specificity (at ``thresholds``) and
+    of the macro AUROC between two independent sets of images, each with a percentile-bootstrap CI: each set is
+    resampled on its own (whole images, or whole groups with ``clusters``; every label of an image kept
+    together), so the interval reflects the sampling error of both (Efron & Tibshirani 1993, ch. 13, as
+    :func:`medclass.evaluation.gaps.rate_difference`).
+
+    Args:
+        reference: ``(y_true, probs)`` of the reference set (e.g. the internal test split), ``(N, K)`` each.
+        site: ``(y_true, probs)`` of the compared set.
+        labels: the K label names.
+        thresholds: ``(K,)`` per-label thresholds.
+        n_resamples: bootstrap resamples of each set.
+        seed: the reference's seed (the site's is ``seed + 1``, so the two draws are independent).
+        confidence: coverage of the interval.
+        clusters: group codes of the reference's and the site's images (None: images are resampled).
+
+    Returns:
+        ``{"per_label": {label: {measure: gap}}, "macro_auroc": gap}``, each gap ``{"reference", "site",
+        "difference", "ci_low", "ci_high", "excludes_zero"}`` (None where a set leaves the figure undefined).
+    """
+    t = np.asarray(thresholds, dtype=np.float64)
+    drawn = []
+    for offset, ((y_true, probs), codes) in enumerate(zip((reference, site), clusters, strict=True)):
+        y, p = _check(y_true, probs, labels)
+        codes = None if codes is None else np.asarray(codes, dtype=np.int64)
+        drawn.append(_resampled_figures(y, p, t, n_resamples, seed + offset, codes))
+    (point_a, draws_a), (point_b, draws_b) = drawn
+
+    def gap(name: str, column: int | None = None) -> dict[str, Any]:
+        pick = (lambda v: v[..., column]) if column is not None else (lambda v: v)
+        a, b = _point(pick(point_a[name])[0]), _point(pick(point_b[name])[0])
+        both = a is not None and b is not None
+        differences = pick(draws_b[name]) - pick(draws_a[name]) if both else np.empty(0)
+        ci = _interval(np.asarray(differences, dtype=float), b - a if both else None, confidence)
+        low, high = ci["ci_low"], ci["ci_high"]
+        return {
+            "reference": a,
+            "site": b,
+            "difference": ci["value"],
+            "ci_low": low,
+            "ci_high": high,
+            "excludes_zero": bool(low is not None and (low > 0 or high < 0)),
+        }
+
+    return {
+        "per_label": {name: {m: gap(m, j) for m in GAP_MEASURES} for j, name in enumerate(labels)},
+        "macro_auroc": gap("macro_auroc"),
+    }

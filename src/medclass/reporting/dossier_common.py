@@ -32,6 +32,17 @@ def _split_counts(report: dict[str, Any]) -> dict[str, dict[str, int]]:
 
 
 def counts_text(report: dict[str, Any]) -> str:
+    labelled = report.get("multilabel") or {}
+    if labelled:  # images per split, then positives per label (an image may count for several labels)
+        return "; ".join(
+            f"{split} {labelled[split].get('n')} images (positives: "
+            + ", ".join(
+                f"{name} {f.get('positive')}" for name, f in (labelled[split].get("frequency") or {}).items()
+            )
+            + f"; no finding {labelled[split].get('no_finding')})"
+            for split in ("train", "val", "test")
+            if split in labelled
+        )
     counts = _split_counts(report)
     parts = []
     for split in ("train", "val", "test"):

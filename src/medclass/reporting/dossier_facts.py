@@ -9,6 +9,7 @@ facts are here, the model and results facts in :mod:`~medclass.reporting.dossier
 from __future__ import annotations
 
 from medclass.reporting.dossier_common import AUTHORS, Fact, FactCollector, counts_text, duplicates_text
+from medclass.reporting.dossier_labels import is_multilabel_run, label_run_facts
 from medclass.reporting.dossier_results import model_facts, result_facts
 from medclass.runs import CONFIG_FILE, DATA_REPORT_FILE, SPLITS_FILE, RunFiles
 
@@ -119,5 +120,8 @@ def run_facts(run: RunFiles) -> dict[str, Fact]:
     facts = FactCollector(run.run_dir)
     _data_facts(facts, run)
     model_facts(facts, run)
-    result_facts(facts, run)
+    if is_multilabel_run(run):
+        label_run_facts(facts, run)
+    else:
+        result_facts(facts, run)
     return facts.facts

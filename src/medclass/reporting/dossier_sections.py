@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from medclass.reporting.dossier_common import ci_text
+from medclass.reporting.dossier_labels import label_evidence_section
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -115,6 +116,8 @@ def evidence_sections(validation: dict[str, Any] | None) -> list[str]:
     """Every evidence section the validation holds, in order (none without a validation)."""
     if not validation:
         return []
+    if validation.get("task") == "multilabel":
+        return label_evidence_section(validation)
     return (
         external_section(validation)
         + subgroup_section(validation)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from medclass.reporting.dossier_common import Fact, ci_text
+from medclass.reporting.dossier_labels import label_validation_facts
 from medclass.runs.validation_layout import FIGURES_DIR, VALIDATION_FILE
 
 
@@ -36,8 +37,10 @@ def validation_facts(validation: dict[str, Any] | None, out_dir: Path) -> dict[s
     """The facts of a validation's results (empty without one, or when ``validation.json`` is not written)."""
     if not validation or not (out_dir / VALIDATION_FILE).is_file():
         return {}
-    facts: dict[str, Fact] = {}
     figures = validation.get("figures") or {}
+    if validation.get("task") == "multilabel":
+        return label_validation_facts(validation, out_dir, figure_path(out_dir, figures.get("label_roc")))
+    facts: dict[str, Fact] = {}
     sites = _external(validation)
     if sites:
         lines = [

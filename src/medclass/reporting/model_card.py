@@ -97,7 +97,7 @@ def mitchell_card(source: Path) -> dict[str, str]:
     model, data = config.get("model") or {}, config.get("data") or {}
     shown = "; ".join(f"{label} {value}" for label, value in (card.get("test_metrics") or {}).items())
     decision = metrics.get("threshold")
-    return {
+    sections = {
         "Model details": (
             f"Run {run.name}: image classifier `{model.get('name')}` ({data.get('image_size')} px, "
             f"{data.get('channels')} channel(s)), classes {', '.join(run.classes)}; pretrained weights "
@@ -123,6 +123,46 @@ def mitchell_card(source: Path) -> dict[str, str]:
         "Caveats and recommendations": (
             "Validate on data of the intended site before use (`medclass validate --external`); check the "
             f"shortcut screens. Further caveats: {AUTHORS}."
+        ),
+    }
+    if metrics.get("task") == "multilabel":
+        sections.update(_multilabel_sections(run.name, model, data, card, metrics))
+    return sections
+
+
+def _estimate_text(entry: dict[str, Any] | None) -> str:
+    entry = entry or {}
+    return Estimate(entry.get("value"), entry.get("ci_low"), entry.get("ci_high")).text(3)
+
+
+def _multilabel_sections(
+    name: str, model: dict[str, Any], data: dict[str, Any], card: dict[str, Any], metrics: dict[str, Any]
+) -> dict[str, str]:
+    """The card's sections that differ for a multi-label model (labels, per-label metrics and thresholds)."""
+    labels = metrics.get("labels") or []
+    per_label = metrics.get("per_label") or {}
+    return {
+        "Model details": (
+            f"Run {name}: multi-label image classifier `{model.get('name')}` ({data.get('image_size')} px, "
+            f"{data.get('channels')} channel(s)), labels {', '.join(labels)} (each present or absent on its "
+            f"own, by its own sigmoid); pretrained weights {card.get('pretrained')}; trained with medclass "
+            f"(config.yaml, checkpoints/best.ckpt). Developers, version, licence, citation and contact: {AUTHORS}."
+        ),
+        "Metrics": (
+            "Per label AUROC, average precision, sensitivity and specificity at the label's threshold (chosen on "
+            "the validation split) and the label-wise expected calibration error; macro and micro AUROC and "
+            "mean average precision; 95% bootstrap CIs where evaluation.bootstrap > 0."
+        ),
+        "Quantitative analyses": "Test split: macro AUROC "
+        + _estimate_text(metrics.get("macro_auroc"))
+        + "; per-label AUROC "
+        + ", ".join(
+            f"{label} {_estimate_text((per_label.get(label) or {}).get('auroc'))}" for label in labels
+        )
+        + ".",
+        "Caveats and recommendations": (
+            "Validate on data of the intended site before use (`medclass validate --external`, label by label); "
+            f"the shortcut screens are not available for multi-label models yet. Further caveats: {AUTHORS}."
         ),
     }
 

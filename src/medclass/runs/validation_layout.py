@@ -9,6 +9,7 @@
       decision_curve.csv   binary: net benefit per site and threshold (model, treat all, treat none)
       dossier.md           the checklists and the evidence, for people (and dossier.html)
       figures/             reliability.png, decision_curve.png, forest.png, and the shortcut screens' figures
+                           (a multi-label model: label_roc.png and the flow figure)
 
 Figure paths inside validation.json are relative to the folder (``figures/forest.png``).
 """
@@ -29,6 +30,7 @@ FIGURES_DIR = "figures"
 RELIABILITY_FIGURE = "reliability.png"
 DECISION_CURVE_FIGURE = "decision_curve.png"
 FOREST_FIGURE = "forest.png"
+LABEL_ROC_FIGURE = "label_roc.png"  # multi-label: a panel per label, a ROC curve per site
 
 
 def default_validation_dir(run_dir: str | Path) -> Path:
