@@ -19,9 +19,17 @@ from medclass.models import create_model
 
 
 def images_per_second(
-    name: str, image_size: int, in_chans: int, batch: int, channels_last: bool, steps: int, warmup: int
+    name: str,
+    image_size: int,
+    in_chans: int,
+    batch: int,
+    channels_last: bool,
+    steps: int,
+    warmup: int,
+    bf16: bool = False,
 ) -> float:
-    """Median training throughput of one configuration."""
+    """Median training throughput of one configuration (``bf16``: the forward pass under bfloat16 autocast, as
+    Lightning's ``bf16-mixed`` runs it; the weights and the optimizer stay fp32)."""
     torch.manual_seed(0)
     model = create_model(name, num_classes=4, in_chans=in_chans)
     images = torch.randn(batch, in_chans, image_size, image_size)
@@ -34,7 +42,9 @@ def images_per_second(
     for step in range(warmup + steps):
         started = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(images), targets).backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(model(images), targets)
+        loss.backward()
         optimizer.step()
         if step >= warmup:
             times.append(time.perf_counter() - started)

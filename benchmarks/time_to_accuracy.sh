@@ -59,6 +59,7 @@ for step in ${STEPS:-loop fast96 prog96 default128p accurate96x16}; do
     fast96-fp32) train "$step" "${fast[@]}" --set trainer.precision=32 ;;
     prog96) train "$step" "${fast[@]}" --set trainer.progressive_resizing.start_size=64 ;;
     accurate96x16) train "$step" "${fast[@]}" --epochs 16 ;;
+    fast96e11) train "$step" "${fast[@]}" --epochs 11 ;;
     default128p) train "$step" "${budget[@]}" --image-size 128 --epochs 10 --set loss.label_smoothing=0.1 \
       --set trainer.progressive_resizing.start_size=64 ;;
     loop-settings) train "$step" "${budget[@]}" "${loop_augment[@]}" --image-size 128 --epochs 8 \

@@ -96,6 +96,9 @@ def test_predict_the_bundle_and_serve_give_the_same_calibrated_probabilities(
     uploads = [("file", (Path(p).name, Path(p).read_bytes(), "image/png")) for p in files]
     with TestClient(build_app(bundle)) as client:
         served = client.post("/v1/predict", files=uploads).json()["results"]
+        described = client.get("/v1/model").json()
+    assert described["task"] == "multilabel"
+    assert {n: described["labels"][n] for n in LABELS} == {n: info["labels"][n] for n in LABELS}
     served_probs = [[result["labels"][n]["probability"] for n in LABELS] for result in served]
     assert np.abs(np.array(served_probs) - probs).max() < 1e-5
 

@@ -8,8 +8,8 @@ import torch
 
 from medclass.config import Config
 from medclass.training import fit
-from medclass.training.module import LitClassifier
 from medclass.training.fit import resolve_precision
+from medclass.training.module import LitClassifier
 
 
 @pytest.mark.parametrize(
@@ -62,3 +62,10 @@ def test_validation_scores_in_full_precision_while_training_autocasts() -> None:
     assert seen == [torch.bfloat16, torch.float32]
     expected = torch.nn.functional.cross_entropy(model(images), targets)
     assert module.val_loss.compute().item() == pytest.approx(expected.item(), abs=1e-6)
+
+
+def test_precision_32_may_be_written_as_a_number() -> None:
+    """``precision: 32`` in YAML and ``--set trainer.precision=32`` arrive as the number 32."""
+    assert Config.model_validate({"trainer": {"precision": 32}}).trainer.precision == "32"
+    with pytest.raises(ValueError, match="trainer.precision"):
+        Config.model_validate({"trainer": {"precision": 64}})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from medclass.config.section import Section
 
@@ -80,6 +80,11 @@ class ProgressiveResizingConfig(Section):
     )
 
 
+def _number_as_text(value: object) -> object:
+    """A whole number as its text (``32`` -> ``"32"``); anything else unchanged, for the Literal to check."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 class TrainerConfig(Section):
     """Loop length, early stopping, precision and devices."""
 
@@ -91,7 +96,10 @@ class TrainerConfig(Section):
         "val_loss"
     )
     grad_clip_norm: Annotated[float, Field(gt=0)] | None = None
-    precision: Literal["auto", "32", "16-mixed", "bf16-mixed"] = Field(
+    # BeforeValidator: `precision: 32` (YAML) and `--set trainer.precision=32` read as the number 32.
+    precision: Annotated[
+        Literal["auto", "32", "16-mixed", "bf16-mixed"], BeforeValidator(_number_as_text)
+    ] = Field(
         "auto",
         description="auto: bf16-mixed on a CUDA GPU that supports it, else 16-mixed; on a CPU bf16-mixed where it "
         "has bfloat16 instructions (AVX512-BF16, AMX), else 32.",

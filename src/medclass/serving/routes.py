@@ -17,6 +17,7 @@ from medclass.config.schema import IMAGE_EXTENSIONS
 from medclass.data.multilabel import encode
 from medclass.inference.decision import uncertain
 from medclass.inference.runner import Predictions
+from medclass.serving.export import label_rules
 from medclass.serving.schemas import (
     ErrorResponse,
     FileResult,
@@ -54,7 +55,8 @@ async def readyz(request: Request) -> dict[str, str]:
     return {"status": "ready"}
 
 
-@router.get("/v1/model", responses=ERRORS)
+# Unset fields are left out: a single-label model's answer has no task and labels keys, as before.
+@router.get("/v1/model", responses=ERRORS, response_model_exclude_unset=True)
 async def model_info(request: Request) -> ModelInfo:
     state = request.app.state
     meta = state.predictor.meta
@@ -69,6 +71,7 @@ async def model_info(request: Request) -> ModelInfo:
         threshold=meta.decision.threshold,
         backend=type(state.predictor.model).__name__,
         card=getattr(state, "card", {}) or {},
+        **(label_rules(meta) if meta.is_multilabel else {}),
     )
 
 

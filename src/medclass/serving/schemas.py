@@ -77,6 +77,10 @@ class ModelInfo(BaseModel):
     threshold: float | None
     backend: str
     card: dict[str, Any] = Field(default_factory=dict)
+    # A multi-label model: "multilabel" and each label's threshold, rule and temperature, as medclass.json has
+    # them (absent for a single-label model, whose answer is unchanged).
+    task: str | None = None
+    labels: dict[str, dict[str, Any]] | None = None
 
 
 class TensorInput(BaseModel):
