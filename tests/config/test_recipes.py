@@ -66,7 +66,7 @@ def test_a_one_epoch_run_with_the_recipe(phantom_data: Path, tmp_path: Path) -> 
 
 def test_fast_runs_the_loop_like_one_cycle_budget_at_96_px() -> None:
     config = build_config(recipe_tree("fast"))
-    assert (config.model.name, config.data.image_size, config.trainer.epochs) == ("resnet18", 96, 8)
+    assert (config.model.name, config.data.image_size, config.trainer.epochs) == ("resnet18", 96, 11)
     assert config.scheduler.name == "onecycle" and config.trainer.patience is None
     assert config.loss.label_smoothing == 0.1 and config.evaluation.calibrate
 
