@@ -39,7 +39,13 @@ CONFIG = {
     "augment": {"preset": "light"},  # augmentation is a function of (seed, epoch, image): equal in both runs
     # fp32: a bf16 forward pass (precision auto on a CPU with bfloat16 instructions) rounds a batch of 16 and two of
     # 8 differently, and the exact agreement below is a property of the data-parallel arithmetic, not of bf16.
-    "trainer": {"epochs": 2, "patience": None, "progress_bar": False, "accelerator": "cpu", "precision": "32"},
+    "trainer": {
+        "epochs": 2,
+        "patience": None,
+        "progress_bar": False,
+        "accelerator": "cpu",
+        "precision": "32",
+    },
     "evaluation": {"bootstrap": 0, "report": False},
 }
 

@@ -69,3 +69,16 @@ def test_precision_32_may_be_written_as_a_number() -> None:
     assert Config.model_validate({"trainer": {"precision": 32}}).trainer.precision == "32"
     with pytest.raises(ValueError, match="trainer.precision"):
         Config.model_validate({"trainer": {"precision": 64}})
+
+
+def test_auto_keeps_fp32_on_the_cpu_for_a_model_with_depthwise_convolutions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """EfficientNet and MobileNet trained slower under bf16 autocast on the CPU: auto keeps them in fp32."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(fit, "cpu_has_native_bf16", lambda: True)
+    depthwise = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, groups=8), torch.nn.Conv2d(8, 4, 1))
+    plain = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3), torch.nn.Conv2d(8, 4, 1))
+    assert resolve_precision("auto", depthwise) == "32-true"
+    assert resolve_precision("auto", plain) == "bf16-mixed"
+    assert resolve_precision("bf16-mixed", depthwise) == "bf16-mixed"  # an explicit setting is kept

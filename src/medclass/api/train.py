@@ -249,7 +249,9 @@ def train(
         save_config(config, run_dir / CONFIG_FILE)
         data.write(run_dir, splits=not resume)
         counts = split_counts(data.training_table(config.split), data.classes if data.multilabel else None)
-        describe_choices(config, data.report, counts, data.classes, datamodule.num_workers, console)
+        describe_choices(
+            config, data.report, counts, data.classes, datamodule.num_workers, console, module.model
+        )
         loggers = build_loggers(config, run_dir)
         best = fit(module, datamodule, config, run_dir, resume, callbacks, loggers, console)
     if datamodule.multilabel:

@@ -102,7 +102,7 @@ class TrainerConfig(Section):
     ] = Field(
         "auto",
         description="auto: bf16-mixed on a CUDA GPU that supports it, else 16-mixed; on a CPU bf16-mixed where it "
-        "has bfloat16 instructions (AVX512-BF16, AMX), else 32.",
+        "has bfloat16 instructions (AVX512-BF16, AMX) and the model no depthwise convolutions, else 32.",
     )
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     devices: int | Literal["auto"] = Field(

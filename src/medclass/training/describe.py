@@ -27,6 +27,7 @@ def describe_choices(
     classes: list[str],
     num_workers: int,
     console: Console,
+    model: torch.nn.Module | None = None,
 ) -> None:
     """Print what the run will do: data, splits (``counts``: images per split and class), model and settings."""
     console.print(
@@ -44,7 +45,7 @@ def describe_choices(
         f"(distance <= {dup['near_distance']}), {report['duplicate_policy']}"
     )
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    precision = resolve_precision(config.trainer.precision)
+    precision = resolve_precision(config.trainer.precision, model)
     ema = f" | EMA of the weights (decay {config.trainer.ema_decay:g})" if config.trainer.ema_decay else ""
     console.print(
         f"[bold]model[/] {config.model.name} ({config.data.channels} channel(s), {config.data.image_size} px, "
