@@ -20,6 +20,7 @@ import pandas as pd
 from medclass.assessment.external import INTERNAL_SITE
 from medclass.assessment.multilabel import operating_points
 from medclass.assessment.site_validation import ValidationPlan, subgroup_values
+from medclass.assessment.subgroups import MIN_SUBGROUP_SIZE
 from medclass.data.multilabel import encode, label_matrix
 from medclass.evaluation.bootstrap import BOOTSTRAP_SEED
 from medclass.evaluation.groups import group_codes
@@ -29,11 +30,7 @@ from medclass.inference.runner import Predictions, Predictor
 from medclass.runs.validation_layout import ValidationLayout
 from medclass.utils.errors import DataError
 
-# Resamples of each set for the CI of a gap between two sites (as the single-label transfer rules).
-GAP_RESAMPLES = 2000
-# Below 30 images a subgroup is "too small to judge" (the single-label rule): a label's AUROC there rests on a
-# handful of positives, and its 95% CI is too wide to tell a real gap from chance.
-MIN_SUBGROUP_SIZE = 30
+# The single-label rule's size below which a subgroup is "too small to judge", with the multi-label reason.
 MIN_SUBGROUP_WHY = (
     f"fewer than {MIN_SUBGROUP_SIZE} images: each label's AUROC then rests on a handful of positive and "
     "negative images, and its 95% CI is too wide to tell a real gap from chance"
@@ -167,9 +164,8 @@ def label_transfer(sites: Sequence[LabelSite], labels: list[str], thresholds: np
             (reference.truth, reference.result.probs),
             (site.truth, site.result.probs),
             labels,
-            thresholds,
-            GAP_RESAMPLES,
-            BOOTSTRAP_SEED,
+            thresholds,  # label_gaps's default resamples: the single-label transfer rules' 2,000
+            seed=BOOTSTRAP_SEED,
             clusters=(reference.clusters, site.clusters),
         )
         findings = [_finding("macro AUROC", None, gaps["macro_auroc"], reference.name, site.name)]
