@@ -61,8 +61,10 @@ for step in ${STEPS:-loop fast96 prog96 default128p accurate96x16}; do
     accurate96x16) train "$step" "${fast[@]}" --epochs 16 ;;
     fast96e11) train "$step" "${fast[@]}" --epochs 11 ;;
     accurate96x20) train "$step" "${fast[@]}" --epochs 20 ;;
-    accurate30) train "$step" --recipe accurate ;;  # --recipe accurate until 2026-12-07: 30 cosine epochs
+    accurate30) train "$step" --recipe accurate --epochs 30 ;;  # --recipe accurate until 2026-12-07
+    accurate20) train "$step" --recipe accurate --epochs 20 ;;  # the same recipe shortened to 20 epochs
     default128x10) train "$step" "${budget[@]}" --image-size 128 --epochs 10 --set loss.label_smoothing=0.1 ;;
+    default10) train "$step" --epochs 10 ;;  # the defaults of 2026-12-06 with 10 epochs instead of 15
     default) train "$step" ;;  # the defaults as they are when the step runs
     default128p) train "$step" "${budget[@]}" --image-size 128 --epochs 10 --set loss.label_smoothing=0.1 \
       --set trainer.progressive_resizing.start_size=64 ;;

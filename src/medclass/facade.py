@@ -189,7 +189,7 @@ def train(
     """Train a classifier on a labelled data set and evaluate it on the test split.
 
     The settings layer as on the command line: the ``recipe``, then ``config``, then the keyword arguments.
-    A keyword left at ``None`` keeps the value below it; the built-in defaults are resnet18, 15 epochs
+    A keyword left at ``None`` keeps the value below it; the built-in defaults are resnet18, 10 epochs
     (early stopping on the validation loss) and 128 px images.
 
     Args:

@@ -125,7 +125,7 @@ def test_apply_overrides_keeps_the_tree_unvalidated_and_unshared() -> None:
 def test_stopping_rule_says_when_there_is_no_early_stopping() -> None:
     from medclass.config.schema import TrainerConfig
 
-    assert TrainerConfig().stopping_rule() == "15 epochs, early stop on val_loss (patience 5)"
+    assert TrainerConfig().stopping_rule() == "10 epochs, early stop on val_loss (patience 5)"
     rule = TrainerConfig(epochs=10, patience=None, refit=True).stopping_rule()
     assert rule == "10 epochs, no early stopping (best epoch by val_loss), then refit on train+val"
 

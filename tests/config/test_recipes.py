@@ -25,8 +25,8 @@ def test_every_recipe_resolves_to_a_valid_config(name: str) -> None:
 
 def test_accurate_differs_from_the_defaults_where_it_says() -> None:
     config, default = build_config(recipe_tree("accurate")), build_config({})
-    assert (config.model.name, config.data.image_size, config.trainer.epochs) == ("resnet18", 96, 30)
-    assert default.data.image_size == 128 and default.trainer.epochs == 15
+    assert (config.model.name, config.data.image_size, config.trainer.epochs) == ("resnet18", 96, 20)
+    assert default.data.image_size == 128 and default.trainer.epochs == 10
     assert config.loss.label_smoothing == 0.1 and default.loss.label_smoothing == 0.0
     assert config.trainer.patience is None and config.evaluation.calibrate
 

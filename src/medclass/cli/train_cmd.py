@@ -52,7 +52,7 @@ RecipeOpt = Annotated[
     str | None,
     typer.Option(
         "--recipe",
-        help="A named recipe (accurate) under --config and the flags: see src/medclass/configs/recipes/.",
+        help="A named recipe under --config and the flags; `medclass recipes` lists them.",
         show_default="none: the built-in defaults",
     ),
 ]

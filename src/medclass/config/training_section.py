@@ -60,7 +60,7 @@ class LossConfig(Section):
 
 
 def stopping_rule(epochs: object, monitor: object, patience: object, refit: object = False) -> str:
-    """``15 epochs, early stop on val_loss (patience 5)``, or ``no early stopping``, plus the refit."""
+    """``10 epochs, early stop on val_loss (patience 5)``, or ``no early stopping``, plus the refit."""
     stop = (
         f"early stop on {monitor} (patience {patience})"
         if patience is not None
@@ -88,7 +88,7 @@ def _number_as_text(value: object) -> object:
 class TrainerConfig(Section):
     """Loop length, early stopping, precision and devices."""
 
-    epochs: Annotated[int, Field(ge=1)] = 15
+    epochs: Annotated[int, Field(ge=1)] = 10
     patience: Annotated[int, Field(ge=1)] | None = Field(
         5, description="Early-stopping patience (None: off)."
     )
