@@ -130,11 +130,8 @@ def plot(out: Path, png: Path) -> None:
         x, y = epoch_curve(out, run)
         line = ax.plot(x, y, lw=1, alpha=0.6, marker=".", ms=3)[0] if x else None
         color = line.get_color() if line else "black"
-        if run.name in minutes:
-            ax.plot(minutes[run.name], hits.mean(), "o", color=color, ms=7)
-            ax.annotate(
-                run.name, (minutes[run.name], hits.mean()), xytext=(5, -10), textcoords="offset points"
-            )
+        if run.name in minutes:  # named in the legend: labels beside the dots overlap where runs tie
+            ax.plot(minutes[run.name], hits.mean(), "o", color=color, ms=7, label=run.name)
     loop = minutes[LOOP]
     for ratio in (0.5, 0.8, 1.0):
         ax.axvline(loop * ratio, ls="--", lw=0.8, color="grey")
@@ -147,6 +144,7 @@ def plot(out: Path, png: Path) -> None:
             textcoords="offset points",
         )
     ax.set_ylim(0.9, 1.0)
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
     ax.set_xlabel("minutes since the command started (2 CPU cores)")
     ax.set_ylabel(f"test accuracy (n = {len(correct(out / LOOP))})")
     ax.set_title(
