@@ -88,6 +88,8 @@ def _number_as_text(value: object) -> object:
 class TrainerConfig(Section):
     """Loop length, early stopping, precision and devices."""
 
+    # 10 (15 until 2026-12-07): a hand-written loop's accuracy in 0.68x its time on two CPU cores (BENCHMARKS.md,
+    # "Time to accuracy", third session); the recipes and the example protocols set their own length.
     epochs: Annotated[int, Field(ge=1)] = 10
     patience: Annotated[int, Field(ge=1)] | None = Field(
         5, description="Early-stopping patience (None: off)."
