@@ -21,6 +21,7 @@ from pathlib import Path
 
 from scipy.stats import binomtest
 
+from medclass.evaluation.operating_points import clinical_summary
 from medclass.utils.paths import shared_data_dir
 
 RULES = {"val-chosen (default)": "clinical", "0.5 (argmax)": "at_0.5"}
@@ -37,14 +38,10 @@ def train(data: Path, run: Path, split_seed: int, extra: list[str]) -> None:
 
 def counts(metrics: dict, block: str) -> dict[str, int]:
     """tp, fn, fp, tn of the positive class at one rule (``clinical`` or ``at_0.5``)."""
-    positive = metrics["positive_class"]
-    if block == "clinical":
-        return {key: int(metrics["clinical"][key]) for key in ("tp", "fn", "fp", "tn")}
-    part = metrics.get(block, metrics)  # no at_0.5 block: the run fell back to argmax, the same decisions
-    classes = list(part["classes"])
-    pos, neg = classes.index(positive), 1 - classes.index(positive)
-    cm = part["confusion_matrix"]
-    return {"tp": cm[pos][pos], "fn": cm[pos][neg], "fp": cm[neg][pos], "tn": cm[neg][neg]}
+    # No at_0.5 block: the run fell back to argmax, the same decisions as its plain keys.
+    summary = metrics.get("clinical") if block == "clinical" else None
+    summary = summary or clinical_summary(metrics.get(block, metrics), metrics["positive_class"], block)
+    return {key: int(summary[key]) for key in ("tp", "fn", "fp", "tn")}
 
 
 def rate(hits: int, total: int) -> str:

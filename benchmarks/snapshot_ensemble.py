@@ -34,11 +34,11 @@ def kept_epochs(run: Path) -> list[int]:
 def epoch_probabilities(run: Path, epochs: list[int]) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
     """The test split's paths and labels, and each epoch checkpoint's probabilities for them (same order)."""
     probabilities: dict[int, np.ndarray] = {}
-    table = None
+    table = files = None
     for epoch in epochs:
         predictor = Predictor.load(run, epoch)
-        paths, labels = labelled_files(run, predictor.meta, None, "test")
-        result, y_true = predictor.predict_labelled(paths, labels)
+        files = files or labelled_files(run, predictor.meta, None, "test")  # the same images every epoch
+        result, y_true = predictor.predict_labelled(*files)
         if table is None:
             table = pd.DataFrame(
                 {"path": result.paths, "y": y_true, "label": np.array(predictor.classes)[y_true]}
