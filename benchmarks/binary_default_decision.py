@@ -52,6 +52,15 @@ def rate(hits: int, total: int) -> str:
     return f"{hits / total:.3f} [{interval.low:.2f}, {interval.high:.2f}]"
 
 
+def row(split: str, rule: str, c: dict[str, int], auroc: str) -> str:
+    """One markdown row: sensitivity and specificity with their intervals, the counts, the AUROC cell."""
+    sensitivity, specificity = rate(c["tp"], c["tp"] + c["fn"]), rate(c["tn"], c["tn"] + c["fp"])
+    counted = f"{c['tp']} / {c['fn']} / {c['fp']} / {c['tn']}"
+    return (
+        f"| {split} | {rule} | {sensitivity} | {specificity} | {counted} |{f' {auroc} ' if auroc else ' '}|"
+    )
+
+
 def table(runs: list[Path]) -> list[str]:
     """Markdown rows: per split and rule, then the summed counts per rule."""
     lines = [
@@ -65,15 +74,8 @@ def table(runs: list[Path]) -> list[str]:
             c = counts(metrics, block)
             for key in c:
                 totals[rule][key] += c[key]
-            lines.append(
-                f"| {index} | {rule} | {rate(c['tp'], c['tp'] + c['fn'])} | {rate(c['tn'], c['tn'] + c['fp'])} | "
-                f"{c['tp']} / {c['fn']} / {c['fp']} / {c['tn']} | {metrics['auroc']:.3f} |"
-            )
-    for rule, c in totals.items():
-        lines.append(
-            f"| all | {rule} | {rate(c['tp'], c['tp'] + c['fn'])} | {rate(c['tn'], c['tn'] + c['fp'])} | "
-            f"{c['tp']} / {c['fn']} / {c['fp']} / {c['tn']} | |"
-        )
+            lines.append(row(str(index), rule, c, f"{metrics['auroc']:.3f}"))
+    lines += [row("all", rule, c, "") for rule, c in totals.items()]
     return lines
 
 
